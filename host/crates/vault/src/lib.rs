@@ -1,1 +1,54 @@
+//! carrel's encrypted dataset store, key management and hash-chained audit log.
+//!
+//! A state directory holds:
+//!
+//! ```text
+//! <state-dir>/master.key            base64 256-bit master key, mode 0600 (or CARREL_MASTER_KEY)
+//! <state-dir>/carrel.db             SQLite catalog (WAL): datasets, schema versions, column
+//!                                   groups, wrapped data keys, segments, audit log
+//! <state-dir>/segments/<dataset>/   one encrypted file per append (format: segment_file)
+//! <state-dir>/vault.lock            held by the one process that has the vault open
+//! ```
+//!
+//! Start with [`Vault::open`], [`Vault::create_dataset`], [`Vault::append`] and
+//! [`Vault::scan`]; keys with [`init_master_key`] and [`Vault::rotate_master_key`];
+//! the audit log with [`AuditLog`]. [`cli`] has the `carrel keys` and `carrel audit`
+//! subcommands ready for the host's command line.
 
+pub mod audit;
+mod catalog;
+pub mod cli;
+pub mod consultation;
+mod crypto;
+mod data_keys;
+mod dataset;
+mod error;
+mod fsio;
+mod master_key;
+mod orphans;
+mod rotation;
+mod scan;
+mod segment_file;
+mod store;
+
+pub use audit::{
+    AuditAction, AuditEntry, AuditEvent, AuditHead, AuditLog, ChainBreak, VerifyReport,
+};
+pub use catalog::CATALOG_FILE;
+pub use dataset::{ColumnGroups, DatasetVersion};
+pub use error::{Result, SegmentDamage, VaultError};
+pub use master_key::{
+    KeyInitReport, KeySource, MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKeyEnv, init_master_key,
+};
+pub use rotation::{DataRotationReport, MasterRotationReport};
+pub use scan::{Scan, ScanStats};
+pub use store::{AppendReceipt, SEGMENTS_DIR, SYSTEM_ACTOR, SegmentInfo, Vault};
+
+// The host shares one vault among async tasks and moves scans into blocking tasks.
+const _: () = {
+    const fn shared_between_threads<T: Send + Sync>() {}
+    const fn moved_to_another_thread<T: Send + 'static>() {}
+    shared_between_threads::<Vault>();
+    shared_between_threads::<AuditLog>();
+    moved_to_another_thread::<Scan>();
+};

@@ -1,0 +1,164 @@
+//! `carrel keys …` and `carrel audit …`, ready to be nested in the host's command line:
+//!
+//! ```text
+//! #[derive(clap::Subcommand)]
+//! enum Command {
+//!     #[command(subcommand)]
+//!     Keys(carrel_vault::cli::KeysCommand),
+//!     #[command(subcommand)]
+//!     Audit(carrel_vault::cli::AuditCommand),
+//! }
+//! // …
+//! Command::Keys(keys) => keys.run(&state_dir, &mut std::io::stdout()),
+//! ```
+//!
+//! Each `run` prints human-readable output and returns the process exit status.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::audit::{AuditLog, VerifyReport};
+use crate::master_key::{MasterKeyEnv, init_master_key};
+use crate::store::Vault;
+
+/// Actor recorded in the audit log for operator commands.
+pub const OPERATOR_ACTOR: &str = "operator";
+
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum KeysCommand {
+    /// Create the master key in <state-dir>/master.key (mode 0600), or, when
+    /// CARREL_MASTER_KEY is set, bind the state directory to that key. Never overwrites.
+    Init,
+    /// Replace the master key and rewrap every data key under it.
+    Rotate {
+        /// Also replace every data key and re-encrypt every segment; if interrupted, run
+        /// it again to continue where it stopped.
+        #[arg(long)]
+        data: bool,
+    },
+}
+
+impl KeysCommand {
+    /// Runs the command with `CARREL_MASTER_KEY` from the process environment.
+    pub fn run(self, state_dir: &Path, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+        self.run_with_env(state_dir, &MasterKeyEnv::from_process(), out)
+    }
+
+    pub fn run_with_env(
+        self,
+        state_dir: &Path,
+        env: &MasterKeyEnv,
+        out: &mut impl Write,
+    ) -> anyhow::Result<ExitCode> {
+        match self {
+            Self::Init => {
+                let report = init_master_key(state_dir, env, OPERATOR_ACTOR)?;
+                match &report.created_file {
+                    Some(path) => writeln!(
+                        out,
+                        "created a new master key in {} (mode 0600)",
+                        path.display()
+                    )?,
+                    None => writeln!(
+                        out,
+                        "no key file written: the state directory is bound to the key in the environment"
+                    )?,
+                }
+                writeln!(out, "using the master key from {}", report.source)?;
+                writeln!(out, "state directory: {}", state_dir.display())?;
+            }
+            Self::Rotate { data } => {
+                let vault = Vault::open(state_dir, env)?;
+                writeln!(out, "using the master key from {}", vault.key_source())?;
+                let resuming = data && vault.data_rotation_pending()?;
+                if resuming {
+                    writeln!(
+                        out,
+                        "continuing the unfinished data key rotation (the master key is left as it is)"
+                    )?;
+                } else {
+                    let report = vault.rotate_master_key(OPERATOR_ACTOR)?;
+                    writeln!(
+                        out,
+                        "master key rotated: {} data keys rewrapped (audit seq {})",
+                        report.data_keys_rewrapped, report.audit_seq
+                    )?;
+                }
+                if data {
+                    let report = vault.rotate_data_keys(OPERATOR_ACTOR, None)?;
+                    writeln!(
+                        out,
+                        "data keys rotated: {} segments re-encrypted, {} old data keys destroyed",
+                        report.segments_reencrypted, report.data_keys_destroyed
+                    )?;
+                } else if vault.data_rotation_pending()? {
+                    writeln!(
+                        out,
+                        "note: a data key rotation is unfinished; run `carrel keys rotate --data` to complete it"
+                    )?;
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    #[default]
+    Jsonl,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain and report the first entry that was edited, deleted,
+    /// reordered or cut off. Exits non-zero if the chain is broken.
+    Verify,
+    /// Print audit entries.
+    Export {
+        /// Only entries with a sequence number greater than SEQ.
+        #[arg(long, value_name = "SEQ", default_value_t = 0)]
+        since: u64,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+    },
+    /// Print the sequence number and hash of the last entry (record it elsewhere to
+    /// detect a later rewrite of the whole log).
+    Head,
+}
+
+impl AuditCommand {
+    /// Needs no master key: auditors verify without being able to read data.
+    pub fn run(self, state_dir: &Path, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+        let log = AuditLog::open(state_dir)
+            .with_context(|| format!("opening the audit log in {}", state_dir.display()))?;
+        match self {
+            Self::Verify => match log.verify()? {
+                VerifyReport::Intact { entries, head } => {
+                    writeln!(out, "OK: {entries} entries, head {}", head.hash)?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                VerifyReport::Broken { seq, problem } => {
+                    writeln!(out, "FAILED at seq {seq}: {problem}")?;
+                    Ok(ExitCode::FAILURE)
+                }
+            },
+            Self::Export {
+                since,
+                format: ExportFormat::Jsonl,
+            } => {
+                log.export_jsonl(since, out)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Self::Head => {
+                let head = log.head()?;
+                writeln!(out, "seq {} hash {}", head.seq, head.hash)?;
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+}

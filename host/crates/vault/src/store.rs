@@ -1,0 +1,506 @@
+//! The [`Vault`] handle: opening a state directory, creating datasets and appending
+//! segments. Scans and rotation are in their own modules.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+
+use arrow_array::RecordBatch;
+use arrow_ipc::writer::StreamWriter;
+use arrow_schema::{FieldRef, Schema};
+use rusqlite::{Connection, TransactionBehavior, params};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::audit::{AuditAction, AuditEvent, AuditLog, append_in_transaction};
+use crate::catalog::{self, now_rfc3339, validate_name};
+use crate::crypto::{SecretKey, random_id};
+use crate::data_keys::{self, DataKeyCache};
+use crate::dataset::{self, ColumnGroups, DatasetVersion};
+use crate::error::{Result, SegmentDamage, VaultError, io_context};
+use crate::master_key::{self, KeySource, MasterKeyEnv};
+use crate::segment_file::{SealedGroup, SegmentIdentity, SegmentReader, write_segment};
+use crate::{fsio, orphans};
+
+/// Directory under the state directory holding `<dataset>/<segment file>`.
+pub const SEGMENTS_DIR: &str = "segments";
+
+/// Actor recorded for what the vault does on its own (binding a key at first open).
+pub const SYSTEM_ACTOR: &str = "carrel";
+
+/// How many idle read connections are kept for scans and catalog queries.
+const IDLE_READERS: usize = 4;
+
+/// The encrypted dataset store of one state directory. `Send + Sync`: share it in an
+/// `Arc`. Holds an exclusive lock on the state directory for its lifetime, so another
+/// process (or a second `Vault`) cannot write segments or rotate keys underneath it.
+pub struct Vault {
+    state_dir: PathBuf,
+    key_source: KeySource,
+    pub(crate) master: RwLock<SecretKey>,
+    /// Every catalog write goes through this connection, which also serialises appends.
+    pub(crate) writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    pub(crate) data_keys: DataKeyCache,
+    audit: AuditLog,
+    orphans_removed: u64,
+    _lock: File,
+}
+
+/// What a durable append produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendReceipt {
+    pub segment_id: String,
+    pub position: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+    /// Sequence number of the `dataset.append` audit entry committed with the segment.
+    pub audit_seq: u64,
+}
+
+/// A segment as recorded in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub id: String,
+    pub position: u64,
+    pub schema_version: u32,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+    pub created: String,
+    pub file: PathBuf,
+}
+
+pub(crate) fn recover<T>(result: std::sync::LockResult<T>) -> T {
+    // Catalog work is transactional (rolled back on drop), so state behind a lock that a
+    // panicking thread held is still consistent.
+    result.unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Vault {
+    /// Opens (creating if needed) a state directory: finds and checks the master key,
+    /// finishes an interrupted master key rotation and removes orphan segment files.
+    pub fn open(state_dir: &Path, env: &MasterKeyEnv) -> Result<Self> {
+        std::fs::create_dir_all(state_dir)
+            .map_err(io_context(format!("creating {}", state_dir.display())))?;
+        let lock = master_key::lock_state_dir(state_dir)?;
+        let mut writer = catalog::open_connection(state_dir)?;
+        catalog::migrate(&writer)?;
+        let resolved = master_key::resolve(state_dir, env, &mut writer, SYSTEM_ACTOR)?;
+        let segments_dir = state_dir.join(SEGMENTS_DIR);
+        std::fs::create_dir_all(&segments_dir)
+            .map_err(io_context(format!("creating {}", segments_dir.display())))?;
+        let orphans_removed = orphans::sweep(&writer, &segments_dir)?;
+        let audit = AuditLog::from_connection(catalog::open_connection(state_dir)?);
+        tracing::info!(source = %resolved.source, orphans_removed, "vault opened");
+        Ok(Self {
+            state_dir: state_dir.to_owned(),
+            key_source: resolved.source,
+            master: RwLock::new(resolved.key),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            data_keys: DataKeyCache::default(),
+            audit,
+            orphans_removed,
+            _lock: lock,
+        })
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// Which master key is in use (environment or key file).
+    pub fn key_source(&self) -> &KeySource {
+        &self.key_source
+    }
+
+    /// The audit log, for entries that accompany no vault change.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Segment files with no catalog row (interrupted appends) removed by [`Vault::open`].
+    pub fn orphans_removed_at_open(&self) -> u64 {
+        self.orphans_removed
+    }
+
+    pub(crate) fn writer(&self) -> MutexGuard<'_, Connection> {
+        recover(self.writer.lock())
+    }
+
+    pub(crate) fn master(&self) -> RwLockReadGuard<'_, SecretKey> {
+        recover(self.master.read())
+    }
+
+    /// Runs `read` on an idle read connection (WAL: never waits for an append).
+    pub(crate) fn with_reader<T>(&self, read: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = recover(self.readers.lock()).pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => catalog::open_connection(&self.state_dir)?,
+        };
+        let result = read(&conn);
+        let mut idle = recover(self.readers.lock());
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+        result
+    }
+
+    pub(crate) fn segment_dir(&self, dataset: &str) -> PathBuf {
+        self.state_dir.join(SEGMENTS_DIR).join(dataset)
+    }
+
+    /// The active data key of a group, generated (inside `conn`'s transaction) on first use.
+    pub(crate) fn active_data_key(
+        &self,
+        conn: &Connection,
+        master: &SecretKey,
+        dataset: &str,
+        group: &str,
+    ) -> Result<(String, SecretKey)> {
+        if let Some(key_id) = data_keys::active_key_id(conn, dataset, group)? {
+            let key = self
+                .data_keys
+                .get(conn, master, &key_id, dataset, group)?
+                .ok_or_else(|| {
+                    VaultError::CatalogCorrupt(format!(
+                        "the active key of dataset `{dataset}` group `{group}` is unusable"
+                    ))
+                })?;
+            return Ok((key_id, key));
+        }
+        let (key_id, key) = data_keys::create_active_key(conn, master, dataset, group)?;
+        self.data_keys.insert(&key_id, dataset, group, key.clone());
+        Ok((key_id, key))
+    }
+
+    /// Creates a dataset with its first schema version (1). Audited as `dataset.create`.
+    pub fn create_dataset(
+        &self,
+        name: &str,
+        schema: &Schema,
+        groups: &ColumnGroups,
+        actor: &str,
+    ) -> Result<()> {
+        validate_name("dataset", name)?;
+        dataset::validate_groups(name, schema, groups)?;
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM datasets WHERE name = ?1)",
+            [name],
+            |r| r.get(0),
+        )?;
+        if exists {
+            return Err(VaultError::DatasetExists(name.to_owned()));
+        }
+        tx.execute(
+            "INSERT INTO datasets (name, current_version, created) VALUES (?1, 1, ?2)",
+            params![name, now_rfc3339()],
+        )?;
+        dataset::insert_version(&tx, name, 1, schema, groups)?;
+        let event = AuditEvent::new(actor, AuditAction::DatasetCreate, name).with_details(json!({
+            "schema_version": 1,
+            "columns": schema.fields().len(),
+            "column_groups": groups.groups(),
+        }));
+        append_in_transaction(&tx, &event)?;
+        self.ensure_segment_dir(name)?;
+        tx.commit()?;
+        tracing::info!(dataset = name, "dataset created");
+        Ok(())
+    }
+
+    /// Adds a schema version and makes it current; appends must then match it. Audited
+    /// as `dataset.schema_version`. Returns the new version number.
+    pub fn add_schema_version(
+        &self,
+        name: &str,
+        schema: &Schema,
+        groups: &ColumnGroups,
+        actor: &str,
+    ) -> Result<u32> {
+        validate_name("dataset", name)?;
+        dataset::validate_groups(name, schema, groups)?;
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version = dataset::current_version_number(&tx, name)? + 1;
+        dataset::insert_version(&tx, name, version, schema, groups)?;
+        let event = AuditEvent::new(actor, AuditAction::DatasetSchemaVersion, name)
+            .with_details(json!({"schema_version": version, "columns": schema.fields().len()}));
+        append_in_transaction(&tx, &event)?;
+        tx.commit()?;
+        Ok(version)
+    }
+
+    /// The current schema version of a dataset with its column groups.
+    pub fn current_version(&self, name: &str) -> Result<DatasetVersion> {
+        self.with_reader(|conn| {
+            dataset::load_version(conn, name, dataset::current_version_number(conn, name)?)
+        })
+    }
+
+    pub fn datasets(&self) -> Result<Vec<String>> {
+        self.with_reader(|conn| {
+            let mut statement = conn.prepare("SELECT name FROM datasets ORDER BY name")?;
+            let names = statement
+                .query_map([], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(names)
+        })
+    }
+
+    /// The dataset's segments in position order.
+    pub fn segments(&self, name: &str) -> Result<Vec<SegmentInfo>> {
+        self.with_reader(|conn| self.load_segments(conn, name))
+    }
+
+    pub(crate) fn load_segments(&self, conn: &Connection, name: &str) -> Result<Vec<SegmentInfo>> {
+        dataset::current_version_number(conn, name)?;
+        let dir = self.segment_dir(name);
+        let mut statement = conn.prepare_cached(
+            "SELECT id, position, schema_version, rows, bytes, sha256, created, file_name
+             FROM segments WHERE dataset = ?1 ORDER BY position",
+        )?;
+        let segments = statement
+            .query_map([name], |row| {
+                Ok(SegmentInfo {
+                    id: row.get(0)?,
+                    position: row.get::<_, i64>(1)? as u64,
+                    schema_version: row.get(2)?,
+                    rows: row.get::<_, i64>(3)? as u64,
+                    bytes: row.get::<_, i64>(4)? as u64,
+                    sha256: row.get(5)?,
+                    created: row.get(6)?,
+                    file: dir.join(row.get::<_, String>(7)?),
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(segments)
+    }
+
+    fn ensure_segment_dir(&self, dataset: &str) -> Result<()> {
+        let dir = self.segment_dir(dataset);
+        if !dir.is_dir() {
+            std::fs::create_dir_all(&dir)
+                .map_err(io_context(format!("creating {}", dir.display())))?;
+            fsio::sync_dir(&self.state_dir.join(SEGMENTS_DIR))
+                .map_err(io_context("syncing the segments directory"))?;
+        }
+        Ok(())
+    }
+
+    /// Appends `batch` as one segment. Returns once the segment file and its catalog row
+    /// (with the `dataset.append` audit entry) are on disk; a crash before that leaves
+    /// nothing visible. Safe to call from several threads: appends are serialised.
+    pub fn append(&self, dataset: &str, batch: &RecordBatch, actor: &str) -> Result<AppendReceipt> {
+        validate_name("dataset", dataset)?;
+        if batch.num_rows() == 0 {
+            return Err(VaultError::EmptyBatch {
+                dataset: dataset.to_owned(),
+            });
+        }
+        let mut conn = self.writer();
+        let version = dataset::load_version(
+            &conn,
+            dataset,
+            dataset::current_version_number(&conn, dataset)?,
+        )?;
+        dataset::check_batch_schema(&version, batch.schema_ref())?;
+        let payloads = encode_group_payloads(&version, batch)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let position: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(position) + 1, 0) FROM segments WHERE dataset = ?1",
+            [dataset],
+            |r| r.get(0),
+        )?;
+        let identity = SegmentIdentity {
+            dataset: dataset.to_owned(),
+            segment_id: random_id(),
+            position: position as u64,
+            schema_version: version.version,
+            rows: batch.num_rows() as u64,
+        };
+        let master = self.master();
+        let mut sealed = Vec::with_capacity(payloads.len());
+        for (group, mut payload) in payloads {
+            let (key_id, key) = self.active_data_key(&tx, &master, dataset, &group)?;
+            let nonce = key.seal(
+                &identity.group_associated_data(&group, &key_id),
+                &mut payload,
+            );
+            sealed.push(SealedGroup {
+                group,
+                key_id,
+                nonce,
+                ciphertext: payload,
+            });
+        }
+        drop(master);
+        self.ensure_segment_dir(dataset)?;
+        let file_name = segment_file_name(identity.position);
+        let path = self.segment_dir(dataset).join(&file_name);
+        let written = write_segment(&path, &identity, &sealed).map_err(io_context(format!(
+            "writing a segment of dataset `{dataset}`"
+        )))?;
+        let committed = (|| {
+            tx.execute(
+                "INSERT INTO segments (id, dataset, position, schema_version, file_name, rows, bytes, sha256, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    identity.segment_id,
+                    dataset,
+                    position,
+                    version.version,
+                    file_name,
+                    identity.rows as i64,
+                    written.bytes as i64,
+                    written.sha256,
+                    now_rfc3339()
+                ],
+            )?;
+            let mut keys = tx.prepare_cached(
+                "INSERT INTO segment_keys (segment_id, group_name, key_id) VALUES (?1, ?2, ?3)",
+            )?;
+            for group in &sealed {
+                keys.execute(params![identity.segment_id, group.group, group.key_id])?;
+            }
+            drop(keys);
+            let event =
+                AuditEvent::new(actor, AuditAction::DatasetAppend, dataset).with_details(json!({
+                    "segment": identity.segment_id,
+                    "position": identity.position,
+                    "rows": identity.rows,
+                    "bytes": written.bytes,
+                    "sha256": written.sha256,
+                }));
+            let head = append_in_transaction(&tx, &event)?;
+            tx.commit()?;
+            Ok(head)
+        })();
+        let head = match committed {
+            Ok(head) => head,
+            Err(error) => {
+                // Not visible without its row; removing it now saves the sweep at next open.
+                let _ = std::fs::remove_file(&path);
+                return Err(error);
+            }
+        };
+        tracing::debug!(
+            dataset,
+            rows = identity.rows,
+            bytes = written.bytes,
+            "segment appended"
+        );
+        Ok(AppendReceipt {
+            segment_id: identity.segment_id,
+            position: identity.position,
+            rows: identity.rows,
+            bytes: written.bytes,
+            sha256: written.sha256,
+            audit_seq: head.seq,
+        })
+    }
+
+    /// Reads every segment file of a dataset in full and checks its header against the
+    /// catalog and its sha256 against the recorded one. Returns how many were checked.
+    pub fn verify_segments(&self, dataset: &str) -> Result<u64> {
+        let segments = self.segments(dataset)?;
+        for segment in &segments {
+            let damage = |damage| VaultError::Segment {
+                dataset: dataset.to_owned(),
+                segment: segment.id.clone(),
+                damage,
+            };
+            let reader = SegmentReader::open(&segment.file, segment.bytes).map_err(damage)?;
+            check_identity(&reader, dataset, segment).map_err(damage)?;
+            let mut file = File::open(&segment.file)
+                .map_err(io_context(format!("reading {}", segment.file.display())))?;
+            let mut hasher = Sha256::new();
+            std::io::copy(&mut file, &mut hasher)
+                .map_err(io_context(format!("reading {}", segment.file.display())))?;
+            if hex::encode(hasher.finalize()) != segment.sha256 {
+                return Err(damage(SegmentDamage::ChecksumMismatch));
+            }
+        }
+        Ok(segments.len() as u64)
+    }
+}
+
+/// A fresh name per write, so a re-encrypted segment never overwrites the file the
+/// catalog still points to. The position prefix keeps directory listings in order.
+pub(crate) fn segment_file_name(position: u64) -> String {
+    format!("{position:010}-{}.seg", &random_id()[..12])
+}
+
+/// The header must name this dataset, segment, position, schema version and row count,
+/// and the file must have the recorded size.
+pub(crate) fn check_identity(
+    reader: &SegmentReader,
+    dataset: &str,
+    segment: &SegmentInfo,
+) -> Result<(), SegmentDamage> {
+    let found = &reader.identity;
+    if found.dataset != dataset
+        || found.segment_id != segment.id
+        || found.position != segment.position
+    {
+        return Err(SegmentDamage::Misplaced {
+            dataset: found.dataset.clone(),
+            segment: found.segment_id.clone(),
+            position: found.position,
+        });
+    }
+    if found.schema_version != segment.schema_version || found.rows != segment.rows {
+        return Err(SegmentDamage::CatalogMismatch(format!(
+            "header says schema version {} with {} rows, the catalog {} with {}",
+            found.schema_version, found.rows, segment.schema_version, segment.rows
+        )));
+    }
+    if reader.file_len != segment.bytes {
+        return Err(SegmentDamage::CatalogMismatch(format!(
+            "file is {} bytes, the catalog records {}",
+            reader.file_len, segment.bytes
+        )));
+    }
+    Ok(())
+}
+
+/// Each column group of `batch` as an uncompressed Arrow IPC stream, groups by name.
+fn encode_group_payloads(
+    version: &DatasetVersion,
+    batch: &RecordBatch,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    version
+        .group_fields()
+        .into_iter()
+        .map(|(group, indices)| {
+            let fields: Vec<FieldRef> = indices
+                .iter()
+                .map(|&i| version.schema.fields()[i].clone())
+                .collect();
+            let columns = fields
+                .iter()
+                .map(|field| {
+                    // check_batch_schema has established that every field is present.
+                    batch.column_by_name(field.name()).cloned().ok_or_else(|| {
+                        VaultError::SchemaMismatch {
+                            dataset: version.dataset.clone(),
+                            field: field.name().clone(),
+                            problem: "is missing from the batch".into(),
+                        }
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let schema = Arc::new(Schema::new(fields));
+            let group_batch = RecordBatch::try_new(schema.clone(), columns)?;
+            let mut writer = StreamWriter::try_new(Vec::new(), &schema)?;
+            writer.write(&group_batch)?;
+            writer.finish()?;
+            Ok((group, writer.into_inner()?))
+        })
+        .collect()
+}
