@@ -1,1 +1,129 @@
-fn main() {}
+use anyhow::Context;
+use carrel::app::{App, AppOptions};
+use carrel::engine::EngineOptions;
+use carrel::server::{ServerOptions, serve, shutdown_signal};
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// carrel: a health data warehouse on a Spin-compatible WebAssembly host.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve a Spin application (`spin.toml`).
+    Up(UpArgs),
+    /// Run every component's build command, like `spin build`.
+    Build(BuildArgs),
+}
+
+#[derive(Args)]
+struct ManifestArg {
+    /// The application manifest.
+    #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+    from: PathBuf,
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    #[command(flatten)]
+    manifest: ManifestArg,
+    /// Build only these components.
+    #[arg(short = 'c', long = "component-id")]
+    components: Vec<String>,
+}
+
+#[derive(Args)]
+struct UpArgs {
+    #[command(flatten)]
+    manifest: ManifestArg,
+    /// Address to listen on; port 0 picks a free port (the chosen address is printed).
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// Spin runtime configuration (key-value stores).
+    #[arg(long)]
+    runtime_config_file: Option<PathBuf>,
+    /// State directory (key-value data, caches); default `.spin` next to the manifest.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Build the components before starting.
+    #[arg(long)]
+    build: bool,
+    /// Seconds a component may take to answer one request.
+    #[arg(long, default_value_t = 30.0)]
+    request_timeout: f64,
+    /// Largest linear memory of one instance, in MiB.
+    #[arg(long, default_value_t = 256)]
+    max_memory_mib: usize,
+    /// Largest request body accepted, in MiB (larger gets 413).
+    #[arg(long, default_value_t = 32)]
+    max_body_mib: usize,
+    /// Requests handled at once; more wait in a bounded queue, then get 503.
+    #[arg(long, default_value_t = 128)]
+    max_concurrent_requests: usize,
+    /// Requests allowed to wait for a slot before new ones get 503.
+    #[arg(long, default_value_t = 1024)]
+    max_queued_requests: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CARREL_LOG").unwrap_or_else(|_| "carrel=info,warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Build(args) => {
+            let manifest = carrel::manifest::load(&args.manifest.from)?;
+            carrel::build_command::build_all(&manifest, &args.components)
+        }
+        Command::Up(args) => up(args),
+    }
+}
+
+fn up(args: UpArgs) -> anyhow::Result<()> {
+    if args.build {
+        let manifest = carrel::manifest::load(&args.manifest.from)?;
+        carrel::build_command::build_all(&manifest, &[])?;
+    }
+    anyhow::ensure!(args.request_timeout > 0.0, "--request-timeout must be positive");
+    let slots = u32::try_from(args.max_concurrent_requests * 2).context("--max-concurrent-requests is too large")?;
+    let options = AppOptions {
+        manifest: args.manifest.from.clone(),
+        state_dir: args.state_dir,
+        runtime_config: args.runtime_config_file,
+        deadline: Duration::from_secs_f64(args.request_timeout),
+        engine: EngineOptions {
+            // p3 instances may linger idle for reuse, so keep headroom beyond the requests.
+            instance_slots: slots.max(16),
+            max_memory_bytes: args.max_memory_mib << 20,
+        },
+    };
+    let server = ServerOptions {
+        max_body_bytes: args.max_body_mib << 20,
+        max_concurrent_requests: args.max_concurrent_requests,
+        max_queued_requests: args.max_queued_requests,
+        ..ServerOptions::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let app = App::load(&options)?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let address = listener.local_addr()?;
+        println!("Serving http://{address}");
+        for route in app.router.routes() {
+            println!("  http://{address}{} -> {}", route.pattern.raw(), route.component);
+        }
+        use std::io::Write;
+        std::io::stdout().flush()?;
+        serve(app, listener, server, shutdown_signal()).await
+    })
+}

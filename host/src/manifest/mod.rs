@@ -9,8 +9,8 @@
 mod routes;
 mod variables;
 
-pub use routes::{Route, RouteError, RoutePattern, Router};
-pub use variables::{ResolvedVariables, VariableError, resolve_component_variables};
+pub use routes::{Route, RouteError, RouteMatch, RoutePattern, Router};
+pub use variables::{ResolvedVariables, VariableError, check_variable_name, resolve_component_variables};
 
 use serde::Deserialize;
 use std::collections::BTreeMap;

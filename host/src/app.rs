@@ -1,0 +1,179 @@
+//! Loading a Spin application: manifest, runtime config, components and their grants.
+//! Everything that can be wrong with an app is found here, before the first request.
+
+use crate::capabilities::{key_value, outbound_http::OutboundGrants, variables};
+use crate::engine::{EngineOptions, EpochTicker, build_engine, load_component};
+use crate::instance_state::{ComponentGrants, InstanceState};
+use crate::manifest::{self, HttpRoute, LoadedManifest, Route, RoutePattern, Router};
+use crate::runtime_config::RuntimeConfig;
+use crate::worker::ComponentHandler;
+use anyhow::{Context, anyhow};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+use wasmtime_wasi_http::handler::{ProxyHandler, ProxyPre};
+
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    pub manifest: PathBuf,
+    /// Where key-value data, caches and staged files live; default `.spin` next to the manifest.
+    pub state_dir: Option<PathBuf>,
+    pub runtime_config: Option<PathBuf>,
+    /// How long a guest may take to answer one request.
+    pub deadline: Duration,
+    pub engine: EngineOptions,
+}
+
+impl AppOptions {
+    pub fn new(manifest: impl Into<PathBuf>) -> Self {
+        Self {
+            manifest: manifest.into(),
+            state_dir: None,
+            runtime_config: None,
+            deadline: Duration::from_secs(30),
+            engine: EngineOptions::default(),
+        }
+    }
+}
+
+/// A component ready to serve requests.
+pub struct HttpComponent {
+    pub handler: ProxyHandler<ComponentHandler>,
+    pub sha256: String,
+}
+
+pub struct App {
+    pub name: String,
+    pub router: Router,
+    pub components: BTreeMap<String, HttpComponent>,
+    pub state_dir: PathBuf,
+    pub deadline: Duration,
+    _ticker: EpochTicker,
+}
+
+/// The host's linker: WASI 0.2 and 0.3, WASI HTTP of both generations, and carrel's
+/// capabilities. Anything else a component imports fails the app at start.
+fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+    key_value::add_to_linker(&mut linker)?;
+    variables::add_to_linker(&mut linker)?;
+    Ok(linker)
+}
+
+pub fn default_state_dir(manifest: &LoadedManifest) -> PathBuf {
+    manifest.base_dir().join(".spin")
+}
+
+impl App {
+    pub fn load(options: &AppOptions) -> anyhow::Result<Self> {
+        let manifest = manifest::load(&options.manifest)?;
+        let state_dir = options.state_dir.clone().unwrap_or_else(|| default_state_dir(&manifest));
+        std::fs::create_dir_all(&state_dir).with_context(|| format!("cannot create state directory {}", state_dir.display()))?;
+        let runtime_config = match &options.runtime_config {
+            Some(path) => RuntimeConfig::load(path)?,
+            None => RuntimeConfig::default(),
+        };
+        let engine = build_engine(&options.engine)?;
+        let ticker = EpochTicker::start(&engine);
+        let linker = linker(&engine)?;
+        let stores = key_value::KeyValueStores::open(&runtime_config, &state_dir)?;
+        let variables = manifest::resolve_component_variables(&manifest.manifest, &|k| std::env::var(k).ok())
+            .with_context(|| format!("{}", manifest.path.display()))?;
+
+        let mut routes = Vec::new();
+        let mut served = Vec::new();
+        for trigger in &manifest.http_triggers {
+            if !served.contains(&trigger.component) {
+                served.push(trigger.component.clone());
+            }
+            if let HttpRoute::Path(path) = &trigger.route {
+                routes.push(Route {
+                    pattern: RoutePattern::parse(path).map_err(|e| anyhow!("{}: {e}", manifest.path.display()))?,
+                    component: trigger.component.clone(),
+                });
+            }
+        }
+        let router = Router::new(routes).map_err(|e| anyhow!("{}: {e}", manifest.path.display()))?;
+
+        let mut components = BTreeMap::new();
+        for id in served {
+            let component = Self::load_component(&manifest, &id, &engine, &linker, &stores, &variables, &state_dir, options)
+                .with_context(|| format!("component `{id}`"))?;
+            components.insert(id, component);
+        }
+        tracing::info!(app = %manifest.manifest.application.name, components = components.len(), "application loaded");
+        Ok(Self {
+            name: manifest.manifest.application.name.clone(),
+            router,
+            components,
+            state_dir,
+            deadline: options.deadline,
+            _ticker: ticker,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn load_component(
+        manifest: &LoadedManifest,
+        id: &str,
+        engine: &Engine,
+        linker: &Linker<InstanceState>,
+        stores: &key_value::KeyValueStores,
+        variables: &manifest::ResolvedVariables,
+        state_dir: &Path,
+        options: &AppOptions,
+    ) -> anyhow::Result<HttpComponent> {
+        let spec = &manifest.manifest.component[id];
+        let source = manifest.component_source_path(id)?;
+        let loaded = load_component(engine, &source, Some(&state_dir.join("cache")))?;
+        let instance_pre = linker
+            .instantiate_pre(&loaded.component)
+            .map_err(anyhow::Error::from)
+            .context("cannot link its imports")?;
+        let pre = match wasmtime_wasi_http::p3::bindings::ServicePre::new(instance_pre.clone()) {
+            Ok(p3) => ProxyPre::P3(p3),
+            Err(_) => ProxyPre::P2(
+                wasmtime_wasi_http::p2::bindings::ProxyPre::new(instance_pre).map_err(|_| {
+                    anyhow!("{} exports neither wasi:http/handler@0.3 nor wasi:http/incoming-handler@0.2", source.display())
+                })?,
+            ),
+        };
+        let files_root = if spec.files.is_empty() {
+            None
+        } else {
+            let staging = state_dir.join("files").join(id);
+            crate::files::stage(manifest.base_dir(), &spec.files, &spec.exclude_files, &staging)?;
+            Some(staging)
+        };
+        let grants = ComponentGrants {
+            id: id.to_owned(),
+            environment: spec.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            files_root,
+            outbound: OutboundGrants::new(&spec.allowed_outbound_hosts)?,
+            key_value: stores.grants_for(id, &spec.key_value_stores)?,
+            variables: variables::VariableGrants::new(variables.get(id).cloned().unwrap_or_default()),
+            max_memory_bytes: options.engine.max_memory_bytes,
+        };
+        let handler = ComponentHandler {
+            engine: engine.clone(),
+            pre,
+            grants,
+            deadline: options.deadline,
+        };
+        tracing::info!(component = id, wasip3 = handler.is_p3(), "component ready");
+        Ok(HttpComponent {
+            handler: ProxyHandler::new(handler),
+            sha256: loaded.sha256,
+        })
+    }
+}
+
+/// Keeps the app's handlers alive for the server's tasks.
+pub type SharedApp = Arc<App>;

@@ -1,0 +1,156 @@
+//! The wasmtime engine carrel runs every component on, and the on-disk cache of
+//! precompiled components.
+
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Component instances that may exist at once (pooling allocator slots).
+    pub instance_slots: u32,
+    /// The largest linear memory one instance may have.
+    pub max_memory_bytes: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            instance_slots: 256,
+            max_memory_bytes: 256 << 20,
+        }
+    }
+}
+
+/// Builds the engine: component model with async, pooling allocator, epoch interruption.
+pub fn build_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.wasm_component_model_async(true);
+    config.epoch_interruption(true);
+    let slots = options.instance_slots;
+    let mut pooling = PoolingAllocationConfig::default();
+    // A component is several core instances, memories and tables (adapters, shims).
+    pooling
+        .total_component_instances(slots)
+        .total_core_instances(slots * 16)
+        .total_memories(slots * 4)
+        .total_tables(slots * 16)
+        .total_stacks(slots)
+        .max_memories_per_component(8)
+        .max_memory_size(options.max_memory_bytes);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    // Linear memories are capped by the pool, so reserve no more virtual space than that.
+    config.memory_reservation((options.max_memory_bytes as u64).max(1 << 20));
+    Ok(Engine::new(&config)?)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    pub fn start(engine: &Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("carrel-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .expect("spawn epoch thread");
+        Self { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Number of epoch ticks in `d`, at least one.
+pub fn ticks(d: Duration) -> u64 {
+    (d.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
+}
+
+struct Sha256Hasher(Sha256);
+
+impl Hasher for Sha256Hasher {
+    fn finish(&self) -> u64 {
+        unreachable!("only the digest is used")
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+/// A key that changes whenever precompiled code from another engine would be unusable.
+fn engine_key(engine: &Engine) -> String {
+    let mut h = Sha256Hasher(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut h);
+    hex::encode(&h.0.finalize()[..12])
+}
+
+/// A component loaded for running, with the sha256 of its binary.
+pub struct LoadedComponent {
+    pub component: Component,
+    pub sha256: String,
+}
+
+/// Loads a component, compiling it once per (binary, engine) and caching the native code
+/// under `cache_dir`. The cache is as trusted as the carrel binary: it holds native code,
+/// so it lives in the operator's state directory.
+pub fn load_component(engine: &Engine, wasm: &Path, cache_dir: Option<&Path>) -> anyhow::Result<LoadedComponent> {
+    use anyhow::Context;
+    let bytes = std::fs::read(wasm).with_context(|| format!("cannot read component {}", wasm.display()))?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let Some(cache_dir) = cache_dir else {
+        let component = compile(engine, &bytes, wasm)?;
+        return Ok(LoadedComponent { component, sha256 });
+    };
+    let cached: PathBuf = cache_dir.join(engine_key(engine)).join(format!("{sha256}.cwasm"));
+    if cached.exists() {
+        // SAFETY: the file was written by `Component::serialize` of an engine with the same
+        // compatibility hash, into the operator's state directory (see the doc comment).
+        match unsafe { Component::deserialize_file(engine, &cached) } {
+            Ok(component) => return Ok(LoadedComponent { component, sha256 }),
+            Err(e) => tracing::warn!(path = %cached.display(), error = %e, "precompiled component unusable; recompiling"),
+        }
+    }
+    let component = compile(engine, &bytes, wasm)?;
+    if let Err(e) = write_atomically(&cached, &component.serialize()?) {
+        tracing::warn!(path = %cached.display(), error = %e, "cannot cache precompiled component");
+    }
+    Ok(LoadedComponent { component, sha256 })
+}
+
+fn compile(engine: &Engine, bytes: &[u8], wasm: &Path) -> anyhow::Result<Component> {
+    Component::new(engine, bytes)
+        .map_err(anyhow::Error::from)
+        .map_err(|e| e.context(format!("cannot compile {}", wasm.display())))
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().expect("cache path has a parent");
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}

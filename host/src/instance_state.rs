@@ -1,0 +1,93 @@
+//! The data of one component instance's store: WASI contexts and the grants the manifest
+//! gives its component, copied from the per-app permission sets.
+
+use crate::capabilities::key_value::{KeyValueGrants, KeyValueState, KeyValueView};
+use crate::capabilities::outbound_http::{OutboundGrants, OutboundHooks};
+use crate::capabilities::variables::{VariableGrants, VariablesState};
+use std::path::PathBuf;
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Everything the manifest grants one component, computed once when the app starts.
+#[derive(Clone)]
+pub struct ComponentGrants {
+    pub id: String,
+    pub environment: Vec<(String, String)>,
+    /// A read-only directory mounted at `/`, holding the component's `files`.
+    pub files_root: Option<PathBuf>,
+    pub outbound: OutboundGrants,
+    pub key_value: KeyValueGrants,
+    pub variables: VariableGrants,
+    pub max_memory_bytes: usize,
+}
+
+pub struct InstanceState {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: OutboundHooks,
+    key_value: KeyValueGrants,
+    variables: VariableGrants,
+    pub limits: StoreLimits,
+}
+
+impl InstanceState {
+    pub fn new(grants: &ComponentGrants) -> anyhow::Result<Self> {
+        let mut wasi = WasiCtxBuilder::new();
+        // No files, network, arguments or environment but what the manifest declares.
+        wasi.envs(&grants.environment).inherit_stderr();
+        if let Some(root) = &grants.files_root {
+            wasi.preopened_dir(root, "/", FsPerms::ReadOnly)?;
+        }
+        Ok(Self {
+            table: ResourceTable::new(),
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            hooks: OutboundHooks {
+                grants: grants.outbound.clone(),
+            },
+            key_value: grants.key_value.clone(),
+            variables: grants.variables.clone(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(grants.max_memory_bytes)
+                .instances(64)
+                .build(),
+        })
+    }
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for InstanceState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+impl KeyValueState for InstanceState {
+    fn key_value(&mut self) -> KeyValueView<'_> {
+        KeyValueView {
+            grants: &self.key_value,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl VariablesState for InstanceState {
+    fn variables(&mut self) -> &VariableGrants {
+        &self.variables
+    }
+}

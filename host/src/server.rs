@@ -1,0 +1,257 @@
+//! The HTTP front of `carrel up`: routing, Spin's request headers, body limits, a bounded
+//! wait for instance slots, and a graceful drain on SIGTERM or Ctrl-C.
+
+use crate::app::App;
+use crate::manifest::RouteMatch;
+use crate::worker::short_reason;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use wasmtime_wasi_http::WasiBody;
+use wasmtime_wasi_http::handler::{ExpirationError, InstantiationError};
+
+pub const HEALTH_PATH: &str = "/.well-known/spin/health";
+
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Requests handled at once; the rest wait in a queue.
+    pub max_concurrent_requests: usize,
+    /// Requests that may wait for a slot; past this, 503 with Retry-After.
+    pub max_queued_requests: usize,
+    /// How long a queued request waits before it gets 503.
+    pub queue_timeout: Duration,
+    /// How long a client may take to send its headers and body.
+    pub read_timeout: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 32 << 20,
+            max_concurrent_requests: 128,
+            max_queued_requests: 1024,
+            queue_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+struct Server {
+    app: App,
+    options: ServerOptions,
+    slots: Semaphore,
+    queued: AtomicUsize,
+}
+
+type HostResponse = Response<WasiBody>;
+
+fn plain(status: StatusCode, text: impl Into<String>) -> HostResponse {
+    let mut body = text.into();
+    body.push('\n');
+    let mut response = Response::new(Full::new(Bytes::from(body)).map_err(|never: Infallible| match never {}).boxed_unsync());
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+fn retry_later(text: &str) -> HostResponse {
+    let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, text);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+impl Server {
+    async fn handle(self: Arc<Self>, request: Request<Incoming>, client: SocketAddr) -> HostResponse {
+        let path = request.uri().path().to_owned();
+        if path == HEALTH_PATH {
+            return plain(StatusCode::OK, "OK");
+        }
+        let Some(matched) = self.app.router.route(&path) else {
+            return plain(StatusCode::NOT_FOUND, format!("no route matches {path}"));
+        };
+        let component = matched.component.to_owned();
+        let guest_request = match self.prepare(request, &matched, client).await {
+            Ok(r) => r,
+            Err(response) => return response,
+        };
+        let _slot = match self.wait_for_slot().await {
+            Ok(slot) => slot,
+            Err(response) => return response,
+        };
+        let handler = &self.app.components[&component].handler;
+        match handler.handle((), guest_request).await {
+            Ok(response) => response,
+            Err(e) => {
+                let (status, reason) = if e.is::<ExpirationError>() {
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("deadline of {:?} exceeded", self.app.deadline),
+                    )
+                } else if let Some(ie) = e.downcast_ref::<InstantiationError<()>>() {
+                    tracing::warn!(component, error = %ie.error, "cannot instantiate");
+                    return retry_later("no instance could be started; retry shortly");
+                } else {
+                    (StatusCode::INTERNAL_SERVER_ERROR, short_reason(&e))
+                };
+                tracing::warn!(component, %reason, "request failed in the guest");
+                plain(status, format!("component `{component}` failed: {reason}"))
+            }
+        }
+    }
+
+    /// Reads the body within the limit and builds the request the guest sees.
+    async fn prepare(
+        &self,
+        request: Request<Incoming>,
+        matched: &RouteMatch<'_>,
+        client: SocketAddr,
+    ) -> Result<Request<WasiBody>, HostResponse> {
+        let limit = self.options.max_body_bytes;
+        let too_large = || plain(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is larger than {limit} bytes"));
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let (mut parts, body) = request.into_parts();
+        let body = match tokio::time::timeout(self.options.read_timeout, Limited::new(body, limit).collect()).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
+            Ok(Err(e)) => return Err(plain(StatusCode::BAD_REQUEST, format!("cannot read request body: {e}"))),
+            Err(_) => return Err(plain(StatusCode::REQUEST_TIMEOUT, "request body was not received in time")),
+        };
+        let authority = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost")
+            .to_owned();
+        let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
+        let full_url = format!("http://{authority}{path_and_query}");
+        parts.uri = full_url
+            .parse()
+            .map_err(|_| plain(StatusCode::BAD_REQUEST, "request target is not a valid URI"))?;
+        let headers = &mut parts.headers;
+        let mut set = |name: String, value: &str| {
+            if let (Ok(n), Ok(v)) = (http::HeaderName::try_from(name), HeaderValue::from_str(value)) {
+                headers.insert(n, v);
+            }
+        };
+        set("spin-full-url".into(), &full_url);
+        set("spin-path-info".into(), &matched.path_info);
+        set("spin-matched-route".into(), matched.pattern.raw());
+        set("spin-raw-component-route".into(), matched.pattern.raw());
+        set("spin-component-route".into(), &matched.pattern.component_route());
+        set("spin-base-path".into(), "/");
+        set("spin-client-addr".into(), &client.to_string());
+        for (name, value) in &matched.params {
+            set(format!("spin-path-match-{}", name.to_ascii_lowercase()), value);
+        }
+        let body = Full::new(body).map_err(|never: Infallible| match never {}).boxed_unsync();
+        Ok(Request::from_parts(parts, body))
+    }
+
+    async fn wait_for_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, HostResponse> {
+        if let Ok(permit) = self.slots.try_acquire() {
+            return Ok(permit);
+        }
+        if self.queued.fetch_add(1, Ordering::SeqCst) >= self.options.max_queued_requests {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            return Err(retry_later("server busy: too many requests waiting"));
+        }
+        let waited = tokio::time::timeout(self.options.queue_timeout, self.slots.acquire()).await;
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        match waited {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(retry_later("server busy: no slot freed in time")),
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let drain_time = app.deadline + Duration::from_secs(5);
+    let server = Arc::new(Server {
+        slots: Semaphore::new(options.max_concurrent_requests),
+        queued: AtomicUsize::new(0),
+        options,
+        app,
+    });
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, client) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let server = server.clone();
+        let service = service_fn(move |request| {
+            let server = server.clone();
+            async move { Ok::<_, Infallible>(server.handle(request, client).await) }
+        });
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30))
+            .max_headers(100);
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let watched = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = watched.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+    drop(listener);
+    if tokio::time::timeout(drain_time, graceful.shutdown()).await.is_err() {
+        tracing::warn!("some connections were still open after {drain_time:?}; closing them");
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,139 @@
+//! How each component's instances are created, reused and expired, for wasmtime's
+//! `ProxyHandler`. One handler per component, so no instance ever serves two components.
+//! WASIp2 instances serve one request each; WASIp3 instances may serve several, as
+//! `wasmtime serve` does, since the async component model isolates their tasks.
+
+use crate::engine::ticks;
+use crate::instance_state::{ComponentGrants, InstanceState};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use wasmtime::component::GuestTaskId;
+use wasmtime::{Engine, Store, StoreContextMut};
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::handler::{
+    HandlerState, Instance, ProxyPre, ShouldAccept, WorkerExpiration, WorkerState, WorkerStatus,
+};
+
+/// How long an idle WASIp3 instance is kept for another request.
+const IDLE_INSTANCE_TIMEOUT: Duration = Duration::from_secs(1);
+const P3_MAX_REQUESTS_PER_INSTANCE: usize = 128;
+const P3_MAX_CONCURRENT_REQUESTS_PER_INSTANCE: usize = 16;
+
+pub struct ComponentHandler {
+    pub engine: Engine,
+    pub pre: ProxyPre<InstanceState>,
+    pub grants: ComponentGrants,
+    pub deadline: Duration,
+}
+
+impl ComponentHandler {
+    pub fn is_p3(&self) -> bool {
+        matches!(self.pre, ProxyPre::P3(_))
+    }
+}
+
+impl HandlerState for ComponentHandler {
+    type StoreData = InstanceState;
+    type WorkerExpiration = Expiration;
+    type WorkerState = Worker;
+
+    async fn instantiate(&self) -> wasmtime::Result<Instance<InstanceState, Expiration, Worker>> {
+        let state = InstanceState::new(&self.grants).map_err(wasmtime::Error::from_anyhow)?;
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(ticks(self.deadline));
+        store.epoch_deadline_trap();
+        let proxy = self.pre.instantiate_async(&mut store).await?;
+        Ok(Instance {
+            store,
+            proxy,
+            view: |s: &mut InstanceState| s.http(),
+            expiration: Expiration {
+                timer: Box::pin(tokio::time::sleep(self.deadline)),
+                deadline: self.deadline,
+            },
+            state: Worker {
+                component: self.grants.id.clone(),
+                p3: self.is_p3(),
+                deadline: self.deadline,
+            },
+        })
+    }
+}
+
+pub struct Worker {
+    component: String,
+    p3: bool,
+    deadline: Duration,
+}
+
+impl WorkerState for Worker {
+    type StoreData = InstanceState;
+    type RequestData = ();
+
+    fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
+        if !self.p3 {
+            return if total == 0 { ShouldAccept::Yes } else { ShouldAccept::Never };
+        }
+        if total >= P3_MAX_REQUESTS_PER_INSTANCE {
+            ShouldAccept::Never
+        } else if concurrent >= P3_MAX_CONCURRENT_REQUESTS_PER_INSTANCE {
+            ShouldAccept::No
+        } else {
+            ShouldAccept::Yes
+        }
+    }
+
+    fn on_request_start(
+        &self,
+        mut store: StoreContextMut<'_, InstanceState>,
+        _data: (),
+        _task: GuestTaskId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
+        // A guest stuck in a loop is stopped by the epoch deadline even while it holds
+        // the store; the timer below covers guests waiting on I/O.
+        store.set_epoch_deadline(ticks(self.deadline));
+        Box::pin(tokio::time::sleep(self.deadline))
+    }
+
+    fn drop(&self, _store: Store<InstanceState>, result: wasmtime::Result<()>) {
+        if let Err(e) = result {
+            tracing::warn!(component = %self.component, error = %short_reason(&e), "instance ended with an error");
+        }
+    }
+}
+
+/// Expires an instance whose request ran past the deadline, or that sat idle too long.
+pub struct Expiration {
+    timer: Pin<Box<tokio::time::Sleep>>,
+    deadline: Duration,
+}
+
+impl WorkerExpiration for Expiration {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>, status: WorkerStatus, start: Instant) -> Poll<()> {
+        let this = self.get_mut();
+        let limit = match status {
+            WorkerStatus::Idle => IDLE_INSTANCE_TIMEOUT,
+            WorkerStatus::Requests | WorkerStatus::PostReturn => this.deadline,
+        };
+        let at = tokio::time::Instant::from_std(start + limit);
+        if tokio::time::Instant::now() >= at {
+            return Poll::Ready(());
+        }
+        if this.timer.deadline() != at {
+            this.timer.as_mut().reset(at);
+        }
+        this.timer.as_mut().poll(cx)
+    }
+}
+
+/// The first line of an error chain's root cause, short enough for a response body.
+pub fn short_reason(e: &wasmtime::Error) -> String {
+    let text = if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        trap.to_string()
+    } else {
+        format!("{e}")
+    };
+    text.lines().next().unwrap_or("").chars().take(200).collect()
+}
