@@ -24,6 +24,7 @@ mod data_keys;
 mod dataset;
 mod error;
 mod fsio;
+mod group_codec;
 mod master_key;
 mod orphans;
 mod rotation;

@@ -5,14 +5,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch, new_null_array};
-use arrow_buffer::Buffer;
-use arrow_ipc::reader::StreamDecoder;
 use arrow_schema::{Field, Schema, SchemaRef};
 use rusqlite::Connection;
 
 use crate::crypto::SecretKey;
 use crate::dataset::{self, DatasetVersion};
 use crate::error::{Result, SegmentDamage, VaultError, io_context};
+use crate::group_codec::decode_ipc;
 use crate::segment_file::SegmentReader;
 use crate::store::{SegmentInfo, Vault, check_identity};
 
@@ -304,21 +303,4 @@ impl Iterator for Scan {
             }
         }
     }
-}
-
-/// Decodes a single-batch Arrow IPC stream without copying the buffers (the batch's
-/// arrays point into the decrypted plaintext).
-pub(crate) fn decode_ipc(plaintext: Vec<u8>) -> Result<RecordBatch, String> {
-    let mut buffer = Buffer::from_vec(plaintext);
-    let mut decoder = StreamDecoder::new();
-    let mut batch = None;
-    while !buffer.is_empty() {
-        match decoder.decode(&mut buffer).map_err(|e| e.to_string())? {
-            Some(_) if batch.is_some() => return Err("more than one record batch".into()),
-            Some(decoded) => batch = Some(decoded),
-            None => {}
-        }
-    }
-    decoder.finish().map_err(|e| e.to_string())?;
-    batch.ok_or_else(|| "no record batch".into())
 }

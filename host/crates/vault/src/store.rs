@@ -3,11 +3,10 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use arrow_array::RecordBatch;
-use arrow_ipc::writer::StreamWriter;
-use arrow_schema::{FieldRef, Schema};
+use arrow_schema::Schema;
 use rusqlite::{Connection, TransactionBehavior, params};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -18,6 +17,7 @@ use crate::crypto::{SecretKey, random_id};
 use crate::data_keys::{self, DataKeyCache};
 use crate::dataset::{self, ColumnGroups, DatasetVersion};
 use crate::error::{Result, SegmentDamage, VaultError, io_context};
+use crate::group_codec::encode_group_payloads;
 use crate::master_key::{self, KeySource, MasterKeyEnv};
 use crate::segment_file::{SealedGroup, SegmentIdentity, SegmentReader, write_segment};
 use crate::{fsio, orphans};
@@ -467,40 +467,4 @@ pub(crate) fn check_identity(
         )));
     }
     Ok(())
-}
-
-/// Each column group of `batch` as an uncompressed Arrow IPC stream, groups by name.
-fn encode_group_payloads(
-    version: &DatasetVersion,
-    batch: &RecordBatch,
-) -> Result<Vec<(String, Vec<u8>)>> {
-    version
-        .group_fields()
-        .into_iter()
-        .map(|(group, indices)| {
-            let fields: Vec<FieldRef> = indices
-                .iter()
-                .map(|&i| version.schema.fields()[i].clone())
-                .collect();
-            let columns = fields
-                .iter()
-                .map(|field| {
-                    // check_batch_schema has established that every field is present.
-                    batch.column_by_name(field.name()).cloned().ok_or_else(|| {
-                        VaultError::SchemaMismatch {
-                            dataset: version.dataset.clone(),
-                            field: field.name().clone(),
-                            problem: "is missing from the batch".into(),
-                        }
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let schema = Arc::new(Schema::new(fields));
-            let group_batch = RecordBatch::try_new(schema.clone(), columns)?;
-            let mut writer = StreamWriter::try_new(Vec::new(), &schema)?;
-            writer.write(&group_batch)?;
-            writer.finish()?;
-            Ok((group, writer.into_inner()?))
-        })
-        .collect()
 }
