@@ -301,3 +301,61 @@ impl Vault {
 
 const SEGMENTS_REMAINING: &str = "SELECT count(DISTINCT k.segment_id) FROM segment_keys k
      JOIN data_keys d ON d.key_id = k.key_id WHERE d.state = 'retiring'";
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{RecordBatch, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+
+    use crate::dataset::ColumnGroups;
+    use crate::master_key::{MASTER_KEY_FILE, MasterKeyEnv, NEXT_MASTER_KEY_FILE, init_master_key};
+    use crate::store::Vault;
+
+    #[test]
+    fn rotation_that_committed_but_did_not_promote_its_key_file_completes_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        init_master_key(dir.path(), &MasterKeyEnv::unset(), "test").unwrap();
+        let vault = Vault::open(dir.path(), &MasterKeyEnv::unset()).unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("sex", DataType::Utf8, false)]));
+        vault
+            .create_dataset(
+                "d",
+                &schema,
+                &ColumnGroups::new().with_group("demographics", &["sex"]),
+                "test",
+            )
+            .unwrap();
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(vec!["F", "U"]))])
+            .unwrap();
+        vault.append("d", &batch, "test").unwrap();
+        let old_key = std::fs::read(dir.path().join(MASTER_KEY_FILE)).unwrap();
+        assert_eq!(
+            vault
+                .rotate_master_key_steps("test", false)
+                .unwrap()
+                .data_keys_rewrapped,
+            1
+        );
+        drop(vault);
+        let next_key = std::fs::read(dir.path().join(NEXT_MASTER_KEY_FILE)).unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join(MASTER_KEY_FILE)).unwrap(),
+            old_key
+        );
+
+        let reopened = Vault::open(dir.path(), &MasterKeyEnv::unset()).unwrap();
+        assert!(!dir.path().join(NEXT_MASTER_KEY_FILE).exists());
+        assert_eq!(
+            std::fs::read(dir.path().join(MASTER_KEY_FILE)).unwrap(),
+            next_key
+        );
+        let read: Vec<RecordBatch> = reopened
+            .scan("d", &["sex"])
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(read, vec![batch]);
+    }
+}
