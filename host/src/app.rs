@@ -166,6 +166,7 @@ impl App {
             pre,
             grants,
             deadline: options.deadline,
+            last_failure: Default::default(),
         };
         tracing::info!(component = id, wasip3 = handler.is_p3(), "component ready");
         Ok(HttpComponent {

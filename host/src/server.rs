@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use crate::manifest::RouteMatch;
-use crate::worker::short_reason;
+use crate::worker::failure_reason;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
@@ -106,12 +106,25 @@ impl Server {
                     tracing::warn!(component, error = %ie.error, "cannot instantiate");
                     return retry_later("no instance could be started; retry shortly");
                 } else {
-                    (StatusCode::INTERNAL_SERVER_ERROR, short_reason(&e))
-                };
+                    // When an instance dies, the request only learns that its worker is gone;
+                    // the worker records why as it is dropped, just after this request wakes.
+                    (StatusCode::INTERNAL_SERVER_ERROR, self.failure(&component, &e).await)
+                                };
                 tracing::warn!(component, %reason, "request failed in the guest");
                 plain(status, format!("component `{component}` failed: {reason}"))
             }
         }
+    }
+
+    async fn failure(&self, component: &str, e: &wasmtime::Error) -> String {
+        let last = &self.app.components[component].handler.state().last_failure;
+        for _ in 0..20 {
+            if let Some(reason) = last.recent() {
+                return reason;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        failure_reason(e, self.app.deadline)
     }
 
     /// Reads the body within the limit and builds the request the guest sees.

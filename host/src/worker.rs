@@ -6,6 +6,7 @@
 use crate::engine::ticks;
 use crate::instance_state::{ComponentGrants, InstanceState};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use wasmtime::component::GuestTaskId;
@@ -25,6 +26,26 @@ pub struct ComponentHandler {
     pub pre: ProxyPre<InstanceState>,
     pub grants: ComponentGrants,
     pub deadline: Duration,
+    pub last_failure: LastFailure,
+}
+
+/// Why the component's most recent instance died, so a request that only learns "the
+/// worker is gone" can still be told the reason (a deadline, a trap, memory exhausted).
+#[derive(Clone, Default)]
+pub struct LastFailure(Arc<Mutex<Option<(Instant, String)>>>);
+
+impl LastFailure {
+    fn record(&self, reason: String) {
+        *self.0.lock().expect("last failure lock") = Some((Instant::now(), reason));
+    }
+
+    /// The reason recorded within the last second, if any.
+    pub fn recent(&self) -> Option<String> {
+        let slot = self.0.lock().expect("last failure lock");
+        slot.as_ref()
+            .filter(|(at, _)| at.elapsed() < Duration::from_secs(1))
+            .map(|(_, reason)| reason.clone())
+    }
 }
 
 impl ComponentHandler {
@@ -55,6 +76,7 @@ impl HandlerState for ComponentHandler {
             },
             state: Worker {
                 component: self.grants.id.clone(),
+                last_failure: self.last_failure.clone(),
                 p3: self.is_p3(),
                 deadline: self.deadline,
             },
@@ -64,6 +86,7 @@ impl HandlerState for ComponentHandler {
 
 pub struct Worker {
     component: String,
+    last_failure: LastFailure,
     p3: bool,
     deadline: Duration,
 }
@@ -99,7 +122,9 @@ impl WorkerState for Worker {
 
     fn drop(&self, _store: Store<InstanceState>, result: wasmtime::Result<()>) {
         if let Err(e) = result {
-            tracing::warn!(component = %self.component, error = %short_reason(&e), "instance ended with an error");
+            let reason = failure_reason(&e, self.deadline);
+            tracing::warn!(component = %self.component, %reason, "instance ended with an error");
+            self.last_failure.record(reason);
         }
     }
 }
@@ -128,12 +153,17 @@ impl WorkerExpiration for Expiration {
     }
 }
 
-/// The first line of an error chain's root cause, short enough for a response body.
-pub fn short_reason(e: &wasmtime::Error) -> String {
-    let text = if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
-        trap.to_string()
-    } else {
-        format!("{e}")
+/// A short reason for a failed guest, fit for a response body: the trap if there is one
+/// anywhere in the error chain (an epoch interrupt is the request deadline), else the
+/// first line of the error.
+pub fn failure_reason(e: &wasmtime::Error, deadline: Duration) -> String {
+    let trap = e.chain().find_map(|cause| cause.downcast_ref::<wasmtime::Trap>());
+    let text = match trap {
+        Some(wasmtime::Trap::Interrupt) => format!("deadline of {deadline:?} exceeded"),
+        Some(wasmtime::Trap::UnreachableCodeReached) => "guest trapped (it panicked or aborted, e.g. out of memory)".to_owned(),
+        Some(trap) => format!("guest trapped: {trap}"),
+        None if e.to_string().contains("guest timed out") => format!("deadline of {deadline:?} exceeded"),
+        None => e.to_string(),
     };
     text.lines().next().unwrap_or("").chars().take(200).collect()
 }

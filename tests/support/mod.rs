@@ -1,0 +1,116 @@
+//! Starts the real `carrel up` on 127.0.0.1:0 for end-to-end tests and talks HTTP to it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use test_programs_artifacts as guests;
+
+/// An application directory with components copied in and a manifest written.
+pub struct TestApp {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// `components`: (file name in the app dir, artifact path).
+    pub fn new(manifest: &str, components: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (name, artifact) in components {
+            std::fs::copy(artifact, dir.path().join(name)).expect("copy component");
+        }
+        std::fs::write(dir.path().join("spin.toml"), manifest).expect("write manifest");
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn manifest(&self) -> PathBuf {
+        self.dir.path().join("spin.toml")
+    }
+
+    pub fn start(&self, extra: &[&str]) -> Carrel {
+        Carrel::start(&self.manifest(), extra, &[])
+    }
+}
+
+/// A running `carrel up`; killed when dropped.
+pub struct Carrel {
+    pub child: Child,
+    pub base: String,
+    pub client: reqwest::blocking::Client,
+}
+
+pub fn carrel_command() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_carrel"))
+}
+
+impl Carrel {
+    pub fn start(manifest: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut child = carrel_command()
+            .args(["up", "-f"])
+            .arg(manifest)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn carrel up");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("Serving ") {
+                        break url.trim().to_owned();
+                    }
+                }
+                _ => {
+                    let status = child.wait().expect("wait");
+                    panic!("carrel up exited before serving: {status}");
+                }
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        Self { child, base, client }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let r = self.client.get(self.url(path)).send().expect("request");
+        (r.status().as_u16(), r.text().expect("body"))
+    }
+
+    pub fn post(&self, path: &str, body: impl Into<reqwest::blocking::Body>) -> (u16, String) {
+        let r = self.client.post(self.url(path)).body(body).send().expect("request");
+        (r.status().as_u16(), r.text().expect("body"))
+    }
+
+    /// Sends SIGTERM and waits for the process to exit, returning how long that took.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, Duration) {
+        let start = Instant::now();
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        let status = self.child.wait().expect("wait");
+        (status, start.elapsed())
+    }
+}
+
+impl Drop for Carrel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
