@@ -74,8 +74,12 @@ pub fn default_state_dir(manifest: &LoadedManifest) -> PathBuf {
 impl App {
     pub fn load(options: &AppOptions) -> anyhow::Result<Self> {
         let manifest = manifest::load(&options.manifest)?;
-        let state_dir = options.state_dir.clone().unwrap_or_else(|| default_state_dir(&manifest));
-        std::fs::create_dir_all(&state_dir).with_context(|| format!("cannot create state directory {}", state_dir.display()))?;
+        let state_dir = options
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| default_state_dir(&manifest));
+        std::fs::create_dir_all(&state_dir)
+            .with_context(|| format!("cannot create state directory {}", state_dir.display()))?;
         let runtime_config = match &options.runtime_config {
             Some(path) => RuntimeConfig::load(path)?,
             None => RuntimeConfig::default(),
@@ -84,8 +88,9 @@ impl App {
         let ticker = EpochTicker::start(&engine);
         let linker = linker(&engine)?;
         let stores = key_value::KeyValueStores::open(&runtime_config, &state_dir)?;
-        let variables = manifest::resolve_component_variables(&manifest.manifest, &|k| std::env::var(k).ok())
-            .with_context(|| format!("{}", manifest.path.display()))?;
+        let variables =
+            manifest::resolve_component_variables(&manifest.manifest, &|k| std::env::var(k).ok())
+                .with_context(|| format!("{}", manifest.path.display()))?;
 
         let mut routes = Vec::new();
         let mut served = Vec::new();
@@ -95,17 +100,21 @@ impl App {
             }
             if let HttpRoute::Path(path) = &trigger.route {
                 routes.push(Route {
-                    pattern: RoutePattern::parse(path).map_err(|e| anyhow!("{}: {e}", manifest.path.display()))?,
+                    pattern: RoutePattern::parse(path)
+                        .map_err(|e| anyhow!("{}: {e}", manifest.path.display()))?,
                     component: trigger.component.clone(),
                 });
             }
         }
-        let router = Router::new(routes).map_err(|e| anyhow!("{}: {e}", manifest.path.display()))?;
+        let router =
+            Router::new(routes).map_err(|e| anyhow!("{}: {e}", manifest.path.display()))?;
 
         let mut components = BTreeMap::new();
         for id in served {
-            let component = Self::load_component(&manifest, &id, &engine, &linker, &stores, &variables, &state_dir, options)
-                .with_context(|| format!("component `{id}`"))?;
+            let component = Self::load_component(
+                &manifest, &id, &engine, &linker, &stores, &variables, &state_dir, options,
+            )
+            .with_context(|| format!("component `{id}`"))?;
             components.insert(id, component);
         }
         tracing::info!(app = %manifest.manifest.application.name, components = components.len(), "application loaded");
@@ -149,16 +158,27 @@ impl App {
             None
         } else {
             let staging = state_dir.join("files").join(id);
-            crate::files::stage(manifest.base_dir(), &spec.files, &spec.exclude_files, &staging)?;
+            crate::files::stage(
+                manifest.base_dir(),
+                &spec.files,
+                &spec.exclude_files,
+                &staging,
+            )?;
             Some(staging)
         };
         let grants = ComponentGrants {
             id: id.to_owned(),
-            environment: spec.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            environment: spec
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             files_root,
             outbound: OutboundGrants::new(&spec.allowed_outbound_hosts)?,
             key_value: stores.grants_for(id, &spec.key_value_stores)?,
-            variables: variables::VariableGrants::new(variables.get(id).cloned().unwrap_or_default()),
+            variables: variables::VariableGrants::new(
+                variables.get(id).cloned().unwrap_or_default(),
+            ),
             max_memory_bytes: options.engine.max_memory_bytes,
         };
         let handler = ComponentHandler {

@@ -26,7 +26,10 @@ pub fn build_all(manifest: &LoadedManifest, only: &[String]) -> anyhow::Result<(
                 .status()
                 .with_context(|| format!("cannot run the build command of component `{id}`"))?;
             if !status.success() {
-                bail!("build command `{command}` of component `{id}` failed ({status}) in {}", workdir.display());
+                bail!(
+                    "build command `{command}` of component `{id}` failed ({status}) in {}",
+                    workdir.display()
+                );
             }
         }
     }

@@ -117,21 +117,30 @@ pub struct LoadedComponent {
 /// Loads a component, compiling it once per (binary, engine) and caching the native code
 /// under `cache_dir`. The cache is as trusted as the carrel binary: it holds native code,
 /// so it lives in the operator's state directory.
-pub fn load_component(engine: &Engine, wasm: &Path, cache_dir: Option<&Path>) -> anyhow::Result<LoadedComponent> {
+pub fn load_component(
+    engine: &Engine,
+    wasm: &Path,
+    cache_dir: Option<&Path>,
+) -> anyhow::Result<LoadedComponent> {
     use anyhow::Context;
-    let bytes = std::fs::read(wasm).with_context(|| format!("cannot read component {}", wasm.display()))?;
+    let bytes =
+        std::fs::read(wasm).with_context(|| format!("cannot read component {}", wasm.display()))?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let Some(cache_dir) = cache_dir else {
         let component = compile(engine, &bytes, wasm)?;
         return Ok(LoadedComponent { component, sha256 });
     };
-    let cached: PathBuf = cache_dir.join(engine_key(engine)).join(format!("{sha256}.cwasm"));
+    let cached: PathBuf = cache_dir
+        .join(engine_key(engine))
+        .join(format!("{sha256}.cwasm"));
     if cached.exists() {
         // SAFETY: the file was written by `Component::serialize` of an engine with the same
         // compatibility hash, into the operator's state directory (see the doc comment).
         match unsafe { Component::deserialize_file(engine, &cached) } {
             Ok(component) => return Ok(LoadedComponent { component, sha256 }),
-            Err(e) => tracing::warn!(path = %cached.display(), error = %e, "precompiled component unusable; recompiling"),
+            Err(e) => {
+                tracing::warn!(path = %cached.display(), error = %e, "precompiled component unusable; recompiling")
+            }
         }
     }
     let component = compile(engine, &bytes, wasm)?;

@@ -6,14 +6,22 @@ use anyhow::{Context, bail};
 use std::path::{Component, Path, PathBuf};
 
 /// Copies the files a component declares into `staging` (emptied first).
-pub fn stage(base: &Path, mounts: &[FileMount], exclude: &[String], staging: &Path) -> anyhow::Result<()> {
+pub fn stage(
+    base: &Path,
+    mounts: &[FileMount],
+    exclude: &[String],
+    staging: &Path,
+) -> anyhow::Result<()> {
     if staging.exists() {
-        std::fs::remove_dir_all(staging).with_context(|| format!("cannot clear {}", staging.display()))?;
+        std::fs::remove_dir_all(staging)
+            .with_context(|| format!("cannot clear {}", staging.display()))?;
     }
     std::fs::create_dir_all(staging)?;
     let excluded: Vec<glob::Pattern> = exclude
         .iter()
-        .map(|p| glob::Pattern::new(p).with_context(|| format!("invalid exclude_files pattern `{p}`")))
+        .map(|p| {
+            glob::Pattern::new(p).with_context(|| format!("invalid exclude_files pattern `{p}`"))
+        })
         .collect::<anyhow::Result<_>>()?;
     let is_excluded = |rel: &Path| excluded.iter().any(|p| p.matches_path(rel));
     for mount in mounts {
@@ -21,7 +29,8 @@ pub fn stage(base: &Path, mounts: &[FileMount], exclude: &[String], staging: &Pa
             FileMount::Pattern(pattern) => {
                 check_relative(pattern)?;
                 let full = base.join(pattern);
-                let matches = glob::glob(&full.to_string_lossy()).with_context(|| format!("invalid files pattern `{pattern}`"))?;
+                let matches = glob::glob(&full.to_string_lossy())
+                    .with_context(|| format!("invalid files pattern `{pattern}`"))?;
                 for entry in matches {
                     let path = entry?;
                     if path.is_file() {
@@ -39,7 +48,9 @@ pub fn stage(base: &Path, mounts: &[FileMount], exclude: &[String], staging: &Pa
                 let source = base.join(&p.source);
                 let target = staging.join(destination);
                 if source.is_dir() {
-                    copy_dir(&source, &target, &|rel| is_excluded(&Path::new(&p.source).join(rel)))?;
+                    copy_dir(&source, &target, &|rel| {
+                        is_excluded(&Path::new(&p.source).join(rel))
+                    })?;
                 } else if source.is_file() {
                     copy_file(&source, &target)?;
                 } else {
@@ -53,10 +64,12 @@ pub fn stage(base: &Path, mounts: &[FileMount], exclude: &[String], staging: &Pa
 
 /// Refuses absolute paths and `..`, which would reach outside the application directory.
 fn check_relative(path: &str) -> anyhow::Result<()> {
-    if Path::new(path)
-        .components()
-        .any(|c| matches!(c, Component::ParentDir | Component::RootDir | Component::Prefix(_)))
-    {
+    if Path::new(path).components().any(|c| {
+        matches!(
+            c,
+            Component::ParentDir | Component::RootDir | Component::Prefix(_)
+        )
+    }) {
         bail!("files entry `{path}` must be a relative path inside the application directory");
     }
     Ok(())
@@ -66,7 +79,8 @@ fn copy_file(from: &Path, to: &Path) -> anyhow::Result<()> {
     if let Some(dir) = to.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::copy(from, to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    std::fs::copy(from, to)
+        .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
     Ok(())
 }
 
@@ -125,7 +139,13 @@ mod tests {
     #[test]
     fn paths_leaving_the_application_directory_are_refused() {
         let base = tempfile::tempdir().unwrap();
-        let err = stage(base.path(), &[FileMount::Pattern("../etc/passwd".into())], &[], &base.path().join("s")).unwrap_err();
+        let err = stage(
+            base.path(),
+            &[FileMount::Pattern("../etc/passwd".into())],
+            &[],
+            &base.path().join("s"),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("relative path"), "{err}");
     }
 }

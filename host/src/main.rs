@@ -74,7 +74,10 @@ struct UpArgs {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CARREL_LOG").unwrap_or_else(|_| "carrel=info,warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CARREL_LOG")
+                .unwrap_or_else(|_| "carrel=info,warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -92,8 +95,12 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         let manifest = carrel::manifest::load(&args.manifest.from)?;
         carrel::build_command::build_all(&manifest, &[])?;
     }
-    anyhow::ensure!(args.request_timeout > 0.0, "--request-timeout must be positive");
-    let slots = u32::try_from(args.max_concurrent_requests * 2).context("--max-concurrent-requests is too large")?;
+    anyhow::ensure!(
+        args.request_timeout > 0.0,
+        "--request-timeout must be positive"
+    );
+    let slots = u32::try_from(args.max_concurrent_requests * 2)
+        .context("--max-concurrent-requests is too large")?;
     let options = AppOptions {
         manifest: args.manifest.from.clone(),
         state_dir: args.state_dir,
@@ -111,7 +118,9 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         max_queued_requests: args.max_queued_requests,
         ..ServerOptions::default()
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let app = App::load(&options)?;
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -120,7 +129,11 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         let address = listener.local_addr()?;
         println!("Serving http://{address}");
         for route in app.router.routes() {
-            println!("  http://{address}{} -> {}", route.pattern.raw(), route.component);
+            println!(
+                "  http://{address}{} -> {}",
+                route.pattern.raw(),
+                route.component
+            );
         }
         use std::io::Write;
         std::io::stdout().flush()?;

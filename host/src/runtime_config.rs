@@ -28,7 +28,10 @@ pub struct RuntimeConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeConfigError {
     #[error("cannot read runtime config {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("runtime config {path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }
@@ -40,7 +43,10 @@ impl RuntimeConfig {
             source,
         })?;
         let file: RuntimeConfigFile = toml::from_str(&text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1).unwrap_or(1);
+            let line = e
+                .span()
+                .map(|s| text[..s.start].matches('\n').count() + 1)
+                .unwrap_or(1);
             RuntimeConfigError::Invalid {
                 path: path.to_owned(),
                 message: format!("line {line}: {}", e.message()),
@@ -61,7 +67,11 @@ mod tests {
     fn spin_stores_are_read_with_their_paths() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runtime-config.toml");
-        std::fs::write(&path, "[key_value_store.cache]\ntype = \"spin\"\npath = \"cache.db\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "[key_value_store.cache]\ntype = \"spin\"\npath = \"cache.db\"\n",
+        )
+        .unwrap();
         let cfg = RuntimeConfig::load(&path).unwrap();
         assert_eq!(
             cfg.key_value_stores["cache"],

@@ -61,22 +61,33 @@ type HostResponse = Response<WasiBody>;
 fn plain(status: StatusCode, text: impl Into<String>) -> HostResponse {
     let mut body = text.into();
     body.push('\n');
-    let mut response = Response::new(Full::new(Bytes::from(body)).map_err(|never: Infallible| match never {}).boxed_unsync());
+    let mut response = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|never: Infallible| match never {})
+            .boxed_unsync(),
+    );
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 
 fn retry_later(text: &str) -> HostResponse {
     let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, text);
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response
 }
 
 impl Server {
-    async fn handle(self: Arc<Self>, request: Request<Incoming>, client: SocketAddr) -> HostResponse {
+    async fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        client: SocketAddr,
+    ) -> HostResponse {
         let path = request.uri().path().to_owned();
         if path == HEALTH_PATH {
             return plain(StatusCode::OK, "OK");
@@ -108,8 +119,11 @@ impl Server {
                 } else {
                     // When an instance dies, the request only learns that its worker is gone;
                     // the worker records why as it is dropped, just after this request wakes.
-                    (StatusCode::INTERNAL_SERVER_ERROR, self.failure(&component, &e).await)
-                                };
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        self.failure(&component, &e).await,
+                    )
+                };
                 tracing::warn!(component, %reason, "request failed in the guest");
                 plain(status, format!("component `{component}` failed: {reason}"))
             }
@@ -135,7 +149,12 @@ impl Server {
         client: SocketAddr,
     ) -> Result<Request<WasiBody>, HostResponse> {
         let limit = self.options.max_body_bytes;
-        let too_large = || plain(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is larger than {limit} bytes"));
+        let too_large = || {
+            plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body is larger than {limit} bytes"),
+            )
+        };
         let declared = request
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -145,11 +164,26 @@ impl Server {
             return Err(too_large());
         }
         let (mut parts, body) = request.into_parts();
-        let body = match tokio::time::timeout(self.options.read_timeout, Limited::new(body, limit).collect()).await {
+        let body = match tokio::time::timeout(
+            self.options.read_timeout,
+            Limited::new(body, limit).collect(),
+        )
+        .await
+        {
             Ok(Ok(collected)) => collected.to_bytes(),
             Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-            Ok(Err(e)) => return Err(plain(StatusCode::BAD_REQUEST, format!("cannot read request body: {e}"))),
-            Err(_) => return Err(plain(StatusCode::REQUEST_TIMEOUT, "request body was not received in time")),
+            Ok(Err(e)) => {
+                return Err(plain(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read request body: {e}"),
+                ));
+            }
+            Err(_) => {
+                return Err(plain(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request body was not received in time",
+                ));
+            }
         };
         let authority = parts
             .headers
@@ -157,14 +191,22 @@ impl Server {
             .and_then(|h| h.to_str().ok())
             .unwrap_or("localhost")
             .to_owned();
-        let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .to_owned();
         let full_url = format!("http://{authority}{path_and_query}");
         parts.uri = full_url
             .parse()
             .map_err(|_| plain(StatusCode::BAD_REQUEST, "request target is not a valid URI"))?;
         let headers = &mut parts.headers;
         let mut set = |name: String, value: &str| {
-            if let (Ok(n), Ok(v)) = (http::HeaderName::try_from(name), HeaderValue::from_str(value)) {
+            if let (Ok(n), Ok(v)) = (
+                http::HeaderName::try_from(name),
+                HeaderValue::from_str(value),
+            ) {
                 headers.insert(n, v);
             }
         };
@@ -172,13 +214,21 @@ impl Server {
         set("spin-path-info".into(), &matched.path_info);
         set("spin-matched-route".into(), matched.pattern.raw());
         set("spin-raw-component-route".into(), matched.pattern.raw());
-        set("spin-component-route".into(), &matched.pattern.component_route());
+        set(
+            "spin-component-route".into(),
+            &matched.pattern.component_route(),
+        );
         set("spin-base-path".into(), "/");
         set("spin-client-addr".into(), &client.to_string());
         for (name, value) in &matched.params {
-            set(format!("spin-path-match-{}", name.to_ascii_lowercase()), value);
+            set(
+                format!("spin-path-match-{}", name.to_ascii_lowercase()),
+                value,
+            );
         }
-        let body = Full::new(body).map_err(|never: Infallible| match never {}).boxed_unsync();
+        let body = Full::new(body)
+            .map_err(|never: Infallible| match never {})
+            .boxed_unsync();
         Ok(Request::from_parts(parts, body))
     }
 
@@ -248,7 +298,10 @@ pub async fn serve(
     }
     tracing::info!("shutting down: draining in-flight requests");
     drop(listener);
-    if tokio::time::timeout(drain_time, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(drain_time, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("some connections were still open after {drain_time:?}; closing them");
     }
     Ok(())
@@ -259,7 +312,8 @@ pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

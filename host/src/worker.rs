@@ -97,7 +97,11 @@ impl WorkerState for Worker {
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
         if !self.p3 {
-            return if total == 0 { ShouldAccept::Yes } else { ShouldAccept::Never };
+            return if total == 0 {
+                ShouldAccept::Yes
+            } else {
+                ShouldAccept::Never
+            };
         }
         if total >= P3_MAX_REQUESTS_PER_INSTANCE {
             ShouldAccept::Never
@@ -136,7 +140,12 @@ pub struct Expiration {
 }
 
 impl WorkerExpiration for Expiration {
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>, status: WorkerStatus, start: Instant) -> Poll<()> {
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        status: WorkerStatus,
+        start: Instant,
+    ) -> Poll<()> {
         let this = self.get_mut();
         let limit = match status {
             WorkerStatus::Idle => IDLE_INSTANCE_TIMEOUT,
@@ -157,13 +166,24 @@ impl WorkerExpiration for Expiration {
 /// anywhere in the error chain (an epoch interrupt is the request deadline), else the
 /// first line of the error.
 pub fn failure_reason(e: &wasmtime::Error, deadline: Duration) -> String {
-    let trap = e.chain().find_map(|cause| cause.downcast_ref::<wasmtime::Trap>());
+    let trap = e
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<wasmtime::Trap>());
     let text = match trap {
         Some(wasmtime::Trap::Interrupt) => format!("deadline of {deadline:?} exceeded"),
-        Some(wasmtime::Trap::UnreachableCodeReached) => "guest trapped (it panicked or aborted, e.g. out of memory)".to_owned(),
+        Some(wasmtime::Trap::UnreachableCodeReached) => {
+            "guest trapped (it panicked or aborted, e.g. out of memory)".to_owned()
+        }
         Some(trap) => format!("guest trapped: {trap}"),
-        None if e.to_string().contains("guest timed out") => format!("deadline of {deadline:?} exceeded"),
+        None if e.to_string().contains("guest timed out") => {
+            format!("deadline of {deadline:?} exceeded")
+        }
         None => e.to_string(),
     };
-    text.lines().next().unwrap_or("").chars().take(200).collect()
+    text.lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect()
 }

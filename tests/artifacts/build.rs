@@ -46,6 +46,7 @@ fn main() {
 
     let guests = guest_crates(&programs);
     watch_sources(&programs, &guests);
+    ensure_target_installed();
     build_guests(&programs, &target_dir);
 
     let release = target_dir.join(TARGET).join("release");
@@ -75,6 +76,32 @@ fn main() {
 
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
     fs::write(out_dir.join("artifacts.rs"), generated).expect("write artifacts.rs");
+}
+
+/// A fresh machine has only the host target: add wasm32-wasip2 through rustup when the
+/// standard library for it is missing, so `cargo test` works without a set-up step.
+fn ensure_target_installed() {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let installed =
+        sysroot.is_some_and(|root| root.join("lib/rustlib").join(TARGET).join("lib").is_dir());
+    if installed {
+        return;
+    }
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status();
+    match status {
+        Ok(s) if s.success() => {}
+        other => panic!(
+            "the {TARGET} target is missing and `rustup target add {TARGET}` failed: {other:?}"
+        ),
+    }
 }
 
 /// The guest crates: every directory of `tests/programs` with a `Cargo.toml`, sorted.

@@ -46,7 +46,9 @@ impl AllowedHost {
             entry: entry.to_owned(),
             why,
         };
-        let (scheme, rest) = entry.split_once("://").ok_or_else(|| err("missing `scheme://`"))?;
+        let (scheme, rest) = entry
+            .split_once("://")
+            .ok_or_else(|| err("missing `scheme://`"))?;
         let rest = rest.trim_end_matches('/');
         if rest.contains('/') {
             return Err(err("paths are not allowed, only scheme, host and port"));
@@ -61,12 +63,20 @@ impl AllowedHost {
         let host = match host {
             "*" => HostPattern::Any,
             h if h.starts_with("*.") => HostPattern::Suffix(h[1..].to_ascii_lowercase()),
-            h if h.contains('*') => return Err(err("`*` may only stand for a whole host or a leading label")),
+            h if h.contains('*') => {
+                return Err(err(
+                    "`*` may only stand for a whole host or a leading label",
+                ));
+            }
             h => HostPattern::Exact(h.to_ascii_lowercase()),
         };
         let scheme = match scheme {
             "*" => None,
-            s if s.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.') && !s.is_empty() => {
+            s if s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')
+                && !s.is_empty() =>
+            {
                 Some(s.to_ascii_lowercase())
             }
             _ => return Err(err("invalid scheme")),
@@ -75,7 +85,9 @@ impl AllowedHost {
             Some("*") => None,
             Some(p) => Some(p.parse().map_err(|_| err("invalid port"))?),
             None => match &scheme {
-                Some(s) => Some(default_port(s).ok_or_else(|| err("a port is required for this scheme"))?),
+                Some(s) => {
+                    Some(default_port(s).ok_or_else(|| err("a port is required for this scheme"))?)
+                }
                 None => return Err(err("a port is required when the scheme is `*`")),
             },
         };
@@ -102,7 +114,12 @@ pub struct OutboundGrants {
 impl OutboundGrants {
     pub fn new(entries: &[String]) -> Result<Self, OutboundHostError> {
         Ok(Self {
-            allowed: Arc::new(entries.iter().map(|e| AllowedHost::parse(e)).collect::<Result<_, _>>()?),
+            allowed: Arc::new(
+                entries
+                    .iter()
+                    .map(|e| AllowedHost::parse(e))
+                    .collect::<Result<_, _>>()?,
+            ),
         })
     }
 
@@ -127,8 +144,15 @@ pub struct OutboundHooks {
 }
 
 type SendFuture = Box<
-    dyn Future<Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>>
-        + Send,
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
+        > + Send,
 >;
 
 impl WasiHttpHooks for OutboundHooks {
@@ -148,8 +172,12 @@ impl WasiHttpHooks for OutboundHooks {
         }
         Box::new(async move {
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            let response = response.map(|b| BodyExt::boxed_unsync(b.map_frame(|f| f.map_data(Bytes::from))));
-            Ok((response, Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>))
+            let response =
+                response.map(|b| BodyExt::boxed_unsync(b.map_frame(|f| f.map_data(Bytes::from))));
+            Ok((
+                response,
+                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+            ))
         })
     }
 }
@@ -193,7 +221,14 @@ mod tests {
 
     #[test]
     fn malformed_entries_are_refused() {
-        for bad in ["example.com", "https://", "https://a.com/path", "*://a.com", "https://a*b.com", "https://a.com:x"] {
+        for bad in [
+            "example.com",
+            "https://",
+            "https://a.com/path",
+            "*://a.com",
+            "https://a*b.com",
+            "https://a.com:x",
+        ] {
             assert!(OutboundGrants::new(&[bad.to_owned()]).is_err(), "{bad}");
         }
     }

@@ -10,7 +10,9 @@ mod routes;
 mod variables;
 
 pub use routes::{Route, RouteError, RouteMatch, RoutePattern, Router};
-pub use variables::{ResolvedVariables, VariableError, check_variable_name, resolve_component_variables};
+pub use variables::{
+    ResolvedVariables, VariableError, check_variable_name, resolve_component_variables,
+};
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -220,7 +222,9 @@ pub fn load(path: &Path) -> Result<LoadedManifest, ManifestError> {
 /// Parses manifest text; `path` is used in error messages and to resolve relative paths.
 pub fn parse(path: &Path, text: &str) -> Result<LoadedManifest, ManifestError> {
     let syntax = |message: String, span: Option<std::ops::Range<usize>>| {
-        let (line, column) = span.map(|s| line_and_column(text, s.start)).unwrap_or((1, 1));
+        let (line, column) = span
+            .map(|s| line_and_column(text, s.start))
+            .unwrap_or((1, 1));
         ManifestError::Syntax {
             path: path.to_owned(),
             line,
@@ -228,7 +232,8 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedManifest, ManifestError> {
             message,
         }
     };
-    let manifest: Manifest = toml::from_str(text).map_err(|e| syntax(e.message().to_owned(), e.span()))?;
+    let manifest: Manifest =
+        toml::from_str(text).map_err(|e| syntax(e.message().to_owned(), e.span()))?;
     let invalid = |message: String| ManifestError::Invalid {
         path: path.to_owned(),
         message,
@@ -245,7 +250,13 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedManifest, ManifestError> {
     // Trigger tables are kept raw because custom trigger types belong to later capabilities;
     // the HTTP ones are read strictly here, with the line of the offending entry.
     let mut http_triggers = Vec::new();
-    for (index, table) in manifest.trigger.get("http").into_iter().flatten().enumerate() {
+    for (index, table) in manifest
+        .trigger
+        .get("http")
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let trigger: HttpTrigger = table.clone().try_into().map_err(|e: toml::de::Error| {
             let header = trigger_line(text, "http", index);
             let line = unknown_field(e.message())
@@ -277,7 +288,9 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedManifest, ManifestError> {
                     path: path.to_owned(),
                     line: trigger_line(text, kind, index),
                     column: 1,
-                    message: format!("[[trigger.{kind}]] names component `{component}`, which has no [component.{component}] table"),
+                    message: format!(
+                        "[[trigger.{kind}]] names component `{component}`, which has no [component.{component}] table"
+                    ),
                 });
             }
         }
@@ -286,7 +299,9 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedManifest, ManifestError> {
         for (name, template) in &component.variables {
             variables::check_variable_name(name)
                 .map_err(|e| invalid(format!("[component.{id}.variables]: {e}")))?;
-            for reference in variables::template_references(template).map_err(|e| invalid(format!("[component.{id}.variables] {name}: {e}")))? {
+            for reference in variables::template_references(template)
+                .map_err(|e| invalid(format!("[component.{id}.variables] {name}: {e}")))?
+            {
                 if !manifest.variables.contains_key(&reference) {
                     return Err(invalid(format!(
                         "[component.{id}.variables] {name} refers to `{{{{ {reference} }}}}`, which is not declared in [variables]"
@@ -314,7 +329,12 @@ impl HttpRoute {
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, column)
 }
 

@@ -129,11 +129,15 @@ impl RoutePattern {
     fn same_shape(&self, other: &Self) -> bool {
         self.wildcard == other.wildcard
             && self.segments.len() == other.segments.len()
-            && self.segments.iter().zip(&other.segments).all(|(a, b)| match (a, b) {
-                (Segment::Literal(x), Segment::Literal(y)) => x == y,
-                (Segment::Parameter(_), Segment::Parameter(_)) => true,
-                _ => false,
-            })
+            && self
+                .segments
+                .iter()
+                .zip(&other.segments)
+                .all(|(a, b)| match (a, b) {
+                    (Segment::Literal(x), Segment::Literal(y)) => x == y,
+                    (Segment::Parameter(_), Segment::Parameter(_)) => true,
+                    _ => false,
+                })
     }
 }
 
@@ -161,7 +165,10 @@ pub struct Router {
 impl Router {
     pub fn new(mut routes: Vec<Route>) -> Result<Self, RouteError> {
         for (i, a) in routes.iter().enumerate() {
-            if let Some(b) = routes[i + 1..].iter().find(|b| a.pattern.same_shape(&b.pattern)) {
+            if let Some(b) = routes[i + 1..]
+                .iter()
+                .find(|b| a.pattern.same_shape(&b.pattern))
+            {
                 return Err(RouteError::Duplicate(
                     a.pattern.raw.clone(),
                     a.component.clone(),
@@ -171,18 +178,20 @@ impl Router {
             }
         }
         // Most specific first, so the first match is the one that wins.
-        routes.sort_by(|a, b| b.pattern.specificity().cmp(&a.pattern.specificity()));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.pattern.specificity()));
         Ok(Self { routes })
     }
 
     pub fn route(&self, path: &str) -> Option<RouteMatch<'_>> {
         self.routes.iter().find_map(|r| {
-            r.pattern.matches(path).map(|(params, path_info)| RouteMatch {
-                component: &r.component,
-                pattern: &r.pattern,
-                params,
-                path_info,
-            })
+            r.pattern
+                .matches(path)
+                .map(|(params, path_info)| RouteMatch {
+                    component: &r.component,
+                    pattern: &r.pattern,
+                    params,
+                    path_info,
+                })
         })
     }
 

@@ -53,8 +53,15 @@ fn valid_manifest_keeps_http_routes_custom_triggers_and_tool_tables() {
 fn unknown_field_names_file_line_and_field() {
     let text = APP.replace("key_value_stores", "key_value_storez");
     let err = parse_app(&text).unwrap_err().to_string();
-    let line = text.lines().position(|l| l.starts_with("key_value_storez")).unwrap() + 1;
-    assert!(err.starts_with(&format!("/apps/spin.toml:{line}:")), "{err}");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("key_value_storez"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.starts_with(&format!("/apps/spin.toml:{line}:")),
+        "{err}"
+    );
     assert!(err.contains("key_value_storez"), "{err}");
 }
 

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum VariableError {
-    #[error("invalid variable name `{0}`: use lower-case letters, digits and `_`, starting with a letter")]
+    #[error(
+        "invalid variable name `{0}`: use lower-case letters, digits and `_`, starting with a letter"
+    )]
     InvalidName(String),
     #[error("unterminated `{{{{` in template `{0}`")]
     Unterminated(String),
@@ -20,7 +22,11 @@ pub fn check_variable_name(name: &str) -> Result<(), VariableError> {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !name.ends_with('_')
         && !name.contains("__");
-    if ok { Ok(()) } else { Err(VariableError::InvalidName(name.to_owned())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(VariableError::InvalidName(name.to_owned()))
+    }
 }
 
 enum Piece<'a> {
@@ -64,7 +70,8 @@ fn application_values(
 ) -> Result<BTreeMap<String, String>, VariableError> {
     let mut values = BTreeMap::new();
     for (name, decl) in &manifest.variables {
-        let value = env(&format!("SPIN_VARIABLE_{}", name.to_uppercase())).or_else(|| decl.default.clone());
+        let value =
+            env(&format!("SPIN_VARIABLE_{}", name.to_uppercase())).or_else(|| decl.default.clone());
         match value {
             Some(v) => {
                 values.insert(name.clone(), v);

@@ -21,34 +21,59 @@ impl KeyValueView<'_> {
 }
 
 impl HostStore for KeyValueView<'_> {
-    async fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<StoreHandle>, Error>> {
+    async fn open(
+        &mut self,
+        label: String,
+    ) -> wasmtime::Result<Result<Resource<StoreHandle>, Error>> {
         match self.grants.open(&label) {
             Ok(handle) => Ok(Ok(self.table.push(handle)?)),
             Err(e) => Ok(Err(e.into())),
         }
     }
 
-    async fn get(&mut self, store: Resource<StoreHandle>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+    async fn get(
+        &mut self,
+        store: Resource<StoreHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         let b = self.backend(&store)?;
         Ok(blocking(move || b.get(&key)).await.map_err(Error::Other))
     }
 
-    async fn set(&mut self, store: Resource<StoreHandle>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
+    async fn set(
+        &mut self,
+        store: Resource<StoreHandle>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let b = self.backend(&store)?;
-        Ok(blocking(move || b.set(&key, &value)).await.map_err(Error::Other))
+        Ok(blocking(move || b.set(&key, &value))
+            .await
+            .map_err(Error::Other))
     }
 
-    async fn delete(&mut self, store: Resource<StoreHandle>, key: String) -> wasmtime::Result<Result<(), Error>> {
+    async fn delete(
+        &mut self,
+        store: Resource<StoreHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let b = self.backend(&store)?;
         Ok(blocking(move || b.delete(&key)).await.map_err(Error::Other))
     }
 
-    async fn exists(&mut self, store: Resource<StoreHandle>, key: String) -> wasmtime::Result<Result<bool, Error>> {
+    async fn exists(
+        &mut self,
+        store: Resource<StoreHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, Error>> {
         let b = self.backend(&store)?;
         Ok(blocking(move || b.exists(&key)).await.map_err(Error::Other))
     }
 
-    async fn get_keys(&mut self, store: Resource<StoreHandle>) -> wasmtime::Result<Result<Vec<String>, Error>> {
+    async fn get_keys(
+        &mut self,
+        store: Resource<StoreHandle>,
+    ) -> wasmtime::Result<Result<Vec<String>, Error>> {
         let b = self.backend(&store)?;
         Ok(blocking(move || b.keys()).await.map_err(Error::Other))
     }

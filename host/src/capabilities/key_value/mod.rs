@@ -90,7 +90,8 @@ impl KeyValueStores {
         configs
             .entry("default".to_owned())
             .or_insert(KeyValueStoreConfig::Spin { path: None });
-        let mut databases: BTreeMap<std::path::PathBuf, Arc<sqlite::SqliteDatabase>> = BTreeMap::new();
+        let mut databases: BTreeMap<std::path::PathBuf, Arc<sqlite::SqliteDatabase>> =
+            BTreeMap::new();
         let mut by_label = BTreeMap::new();
         for (label, cfg) in configs {
             let backend: Arc<dyn KeyValueBackend> = match cfg {
@@ -103,12 +104,12 @@ impl KeyValueStores {
                     let db = match databases.get(&path) {
                         Some(db) => db.clone(),
                         None => {
-                            let db = Arc::new(sqlite::SqliteDatabase::open(&path).map_err(|message| {
-                                KeyValueSetupError::Open {
+                            let db = Arc::new(sqlite::SqliteDatabase::open(&path).map_err(
+                                |message| KeyValueSetupError::Open {
                                     label: label.clone(),
                                     message,
-                                }
-                            })?);
+                                },
+                            )?);
                             databases.insert(path, db.clone());
                             db
                         }
@@ -122,13 +123,20 @@ impl KeyValueStores {
     }
 
     /// The grants of one component, checked against what is configured.
-    pub fn grants_for(&self, component: &str, labels: &[String]) -> Result<KeyValueGrants, KeyValueSetupError> {
+    pub fn grants_for(
+        &self,
+        component: &str,
+        labels: &[String],
+    ) -> Result<KeyValueGrants, KeyValueSetupError> {
         let mut stores = BTreeMap::new();
         for label in labels {
-            let backend = self.by_label.get(label).ok_or_else(|| KeyValueSetupError::Unconfigured {
-                component: component.to_owned(),
-                label: label.clone(),
-            })?;
+            let backend =
+                self.by_label
+                    .get(label)
+                    .ok_or_else(|| KeyValueSetupError::Unconfigured {
+                        component: component.to_owned(),
+                        label: label.clone(),
+                    })?;
             stores.insert(label.clone(), backend.clone());
         }
         Ok(KeyValueGrants {
@@ -162,7 +170,9 @@ pub fn add_to_linker<T: KeyValueState + 'static>(linker: &mut Linker<T>) -> wasm
 }
 
 /// Runs a blocking backend call off the async executor.
-async fn blocking<R: Send + 'static>(f: impl FnOnce() -> Result<R, String> + Send + 'static) -> Result<R, String> {
+async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> Result<R, String> + Send + 'static,
+) -> Result<R, String> {
     tokio::task::spawn_blocking(f)
         .await
         .unwrap_or_else(|e| Err(format!("key-value task failed: {e}")))

@@ -18,7 +18,8 @@ const MAX_IDLE_CONNECTIONS: usize = 16;
 impl SqliteDatabase {
     pub fn open(path: &Path) -> Result<Self, String> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         let db = Self {
             path: path.to_owned(),
@@ -33,13 +34,19 @@ impl SqliteDatabase {
                 PRIMARY KEY (store, key)
             );",
         )
-        .map_err(|e| format!("cannot create the key-value table in {}: {e}", path.display()))?;
+        .map_err(|e| {
+            format!(
+                "cannot create the key-value table in {}: {e}",
+                path.display()
+            )
+        })?;
         db.release(conn);
         Ok(db)
     }
 
     fn connect(&self) -> Result<Connection, String> {
-        let conn = Connection::open(&self.path).map_err(|e| format!("cannot open {}: {e}", self.path.display()))?;
+        let conn = Connection::open(&self.path)
+            .map_err(|e| format!("cannot open {}: {e}", self.path.display()))?;
         conn.busy_timeout(Duration::from_secs(5))
             .and_then(|_| conn.pragma_update(None, "journal_mode", "WAL"))
             .and_then(|_| conn.pragma_update(None, "synchronous", "NORMAL"))
@@ -110,8 +117,10 @@ impl KeyValueBackend for SqliteStore {
 
     fn exists(&self, key: &str) -> Result<bool, String> {
         self.db.with(|c| {
-            c.prepare_cached("SELECT EXISTS (SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)")?
-                .query_row(params![self.label, key], |r| r.get(0))
+            c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)",
+            )?
+            .query_row(params![self.label, key], |r| r.get(0))
         })
     }
 
@@ -151,12 +160,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kv.db");
         let db = SqliteDatabase::open(&path).unwrap();
-        SqliteStore::new(Arc::new(db), "default").set("x", b"y").unwrap();
+        SqliteStore::new(Arc::new(db), "default")
+            .set("x", b"y")
+            .unwrap();
         let conn = Connection::open(&path).unwrap();
-        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(mode, "wal");
         let value: Vec<u8> = conn
-            .query_row("SELECT value FROM spin_key_value WHERE store='default' AND key='x'", [], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM spin_key_value WHERE store='default' AND key='x'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(value, b"y");
     }

@@ -42,7 +42,9 @@ impl VariableGrants {
 
     fn get(&self, name: &str) -> Result<String, LookupError> {
         if check_variable_name(name).is_err() {
-            return Err(LookupError::InvalidName(format!("{name} is not a valid variable name")));
+            return Err(LookupError::InvalidName(format!(
+                "{name} is not a valid variable name"
+            )));
         }
         match self.values.get(name) {
             Some(Ok(v)) => Ok(v.clone()),
@@ -73,11 +75,16 @@ pub fn add_to_linker<T: VariablesState + 'static>(linker: &mut Linker<T>) -> was
 }
 
 impl<T> v3::HostWithStore<T> for Variables {
-    async fn get(accessor: &Accessor<T, Self>, name: String) -> wasmtime::Result<Result<String, v3::Error>> {
-        Ok(accessor.with(|mut access| access.get().get(&name)).map_err(|e| match e {
-            LookupError::InvalidName(m) => v3::Error::InvalidName(m),
-            LookupError::Undefined(m) => v3::Error::Undefined(m),
-        }))
+    async fn get(
+        accessor: &Accessor<T, Self>,
+        name: String,
+    ) -> wasmtime::Result<Result<String, v3::Error>> {
+        Ok(accessor
+            .with(|mut access| access.get().get(&name))
+            .map_err(|e| match e {
+                LookupError::InvalidName(m) => v3::Error::InvalidName(m),
+                LookupError::Undefined(m) => v3::Error::Undefined(m),
+            }))
     }
 }
 
@@ -100,11 +107,23 @@ mod tests {
     fn component_sees_only_its_declared_variables() {
         let grants = VariableGrants::new(BTreeMap::from([
             ("greeting".to_owned(), Ok("hello".to_owned())),
-            ("token".to_owned(), Err("application variable `t` has no value".to_owned())),
+            (
+                "token".to_owned(),
+                Err("application variable `t` has no value".to_owned()),
+            ),
         ]));
         assert_eq!(grants.get("greeting"), Ok("hello".to_owned()));
-        assert!(matches!(grants.get("token"), Err(LookupError::Undefined(_))));
-        assert!(matches!(grants.get("other"), Err(LookupError::Undefined(_))));
-        assert!(matches!(grants.get("Bad-Name"), Err(LookupError::InvalidName(_))));
+        assert!(matches!(
+            grants.get("token"),
+            Err(LookupError::Undefined(_))
+        ));
+        assert!(matches!(
+            grants.get("other"),
+            Err(LookupError::Undefined(_))
+        ));
+        assert!(matches!(
+            grants.get("Bad-Name"),
+            Err(LookupError::InvalidName(_))
+        ));
     }
 }
