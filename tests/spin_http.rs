@@ -50,7 +50,10 @@ variables = {{ message = "{{{{ greeting }}}} from spin5" }}
 fn app() -> TestApp {
     TestApp::new(
         &manifest(""),
-        &[("spin7_probe.wasm", guests::SPIN7_PROBE), ("spin5_probe.wasm", guests::SPIN5_PROBE)],
+        &[
+            ("spin7_probe.wasm", guests::SPIN7_PROBE),
+            ("spin5_probe.wasm", guests::SPIN5_PROBE),
+        ],
     )
 }
 
@@ -65,7 +68,10 @@ fn both_sdk_generations_answer_on_their_routes() {
     let app = app();
     let carrel = app.start(&[]);
     assert_eq!(carrel.get("/p7/anything"), (200, "hello from spin7".into()));
-    assert_eq!(carrel.get("/p5/users/ana/x"), (200, "hello from spin5".into()));
+    assert_eq!(
+        carrel.get("/p5/users/ana/x"),
+        (200, "hello from spin5".into())
+    );
     assert_eq!(carrel.get("/exact"), (200, "hello from spin7".into()));
     assert_eq!(carrel.get("/exact/more").0, 404);
     assert_eq!(carrel.get("/nowhere").0, 404);
@@ -82,8 +88,16 @@ fn requests_carry_spin_headers() {
     assert_eq!(h["spin-component-route"], "/p5/users/:user");
     assert_eq!(h["spin-base-path"], "/");
     assert_eq!(h["spin-path-match-user"], "ana");
-    assert_eq!(h["spin-full-url"], carrel.url("/p5/users/ana/a/b?op=headers"));
-    assert!(h["spin-client-addr"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert_eq!(
+        h["spin-full-url"],
+        carrel.url("/p5/users/ana/a/b?op=headers")
+    );
+    assert!(
+        h["spin-client-addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
     let h = headers_of(&carrel, "/p7/x?op=headers");
     assert_eq!(h["spin-path-info"], "/x");
     assert_eq!(h["spin-matched-route"], "/p7/...");
@@ -94,14 +108,38 @@ fn requests_carry_spin_headers() {
 fn key_value_round_trips_across_sdks_requests_and_restarts() {
     let app = app();
     let carrel = app.start(&[]);
-    assert_eq!(carrel.post("/p7/x?op=kv-set&key=flu", "J11"), (200, "ok".into()));
-    assert_eq!(carrel.post("/p5/users/a/x?op=kv-set&key=gastro", "A09"), (200, "ok".into()));
-    assert_eq!(carrel.get("/p5/users/a/x?op=kv-get&key=flu"), (200, "J11".into()));
-    assert_eq!(carrel.get("/p7/x?op=kv-exists&key=gastro"), (200, "true".into()));
-    assert_eq!(carrel.get("/p7/x?op=kv-keys"), (200, r#"["flu","gastro"]"#.into()));
-    assert_eq!(carrel.get("/p5/users/a/x?op=kv-keys"), (200, r#"["flu","gastro"]"#.into()));
-    assert_eq!(carrel.get("/p7/x?op=kv-delete&key=gastro"), (200, "ok".into()));
-    assert_eq!(carrel.get("/p5/users/a/x?op=kv-exists&key=gastro"), (200, "false".into()));
+    assert_eq!(
+        carrel.post("/p7/x?op=kv-set&key=flu", "J11"),
+        (200, "ok".into())
+    );
+    assert_eq!(
+        carrel.post("/p5/users/a/x?op=kv-set&key=gastro", "A09"),
+        (200, "ok".into())
+    );
+    assert_eq!(
+        carrel.get("/p5/users/a/x?op=kv-get&key=flu"),
+        (200, "J11".into())
+    );
+    assert_eq!(
+        carrel.get("/p7/x?op=kv-exists&key=gastro"),
+        (200, "true".into())
+    );
+    assert_eq!(
+        carrel.get("/p7/x?op=kv-keys"),
+        (200, r#"["flu","gastro"]"#.into())
+    );
+    assert_eq!(
+        carrel.get("/p5/users/a/x?op=kv-keys"),
+        (200, r#"["flu","gastro"]"#.into())
+    );
+    assert_eq!(
+        carrel.get("/p7/x?op=kv-delete&key=gastro"),
+        (200, "ok".into())
+    );
+    assert_eq!(
+        carrel.get("/p5/users/a/x?op=kv-exists&key=gastro"),
+        (200, "false".into())
+    );
     assert_eq!(carrel.get("/p7/x?op=kv-get&key=gastro").0, 404);
     drop(carrel);
 
@@ -114,15 +152,30 @@ fn key_value_round_trips_across_sdks_requests_and_restarts() {
 fn store_not_granted_is_access_denied_for_both_sdks() {
     let app = app();
     let carrel = app.start(&[]);
-    assert_eq!(carrel.get("/p7/x?op=kv-get&store=secrets&key=k"), (403, "access-denied".into()));
-    assert_eq!(carrel.get("/p5/users/a/x?op=kv-get&store=secrets&key=k"), (403, "access-denied".into()));
+    assert_eq!(
+        carrel.get("/p7/x?op=kv-get&store=secrets&key=k"),
+        (403, "access-denied".into())
+    );
+    assert_eq!(
+        carrel.get("/p5/users/a/x?op=kv-get&store=secrets&key=k"),
+        (403, "access-denied".into())
+    );
     assert_eq!(carrel.get("/p7/x?op=hello").0, 200);
 }
 
 #[test]
 fn granted_store_without_configuration_fails_at_start_naming_component_and_label() {
-    let text = manifest("").replace(r#"key_value_stores = ["default"]"#, r#"key_value_stores = ["default", "cache"]"#);
-    let app = TestApp::new(&text, &[("spin7_probe.wasm", guests::SPIN7_PROBE), ("spin5_probe.wasm", guests::SPIN5_PROBE)]);
+    let text = manifest("").replace(
+        r#"key_value_stores = ["default"]"#,
+        r#"key_value_stores = ["default", "cache"]"#,
+    );
+    let app = TestApp::new(
+        &text,
+        &[
+            ("spin7_probe.wasm", guests::SPIN7_PROBE),
+            ("spin5_probe.wasm", guests::SPIN5_PROBE),
+        ],
+    );
     let out = support::carrel_command()
         .args(["up", "-f"])
         .arg(app.manifest())
@@ -131,7 +184,10 @@ fn granted_store_without_configuration_fails_at_start_naming_component_and_label
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("`p5`") || stderr.contains("`p7`"), "{stderr}");
+    assert!(
+        stderr.contains("`p5`") || stderr.contains("`p7`"),
+        "{stderr}"
+    );
     assert!(stderr.contains("`cache`"), "{stderr}");
 
     std::fs::write(
@@ -140,8 +196,15 @@ fn granted_store_without_configuration_fails_at_start_naming_component_and_label
     )
     .unwrap();
     let rc = app.path().join("runtime-config.toml");
-    let carrel = support::Carrel::start(&app.manifest(), &["--runtime-config-file", rc.to_str().unwrap()], &[]);
-    assert_eq!(carrel.post("/p7/x?op=kv-set&store=cache&key=k", "v"), (200, "ok".into()));
+    let carrel = support::Carrel::start(
+        &app.manifest(),
+        &["--runtime-config-file", rc.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(
+        carrel.post("/p7/x?op=kv-set&store=cache&key=k", "v"),
+        (200, "ok".into())
+    );
     assert!(app.path().join("cache.db").is_file());
 }
 
@@ -149,15 +212,31 @@ fn granted_store_without_configuration_fails_at_start_naming_component_and_label
 fn variables_are_templated_and_overridden_from_the_environment() {
     let app = app();
     let carrel = app.start(&[]);
-    assert_eq!(carrel.get("/p7/x?op=var&name=message"), (200, "hello from spin7".into()));
-    assert_eq!(carrel.get("/p5/users/a/x?op=var&name=message"), (200, "hello from spin5".into()));
+    assert_eq!(
+        carrel.get("/p7/x?op=var&name=message"),
+        (200, "hello from spin7".into())
+    );
+    assert_eq!(
+        carrel.get("/p5/users/a/x?op=var&name=message"),
+        (200, "hello from spin5".into())
+    );
     let (status, body) = carrel.get("/p5/users/a/x?op=var&name=token");
     assert_eq!(status, 500);
     assert!(body.contains("Undefined"), "{body}");
     drop(carrel);
 
-    let carrel = support::Carrel::start(&app.manifest(), &[], &[("SPIN_VARIABLE_GREETING", "bonjour"), ("SPIN_VARIABLE_TOKEN", "t0k")]);
-    assert_eq!(carrel.get("/p7/x?op=var&name=message"), (200, "bonjour from spin7".into()));
+    let carrel = support::Carrel::start(
+        &app.manifest(),
+        &[],
+        &[
+            ("SPIN_VARIABLE_GREETING", "bonjour"),
+            ("SPIN_VARIABLE_TOKEN", "t0k"),
+        ],
+    );
+    assert_eq!(
+        carrel.get("/p7/x?op=var&name=message"),
+        (200, "bonjour from spin7".into())
+    );
     assert_eq!(carrel.get("/p7/x?op=var&name=token"), (200, "t0k".into()));
 }
 
@@ -165,7 +244,10 @@ fn variables_are_templated_and_overridden_from_the_environment() {
 fn outbound_http_is_denied_unless_granted() {
     let app = app();
     let carrel = app.start(&[]);
-    for path in ["/p7/x?op=outbound&url=http://127.0.0.1:9/", "/p5/users/a/x?op=outbound&url=http://example.com/"] {
+    for path in [
+        "/p7/x?op=outbound&url=http://127.0.0.1:9/",
+        "/p5/users/a/x?op=outbound&url=http://example.com/",
+    ] {
         let (status, body) = carrel.get(path);
         assert_eq!(status, 502, "{body}");
         assert!(body.contains("HttpRequestDenied"), "{body}");
@@ -179,22 +261,40 @@ fn outbound_http_is_denied_unless_granted() {
 #[test]
 fn components_see_only_their_declared_environment_and_files() {
     let text = manifest(r#"files = [{ source = "assets", destination = "/" }]"#);
-    let app = TestApp::new(&text, &[("spin7_probe.wasm", guests::SPIN7_PROBE), ("spin5_probe.wasm", guests::SPIN5_PROBE)]);
+    let app = TestApp::new(
+        &text,
+        &[
+            ("spin7_probe.wasm", guests::SPIN7_PROBE),
+            ("spin5_probe.wasm", guests::SPIN5_PROBE),
+        ],
+    );
     std::fs::create_dir(app.path().join("assets")).unwrap();
     std::fs::write(app.path().join("assets/codes.txt"), "J11,A09,J21").unwrap();
     let carrel = app.start(&[]);
     let env: serde_json::Value = serde_json::from_str(&carrel.get("/p7/x?op=env").1).unwrap();
     assert_eq!(env, serde_json::json!({"REGION": "bretagne"}));
     assert_eq!(carrel.get("/p5/users/a/x?op=env"), (200, "{}".into()));
-    assert_eq!(carrel.get("/p7/x?op=file&path=/codes.txt"), (200, "J11,A09,J21".into()));
+    assert_eq!(
+        carrel.get("/p7/x?op=file&path=/codes.txt"),
+        (200, "J11,A09,J21".into())
+    );
     assert_eq!(carrel.get("/p7/x?op=file&path=/spin.toml").0, 404);
     assert_eq!(carrel.get("/p5/users/a/x?op=file&path=/codes.txt").0, 404);
 }
 
 #[test]
 fn unknown_manifest_field_stops_start_with_file_line_and_field() {
-    let text = manifest("").replace("key_value_stores = [\"default\"]\nallowed", "key_value_stores = [\"default\"]\nallowed_outbound_hostz = []\nallowed");
-    let app = TestApp::new(&text, &[("spin7_probe.wasm", guests::SPIN7_PROBE), ("spin5_probe.wasm", guests::SPIN5_PROBE)]);
+    let text = manifest("").replace(
+        "key_value_stores = [\"default\"]\nallowed",
+        "key_value_stores = [\"default\"]\nallowed_outbound_hostz = []\nallowed",
+    );
+    let app = TestApp::new(
+        &text,
+        &[
+            ("spin7_probe.wasm", guests::SPIN7_PROBE),
+            ("spin5_probe.wasm", guests::SPIN5_PROBE),
+        ],
+    );
     let out = support::carrel_command()
         .args(["up", "-f"])
         .arg(app.manifest())
@@ -203,7 +303,11 @@ fn unknown_manifest_field_stops_start_with_file_line_and_field() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = text.lines().position(|l| l.starts_with("allowed_outbound_hostz")).unwrap() + 1;
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("allowed_outbound_hostz"))
+        .unwrap()
+        + 1;
     assert!(stderr.contains(&format!("spin.toml:{line}:")), "{stderr}");
     assert!(stderr.contains("allowed_outbound_hostz"), "{stderr}");
 }

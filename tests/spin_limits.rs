@@ -27,7 +27,13 @@ source = "spin5_probe.wasm"
 "#;
 
 fn app() -> TestApp {
-    TestApp::new(MANIFEST, &[("spin7_probe.wasm", guests::SPIN7_PROBE), ("spin5_probe.wasm", guests::SPIN5_PROBE)])
+    TestApp::new(
+        MANIFEST,
+        &[
+            ("spin7_probe.wasm", guests::SPIN7_PROBE),
+            ("spin5_probe.wasm", guests::SPIN5_PROBE),
+        ],
+    )
 }
 
 #[test]
@@ -46,7 +52,12 @@ fn guest_trap_gives_500_and_the_next_request_succeeds() {
 fn deadline_exceeded_gives_500_within_the_deadline_plus_a_second() {
     let app = app();
     let carrel = app.start(&["--request-timeout", "1"]);
-    for path in ["/p7/x?op=loop", "/p5/x?op=loop", "/p7/x?op=sleep&ms=10000", "/p5/x?op=sleep&ms=10000"] {
+    for path in [
+        "/p7/x?op=loop",
+        "/p5/x?op=loop",
+        "/p7/x?op=sleep&ms=10000",
+        "/p5/x?op=sleep&ms=10000",
+    ] {
         let start = Instant::now();
         let (status, body) = carrel.get(path);
         let took = start.elapsed();
@@ -62,7 +73,10 @@ fn deadline_exceeded_gives_500_within_the_deadline_plus_a_second() {
 fn memory_cap_stops_a_guest_that_grows_past_it() {
     let app = app();
     let carrel = app.start(&["--max-memory-mib", "64"]);
-    assert_eq!(carrel.get("/p5/x?op=memory&mb=16"), (200, "allocated 16 MiB".into()));
+    assert_eq!(
+        carrel.get("/p5/x?op=memory&mb=16"),
+        (200, "allocated 16 MiB".into())
+    );
     for prefix in ["/p7", "/p5"] {
         let (status, body) = carrel.get(&format!("{prefix}/x?op=memory&mb=100"));
         assert_eq!(status, 500, "{body}");
@@ -76,7 +90,9 @@ fn raw_request(base: &str, head: &str, body: &[u8]) -> String {
     use std::io::{BufRead, BufReader, Write};
     let addr = base.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     stream.write_all(head.as_bytes()).unwrap();
     for chunk in body.chunks(64 << 10) {
         if stream.write_all(chunk).is_err() {
@@ -96,8 +112,14 @@ fn body_over_the_limit_gives_413() {
     let (status, body) = carrel.post("/p7/x?op=echo", small.clone());
     assert_eq!((status, body.len()), (200, 1000));
     // Declared too large: refused before the body is read.
-    let head = format!("POST /p7/x?op=echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", 2 << 20);
-    assert_eq!(raw_request(&carrel.base, &head, &[]), "HTTP/1.1 413 Payload Too Large");
+    let head = format!(
+        "POST /p7/x?op=echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+        2 << 20
+    );
+    assert_eq!(
+        raw_request(&carrel.base, &head, &[]),
+        "HTTP/1.1 413 Payload Too Large"
+    );
     // Chunked, with no length declared: refused once the limit is crossed.
     let mut chunked = Vec::new();
     for _ in 0..40 {
@@ -107,21 +129,32 @@ fn body_over_the_limit_gives_413() {
     }
     chunked.extend_from_slice(b"0\r\n\r\n");
     let head = "POST /p5/x?op=echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
-    assert_eq!(raw_request(&carrel.base, head, &chunked), "HTTP/1.1 413 Payload Too Large");
+    assert_eq!(
+        raw_request(&carrel.base, head, &chunked),
+        "HTTP/1.1 413 Payload Too Large"
+    );
     assert_eq!(carrel.post("/p5/x?op=echo", small).0, 200);
 }
 
 #[test]
 fn overload_gets_503_with_retry_after_and_never_a_crash() {
     let app = app();
-    let carrel = app.start(&["--max-concurrent-requests", "1", "--max-queued-requests", "1"]);
+    let carrel = app.start(&[
+        "--max-concurrent-requests",
+        "1",
+        "--max-queued-requests",
+        "1",
+    ]);
     let url = carrel.url("/p5/x?op=sleep&ms=1500");
     let handles: Vec<_> = (0..6)
         .map(|_| {
             let url = url.clone();
             std::thread::spawn(move || {
                 let r = reqwest::blocking::get(url).unwrap();
-                let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+                let retry = r
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_owned());
                 (r.status().as_u16(), retry)
             })
         })
@@ -131,7 +164,10 @@ fn overload_gets_503_with_retry_after_and_never_a_crash() {
     let busy: Vec<_> = results.iter().filter(|(s, _)| *s == 503).collect();
     assert!(ok >= 1, "{results:?}");
     assert!(!busy.is_empty(), "{results:?}");
-    assert!(busy.iter().all(|(_, retry)| retry.as_deref() == Some("1")), "{results:?}");
+    assert!(
+        busy.iter().all(|(_, retry)| retry.as_deref() == Some("1")),
+        "{results:?}"
+    );
     assert_eq!(ok + busy.len(), 6, "{results:?}");
     assert_eq!(carrel.get("/p7/x?op=hello").0, 200);
 }

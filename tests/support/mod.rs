@@ -81,7 +81,11 @@ impl Carrel {
             .timeout(Duration::from_secs(60))
             .build()
             .expect("client");
-        Self { child, base, client }
+        Self {
+            child,
+            base,
+            client,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -94,7 +98,12 @@ impl Carrel {
     }
 
     pub fn post(&self, path: &str, body: impl Into<reqwest::blocking::Body>) -> (u16, String) {
-        let r = self.client.post(self.url(path)).body(body).send().expect("request");
+        let r = self
+            .client
+            .post(self.url(path))
+            .body(body)
+            .send()
+            .expect("request");
         (r.status().as_u16(), r.text().expect("body"))
     }
 
@@ -102,7 +111,10 @@ impl Carrel {
     pub fn terminate(mut self) -> (std::process::ExitStatus, Duration) {
         let start = Instant::now();
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
         let status = self.child.wait().expect("wait");
         (status, start.elapsed())
     }
