@@ -1,0 +1,1 @@
+//! carrel's pseudonymisation.
