@@ -123,9 +123,18 @@ fn conditional<'r>(type_part: &'r str, query: &'r str) -> Target<'r> {
 
 /// Reads a search token: `system|value`, `|value` (no system) or `value` (any system).
 fn identifier_token<'r>(type_name: &'r str, token: &'r str) -> Target<'r> {
-    let (system, value) = match token.split_once('|') {
-        Some((system, value)) => (Some(percent_decode(system)), percent_decode(value)),
-        None => (None, percent_decode(token)),
+    let (system, value) = match percent_decode(token) {
+        Cow::Borrowed(token) => match token.split_once('|') {
+            Some((system, value)) => (Some(Cow::Borrowed(system)), Cow::Borrowed(value)),
+            None => (None, Cow::Borrowed(token)),
+        },
+        Cow::Owned(token) => match token.split_once('|') {
+            Some((system, value)) => (
+                Some(Cow::Owned(system.to_owned())),
+                Cow::Owned(value.to_owned()),
+            ),
+            None => (None, Cow::Owned(token)),
+        },
     };
     if value.is_empty() {
         return Target::Unreadable("a conditional reference needs an identifier value");

@@ -1,9 +1,10 @@
 //! Finding the resource a reference points at, within one payload.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::HashMap;
 
-use crate::collect::Resources;
+use crate::collect::{NIR_SYSTEMS, Resources};
 use crate::problem::{IssueCode, Problems};
 use crate::raw::{Identifier, Reference};
 use crate::reference::{Kind, Target, parse_reference};
@@ -68,12 +69,23 @@ impl Unresolved {
 /// A candidate for an identifier lookup: its type, identifier system and position.
 type IdentifierHolder<'c> = (Kind, Option<&'c str>, usize);
 
+/// The value under which an identifier is indexed and searched: a NIR without the
+/// spaces people write it with, any other identifier as it is.
+fn identifier_key<'v>(system: Option<&str>, value: &'v str) -> Cow<'v, str> {
+    let is_nir = system.is_some_and(|system| NIR_SYSTEMS.contains(&system));
+    if is_nir && value.contains(char::is_whitespace) {
+        Cow::Owned(value.chars().filter(|c| !c.is_whitespace()).collect())
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
 /// Lookups by id, fullUrl and (built only when a reference needs it) identifier.
 pub(crate) struct Index<'c> {
     resources: &'c Resources<'c>,
     by_id: HashMap<(Kind, &'c str), usize>,
     by_full_url: HashMap<&'c str, (Kind, usize)>,
-    by_identifier: OnceCell<HashMap<&'c str, Vec<IdentifierHolder<'c>>>>,
+    by_identifier: OnceCell<HashMap<Cow<'c, str>, Vec<IdentifierHolder<'c>>>>,
 }
 
 impl<'c> Index<'c> {
@@ -121,18 +133,17 @@ impl<'c> Index<'c> {
         }
     }
 
-    fn identifiers(&self) -> &HashMap<&'c str, Vec<IdentifierHolder<'c>>> {
+    fn identifiers(&self) -> &HashMap<Cow<'c, str>, Vec<IdentifierHolder<'c>>> {
         self.by_identifier.get_or_init(|| {
-            let mut map: HashMap<&'c str, Vec<IdentifierHolder<'c>>> = HashMap::new();
+            let mut map: HashMap<Cow<'c, str>, Vec<IdentifierHolder<'c>>> = HashMap::new();
             for kind in [Kind::Patient, Kind::Encounter, Kind::Condition] {
                 for position in 0..self.resources.count(kind) {
                     for identifier in self.resources.identifiers(kind, position) {
                         if let Some(value) = identifier.value.as_deref() {
-                            map.entry(value).or_default().push((
-                                kind,
-                                identifier.system.as_deref(),
-                                position,
-                            ));
+                            let system = identifier.system.as_deref();
+                            map.entry(identifier_key(system, value))
+                                .or_default()
+                                .push((kind, system, position));
                         }
                     }
                 }
@@ -151,7 +162,8 @@ impl<'c> Index<'c> {
     ) -> Result<usize, Unresolved> {
         let mut found = None;
         let mut matches = 0;
-        for &(kind, held_system, position) in self.identifiers().get(value).into_iter().flatten() {
+        let key = identifier_key(system, value);
+        for &(kind, held_system, position) in self.identifiers().get(&key).into_iter().flatten() {
             let system_matches = match system {
                 None => true,
                 Some("") => held_system.is_none_or(str::is_empty),
