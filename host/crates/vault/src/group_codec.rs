@@ -10,8 +10,89 @@ use arrow_ipc::reader::StreamDecoder;
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{FieldRef, Schema};
 
+use crate::chunked::{CHUNK_SIZE, GroupCrypt, TagBytes, open_groups, seal_groups};
+use crate::crypto::{NONCE_LEN, SecretKey, random_nonce};
 use crate::dataset::DatasetVersion;
 use crate::error::{Result, VaultError};
+use crate::segment_file::{SealedGroup, SegmentIdentity};
+
+/// A group's plaintext with the data key it is to be sealed under.
+pub(crate) struct KeyedPayload {
+    pub group: String,
+    pub key_id: String,
+    pub key: SecretKey,
+    pub plaintext: Vec<u8>,
+}
+
+/// Seals the groups of one segment, spreading the work over the available cores.
+pub(crate) fn seal_payloads(
+    identity: &SegmentIdentity,
+    mut payloads: Vec<KeyedPayload>,
+) -> Vec<SealedGroup> {
+    let nonces: Vec<[u8; NONCE_LEN]> = payloads.iter().map(|_| random_nonce()).collect();
+    let mut tags: Vec<Vec<TagBytes>> = vec![Vec::new(); payloads.len()];
+    let mut crypts: Vec<GroupCrypt<'_>> = payloads
+        .iter_mut()
+        .zip(tags.iter_mut())
+        .zip(&nonces)
+        .map(|((payload, tags), nonce)| GroupCrypt {
+            key: &payload.key,
+            base_nonce: *nonce,
+            associated_data: identity.group_associated_data(&payload.group, &payload.key_id),
+            buffer: &mut payload.plaintext,
+            chunk_size: CHUNK_SIZE,
+            tags,
+        })
+        .collect();
+    seal_groups(&mut crypts);
+    drop(crypts);
+    payloads
+        .into_iter()
+        .zip(tags)
+        .zip(nonces)
+        .map(|((payload, tags), nonce)| SealedGroup {
+            group: payload.group,
+            key_id: payload.key_id,
+            nonce,
+            chunk_size: CHUNK_SIZE as u32,
+            tags,
+            ciphertext: payload.plaintext,
+        })
+        .collect()
+}
+
+/// A group's ciphertext as read from a segment, with the data key that opens it.
+pub(crate) struct KeyedBlock {
+    pub group: String,
+    pub key_id: String,
+    pub key: SecretKey,
+    pub nonce: [u8; NONCE_LEN],
+    pub chunk_size: u32,
+    pub tags: Vec<TagBytes>,
+    /// Ciphertext, and after [`open_blocks`] the plaintext.
+    pub buffer: Vec<u8>,
+}
+
+/// Decrypts the blocks of one segment in place, spreading the work over the available
+/// cores; on failure returns the name of a group that did not authenticate.
+pub(crate) fn open_blocks(
+    identity: &SegmentIdentity,
+    blocks: &mut [KeyedBlock],
+) -> Result<(), String> {
+    let names: Vec<String> = blocks.iter().map(|b| b.group.clone()).collect();
+    let mut crypts: Vec<GroupCrypt<'_>> = blocks
+        .iter_mut()
+        .map(|block| GroupCrypt {
+            key: &block.key,
+            base_nonce: block.nonce,
+            associated_data: identity.group_associated_data(&block.group, &block.key_id),
+            buffer: &mut block.buffer,
+            chunk_size: block.chunk_size as usize,
+            tags: &mut block.tags,
+        })
+        .collect();
+    open_groups(&mut crypts).map_err(|index| names[index].clone())
+}
 
 /// Each column group of `batch` as an uncompressed Arrow IPC stream, groups by name.
 pub(crate) fn encode_group_payloads(

@@ -17,6 +17,7 @@
 
 pub mod audit;
 mod catalog;
+mod chunked;
 pub mod cli;
 pub mod consultation;
 mod crypto;

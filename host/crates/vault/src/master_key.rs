@@ -186,6 +186,12 @@ pub(crate) fn lock_state_dir(state_dir: &Path) -> Result<File> {
     }
 }
 
+/// Whether any master key is at hand, checked before anything is created on disk so a
+/// missing key leaves the state directory untouched.
+pub(crate) fn any_key_present(state_dir: &Path, env: &MasterKeyEnv) -> bool {
+    env.0.is_some() || state_dir.join(MASTER_KEY_FILE).exists()
+}
+
 pub(crate) struct ResolvedKey {
     pub key: SecretKey,
     pub source: KeySource,

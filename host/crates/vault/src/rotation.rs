@@ -22,8 +22,9 @@ use crate::crypto::SecretKey;
 use crate::data_keys;
 use crate::error::{Result, SegmentDamage, VaultError, io_context};
 use crate::fsio;
+use crate::group_codec::{KeyedBlock, KeyedPayload, open_blocks, seal_payloads};
 use crate::master_key::{self, KeySource, MASTER_KEY_FILE, NEXT_MASTER_KEY_FILE};
-use crate::segment_file::{SealedGroup, SegmentReader, write_segment};
+use crate::segment_file::{SegmentReader, write_segment};
 use crate::store::{SegmentInfo, Vault, check_identity, recover, segment_file_name};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,45 +205,44 @@ impl Vault {
         check_identity(&reader, dataset, segment).map_err(damage)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let master = self.master();
-        let mut sealed = Vec::with_capacity(reader.blocks.len());
+        let mut blocks = Vec::with_capacity(reader.blocks.len());
         for block in reader.blocks.clone() {
+            let unusable = || {
+                damage(SegmentDamage::AuthenticationFailed {
+                    group: block.group.clone(),
+                })
+            };
             let old_key = self
                 .data_keys
                 .get(&tx, &master, &block.key_id, dataset, &block.group)?
-                .ok_or_else(|| {
-                    damage(SegmentDamage::AuthenticationFailed {
-                        group: block.group.clone(),
-                    })
-                })?;
-            let mut buffer = reader
+                .ok_or_else(unusable)?;
+            let (tags, buffer) = reader
                 .read_block(&block)
                 .map_err(io_context(format!("reading {}", segment.file.display())))?;
-            old_key
-                .open(
-                    &block.nonce,
-                    &reader
-                        .identity
-                        .group_associated_data(&block.group, &block.key_id),
-                    &mut buffer,
-                )
-                .map_err(|_| {
-                    damage(SegmentDamage::AuthenticationFailed {
-                        group: block.group.clone(),
-                    })
-                })?;
+            blocks.push(KeyedBlock {
+                group: block.group,
+                key_id: block.key_id,
+                key: old_key,
+                nonce: block.nonce,
+                chunk_size: block.chunk_size,
+                tags,
+                buffer,
+            });
+        }
+        open_blocks(&reader.identity, &mut blocks)
+            .map_err(|group| damage(SegmentDamage::AuthenticationFailed { group }))?;
+        let mut payloads = Vec::with_capacity(blocks.len());
+        for block in blocks {
             let (key_id, key) = self.active_data_key(&tx, &master, dataset, &block.group)?;
-            let nonce = key.seal(
-                &reader.identity.group_associated_data(&block.group, &key_id),
-                &mut buffer,
-            );
-            sealed.push(SealedGroup {
+            payloads.push(KeyedPayload {
                 group: block.group,
                 key_id,
-                nonce,
-                ciphertext: buffer,
+                key,
+                plaintext: block.buffer,
             });
         }
         drop(master);
+        let sealed = seal_payloads(&reader.identity, payloads);
         let file_name = segment_file_name(segment.position);
         let path = segment.file.with_file_name(&file_name);
         let written = write_segment(&path, &reader.identity, &sealed)

@@ -11,7 +11,7 @@ use rusqlite::Connection;
 use crate::crypto::SecretKey;
 use crate::dataset::{self, DatasetVersion};
 use crate::error::{Result, SegmentDamage, VaultError, io_context};
-use crate::group_codec::decode_ipc;
+use crate::group_codec::{KeyedBlock, decode_ipc, open_blocks};
 use crate::segment_file::SegmentReader;
 use crate::store::{SegmentInfo, Vault, check_identity};
 
@@ -217,37 +217,41 @@ impl Scan {
         let mut reader = SegmentReader::open(&info.file, info.bytes).map_err(damage)?;
         check_identity(&reader, &self.dataset, info).map_err(damage)?;
         let plan = &self.versions[&info.schema_version];
-        let mut decoded: HashMap<&str, RecordBatch> = HashMap::with_capacity(plan.groups.len());
+        let missing = |group: &String| {
+            damage(SegmentDamage::MissingGroup {
+                group: group.clone(),
+            })
+        };
+        let mut blocks = Vec::with_capacity(plan.groups.len());
         for group in &plan.groups {
-            let key_id = planned.key_ids.get(group).ok_or_else(|| {
-                damage(SegmentDamage::MissingGroup {
-                    group: group.clone(),
-                })
-            })?;
-            let block = reader.block(group).cloned().ok_or_else(|| {
-                damage(SegmentDamage::MissingGroup {
-                    group: group.clone(),
-                })
-            })?;
+            let key_id = planned.key_ids.get(group).ok_or_else(|| missing(group))?;
+            let block = reader.block(group).cloned().ok_or_else(|| missing(group))?;
             if &block.key_id != key_id {
                 return Err(damage(SegmentDamage::CatalogMismatch(format!(
                     "group `{group}` is encrypted under another key than the catalog records"
                 ))));
             }
-            let mut buffer = reader
+            let (tags, buffer) = reader
                 .read_block(&block)
                 .map_err(io_context(format!("reading {}", info.file.display())))?;
-            let associated_data = reader.identity.group_associated_data(group, key_id);
-            self.keys[key_id]
-                .open(&block.nonce, &associated_data, &mut buffer)
-                .map_err(|_| {
-                    damage(SegmentDamage::AuthenticationFailed {
-                        group: group.clone(),
-                    })
-                })?;
+            blocks.push(KeyedBlock {
+                group: group.clone(),
+                key_id: key_id.clone(),
+                key: self.keys[key_id].clone(),
+                nonce: block.nonce,
+                chunk_size: block.chunk_size,
+                tags,
+                buffer,
+            });
+        }
+        open_blocks(&reader.identity, &mut blocks)
+            .map_err(|group| damage(SegmentDamage::AuthenticationFailed { group }))?;
+        let mut decoded: HashMap<String, RecordBatch> = HashMap::with_capacity(blocks.len());
+        for block in blocks {
             self.stats.groups_decrypted += 1;
-            self.stats.bytes_decrypted += buffer.len() as u64;
-            let batch = decode_ipc(buffer).map_err(|reason| {
+            self.stats.bytes_decrypted += block.buffer.len() as u64;
+            let group = block.group;
+            let batch = decode_ipc(block.buffer).map_err(|reason| {
                 damage(SegmentDamage::Undecodable {
                     group: group.clone(),
                     reason,

@@ -12,9 +12,12 @@
 //!                 rows           u64
 //!                 group count    u16
 //!                 per group:     name (u16 length + UTF-8), key id (u16 length + UTF-8),
-//!                                nonce [12], offset u64, length u64
-//! 12+H    ...   one block per group at its offset: AES-256-GCM ciphertext of an Arrow
-//!               IPC stream (schema + one record batch, uncompressed), tag last
+//!                                base nonce [12], chunk size u32, plaintext length u64,
+//!                                offset u64, length u64
+//! 12+H    ...   one block per group at its offset, blocks contiguous in header order:
+//!                 the 16-byte GCM tags of its chunks, then the ciphertext of its
+//!                 plaintext (an Arrow IPC stream: schema + one record batch,
+//!                 uncompressed), cut in chunks of `chunk size` bytes (see chunked)
 //! ```
 //!
 //! All integers are little-endian. The header is plaintext so a reader can seek to just
@@ -29,7 +32,8 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::crypto::{NONCE_LEN, associated_data};
+use crate::chunked::{TagBytes, chunk_count};
+use crate::crypto::{NONCE_LEN, TAG_LEN, associated_data};
 use crate::error::SegmentDamage;
 use crate::fsio;
 
@@ -70,16 +74,26 @@ pub(crate) struct GroupBlock {
     pub group: String,
     pub key_id: String,
     pub nonce: [u8; NONCE_LEN],
+    pub chunk_size: u32,
+    pub plaintext_len: u64,
     pub offset: u64,
     pub length: u64,
 }
 
-/// A group ready to be written: its ciphertext with the tag appended.
+/// A group ready to be written: its chunk tags and its ciphertext.
 pub(crate) struct SealedGroup {
     pub group: String,
     pub key_id: String,
     pub nonce: [u8; NONCE_LEN],
+    pub chunk_size: u32,
+    pub tags: Vec<TagBytes>,
     pub ciphertext: Vec<u8>,
+}
+
+impl SealedGroup {
+    fn block_len(&self) -> u64 {
+        (self.tags.len() * TAG_LEN + self.ciphertext.len()) as u64
+    }
 }
 
 /// Size and sha256 of a written segment file, as recorded in the catalog.
@@ -102,16 +116,18 @@ fn encode_header(identity: &SegmentIdentity, groups: &[SealedGroup]) -> Vec<u8> 
     header.extend_from_slice(&identity.schema_version.to_le_bytes());
     header.extend_from_slice(&identity.rows.to_le_bytes());
     header.extend_from_slice(&(groups.len() as u16).to_le_bytes());
-    let entry_len = |g: &SealedGroup| 2 + g.group.len() + 2 + g.key_id.len() + NONCE_LEN + 16;
+    let entry_len = |g: &SealedGroup| 2 + g.group.len() + 2 + g.key_id.len() + NONCE_LEN + 4 + 24;
     let header_len = header.len() + groups.iter().map(entry_len).sum::<usize>();
     let mut offset = PREFIX_LEN + header_len as u64;
     for group in groups {
         put_str(&mut header, &group.group);
         put_str(&mut header, &group.key_id);
         header.extend_from_slice(&group.nonce);
-        header.extend_from_slice(&offset.to_le_bytes());
+        header.extend_from_slice(&group.chunk_size.to_le_bytes());
         header.extend_from_slice(&(group.ciphertext.len() as u64).to_le_bytes());
-        offset += group.ciphertext.len() as u64;
+        header.extend_from_slice(&offset.to_le_bytes());
+        header.extend_from_slice(&group.block_len().to_le_bytes());
+        offset += group.block_len();
     }
     debug_assert_eq!(header.len(), header_len);
     header
@@ -128,9 +144,11 @@ pub(crate) fn write_segment(
     let mut bytes = 0u64;
     fsio::write_durably(path, 0o600, |writer| {
         let header_len = (header.len() as u32).to_le_bytes();
-        let pieces = [MAGIC.as_slice(), &header_len, &header]
-            .into_iter()
-            .chain(groups.iter().map(|g| g.ciphertext.as_slice()));
+        let pieces = [MAGIC.as_slice(), &header_len, &header].into_iter().chain(
+            groups
+                .iter()
+                .flat_map(|g| [g.tags.as_flattened(), g.ciphertext.as_slice()]),
+        );
         for piece in pieces {
             hasher.update(piece);
             writer.write_all(piece)?;
@@ -232,12 +250,18 @@ impl SegmentReader {
         self.blocks.iter().find(|b| b.group == group)
     }
 
-    /// Reads one group's ciphertext (tag included) and nothing else.
-    pub(crate) fn read_block(&mut self, block: &GroupBlock) -> io::Result<Vec<u8>> {
-        let mut buffer = vec![0u8; block.length as usize];
+    /// Reads one group's chunk tags and ciphertext, and nothing else.
+    pub(crate) fn read_block(
+        &mut self,
+        block: &GroupBlock,
+    ) -> io::Result<(Vec<TagBytes>, Vec<u8>)> {
+        let mut tags =
+            vec![[0u8; TAG_LEN]; (block.length - block.plaintext_len) as usize / TAG_LEN];
+        let mut ciphertext = vec![0u8; block.plaintext_len as usize];
         self.file.seek(SeekFrom::Start(block.offset))?;
-        self.file.read_exact(&mut buffer)?;
-        Ok(buffer)
+        self.file.read_exact(tags.as_flattened_mut())?;
+        self.file.read_exact(&mut ciphertext)?;
+        Ok((tags, ciphertext))
     }
 }
 
@@ -261,9 +285,26 @@ fn parse_header(
             group: cursor.string()?,
             key_id: cursor.string()?,
             nonce: cursor.array()?,
+            chunk_size: u32::from_le_bytes(cursor.array()?),
+            plaintext_len: u64::from_le_bytes(cursor.array()?),
             offset: u64::from_le_bytes(cursor.array()?),
             length: u64::from_le_bytes(cursor.array()?),
         };
+        let chunks = if block.chunk_size == 0 {
+            None
+        } else {
+            usize::try_from(block.plaintext_len)
+                .ok()
+                .map(|len| chunk_count(len, block.chunk_size as usize))
+        };
+        let expected_len =
+            chunks.and_then(|c| block.plaintext_len.checked_add((c * TAG_LEN) as u64));
+        if expected_len != Some(block.length) {
+            return Err(SegmentDamage::MalformedHeader(format!(
+                "group `{}` has inconsistent lengths",
+                block.group
+            )));
+        }
         // Blocks are contiguous and in header order; anything else was not written by us.
         if block.offset != next_offset {
             return Err(SegmentDamage::MalformedHeader(format!(
@@ -306,6 +347,8 @@ mod tests {
             group: group.into(),
             key_id: "k1".into(),
             nonce: [9; NONCE_LEN],
+            chunk_size: 4,
+            tags: vec![[3; TAG_LEN]; len.div_ceil(4).max(1)],
             ciphertext: vec![7; len],
         }
     }
@@ -319,7 +362,10 @@ mod tests {
         let mut reader = SegmentReader::open(&path, written.bytes).unwrap();
         assert_eq!(reader.identity, identity());
         let block = reader.block("b").unwrap().clone();
-        assert_eq!(reader.read_block(&block).unwrap(), vec![7; 9]);
+        assert_eq!(
+            reader.read_block(&block).unwrap(),
+            (vec![[3; TAG_LEN]; 3], vec![7; 9])
+        );
         assert_eq!(
             written.sha256,
             hex::encode(Sha256::digest(std::fs::read(&path).unwrap()))

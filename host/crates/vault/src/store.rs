@@ -17,9 +17,9 @@ use crate::crypto::{SecretKey, random_id};
 use crate::data_keys::{self, DataKeyCache};
 use crate::dataset::{self, ColumnGroups, DatasetVersion};
 use crate::error::{Result, SegmentDamage, VaultError, io_context};
-use crate::group_codec::encode_group_payloads;
+use crate::group_codec::{KeyedPayload, encode_group_payloads, seal_payloads};
 use crate::master_key::{self, KeySource, MasterKeyEnv};
-use crate::segment_file::{SealedGroup, SegmentIdentity, SegmentReader, write_segment};
+use crate::segment_file::{SegmentIdentity, SegmentReader, write_segment};
 use crate::{fsio, orphans};
 
 /// Directory under the state directory holding `<dataset>/<segment file>`.
@@ -82,6 +82,9 @@ impl Vault {
     /// Opens (creating if needed) a state directory: finds and checks the master key,
     /// finishes an interrupted master key rotation and removes orphan segment files.
     pub fn open(state_dir: &Path, env: &MasterKeyEnv) -> Result<Self> {
+        if !master_key::any_key_present(state_dir, env) {
+            return Err(VaultError::NoMasterKey);
+        }
         std::fs::create_dir_all(state_dir)
             .map_err(io_context(format!("creating {}", state_dir.display())))?;
         let lock = master_key::lock_state_dir(state_dir)?;
@@ -325,21 +328,18 @@ impl Vault {
             rows: batch.num_rows() as u64,
         };
         let master = self.master();
-        let mut sealed = Vec::with_capacity(payloads.len());
-        for (group, mut payload) in payloads {
+        let mut keyed = Vec::with_capacity(payloads.len());
+        for (group, plaintext) in payloads {
             let (key_id, key) = self.active_data_key(&tx, &master, dataset, &group)?;
-            let nonce = key.seal(
-                &identity.group_associated_data(&group, &key_id),
-                &mut payload,
-            );
-            sealed.push(SealedGroup {
+            keyed.push(KeyedPayload {
                 group,
                 key_id,
-                nonce,
-                ciphertext: payload,
+                key,
+                plaintext,
             });
         }
         drop(master);
+        let sealed = seal_payloads(&identity, keyed);
         self.ensure_segment_dir(dataset)?;
         let file_name = segment_file_name(identity.position);
         let path = self.segment_dir(dataset).join(&file_name);

@@ -321,3 +321,39 @@ fn appends_from_several_threads_get_distinct_positions_and_all_read_back() {
         VerifyReport::Intact { entries: 22, .. }
     ));
 }
+
+#[test]
+fn segment_spanning_many_chunks_round_trips_and_a_flip_in_a_middle_chunk_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = vault_with_consultations(dir.path());
+    // About 5 MB of identifiers: several 1 MiB chunks, decrypted on more than one thread.
+    let batch = consultation_batch(0, 40_000);
+    vault.append(DATASET, &batch, ACTOR).unwrap();
+    assert_eq!(read_all(&vault, DATASET), batch);
+
+    let segment = &vault.segments(DATASET).unwrap()[0];
+    let mut bytes = std::fs::read(&segment.file).unwrap();
+    let inside_identifiers = bytes.len() - 2_500_000;
+    bytes[inside_identifiers] ^= 0x20;
+    std::fs::write(&segment.file, bytes).unwrap();
+    let error = vault
+        .scan(DATASET, &["patient_id"])
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        VaultError::Segment { damage: SegmentDamage::AuthenticationFailed { ref group }, .. } if group == "identifiers"
+    ));
+    assert_eq!(
+        vault
+            .scan(DATASET, &["outcome"])
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .num_rows(),
+        40_000
+    );
+}
