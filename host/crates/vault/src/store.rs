@@ -34,6 +34,10 @@ const IDLE_READERS: usize = 4;
 /// The encrypted dataset store of one state directory. `Send + Sync`: share it in an
 /// `Arc`. Holds an exclusive lock on the state directory for its lifetime, so another
 /// process (or a second `Vault`) cannot write segments or rotate keys underneath it.
+///
+/// Every method does blocking file and SQLite I/O (appends fsync): from async code, call
+/// it inside `tokio::task::spawn_blocking`. A [`crate::Scan`] owns what it needs and can
+/// be moved into the blocking task.
 pub struct Vault {
     state_dir: PathBuf,
     key_source: KeySource,
