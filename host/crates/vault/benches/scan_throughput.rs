@@ -268,7 +268,9 @@ fn main() {
     let state_dir = root.join("state");
     let plain_dir = root.join("plain");
     std::fs::create_dir_all(&plain_dir).unwrap();
-    let key_text = MasterKeyEnv::generate_value().to_string();
+    // A key from the environment lets a profiler re-run the scan-only child on the same state.
+    let key_text = std::env::var(carrel_vault::MASTER_KEY_ENV)
+        .unwrap_or_else(|_| MasterKeyEnv::generate_value().to_string());
     let key = MasterKeyEnv::with_value(key_text.as_str());
     let vault = Vault::open(&state_dir, &key).unwrap();
     vault

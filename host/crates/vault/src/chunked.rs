@@ -7,13 +7,6 @@
 //! dropped or appended without failing authentication. Tags are stored apart from the
 //! ciphertext, so the ciphertext is read straight into the buffer that becomes the
 //! plaintext and is decrypted in place, with no copy to close gaps left by tags.
-//!
-//! When opening from a file, each worker reads a chunk and decrypts it while it is still
-//! in that core's cache, so the ciphertext crosses main memory once, as an unencrypted
-//! read would.
-
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 
@@ -67,19 +60,6 @@ pub(crate) struct GroupCrypt<'a> {
     pub chunk_size: usize,
     /// Filled by sealing; read by opening.
     pub tags: &'a mut Vec<TagBytes>,
-    /// Where to read the ciphertext from when opening (file, offset of the first chunk);
-    /// `None`: it is already in `buffer`.
-    pub source: Option<(&'a File, u64)>,
-}
-
-/// Why opening failed.
-#[derive(Debug)]
-pub(crate) enum OpenError {
-    /// The group at this index did not authenticate.
-    Authentication {
-        group: usize,
-    },
-    Io(std::io::Error),
 }
 
 /// One chunk's work, carrying the index of its group for error reporting.
@@ -90,7 +70,6 @@ struct ChunkWork<'a> {
     associated_data: Vec<u8>,
     data: &'a mut [u8],
     tag: &'a mut TagBytes,
-    source: Option<(&'a File, u64)>,
 }
 
 fn split_into_chunks<'a>(
@@ -106,11 +85,8 @@ fn split_into_chunks<'a>(
         } else {
             crypt.buffer.chunks_mut(crypt.chunk_size).collect()
         };
-        let chunk_size = crypt.chunk_size as u64;
-        let source = crypt.source;
         for (index, (data, tag)) in chunks.into_iter().zip(crypt.tags.iter_mut()).enumerate() {
             work.push(ChunkWork {
-                source: source.map(|(file, offset)| (file, offset + index as u64 * chunk_size)),
                 group,
                 cipher,
                 nonce: chunk_nonce(&crypt.base_nonce, index),
@@ -124,12 +100,12 @@ fn split_into_chunks<'a>(
 }
 
 /// Runs `task` on every item, spread round-robin over the available cores. Returns the
-/// first failure.
-fn run_spread<E: Send>(
+/// first failure's group index.
+fn run_spread(
     work: Vec<ChunkWork<'_>>,
     total_bytes: usize,
-    task: impl Fn(ChunkWork<'_>) -> Result<(), E> + Sync,
-) -> Result<(), E> {
+    task: impl Fn(ChunkWork<'_>) -> Result<(), usize> + Sync,
+) -> Result<(), usize> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = if total_bytes < PARALLEL_THRESHOLD {
         1
@@ -166,7 +142,7 @@ pub(crate) fn seal_groups(groups: &mut [GroupCrypt<'_>]) {
     let ciphers: Vec<LessSafeKey> = groups.iter().map(|g| cipher(g.key)).collect();
     let total = groups.iter().map(|g| g.buffer.len()).sum();
     let work = split_into_chunks(groups, &ciphers);
-    let sealed = run_spread::<()>(work, total, |chunk| {
+    let sealed = run_spread(work, total, |chunk| {
         let tag: Tag = chunk
             .cipher
             .seal_in_place_separate_tag(chunk.nonce, Aad::from(&chunk.associated_data), chunk.data)
@@ -178,23 +154,20 @@ pub(crate) fn seal_groups(groups: &mut [GroupCrypt<'_>]) {
     debug_assert!(sealed.is_ok());
 }
 
-/// Opens every group in place (reading each chunk from its source first, if it has one).
-pub(crate) fn open_groups(groups: &mut [GroupCrypt<'_>]) -> Result<(), OpenError> {
+/// Opens every group's buffer in place; `Err(i)` names the first group (by index) whose
+/// authentication failed.
+pub(crate) fn open_groups(groups: &mut [GroupCrypt<'_>]) -> Result<(), usize> {
     for (index, group) in groups.iter().enumerate() {
         if group.chunk_size == 0
             || group.tags.len() != chunk_count(group.buffer.len(), group.chunk_size)
         {
-            return Err(OpenError::Authentication { group: index });
+            return Err(index);
         }
     }
     let ciphers: Vec<LessSafeKey> = groups.iter().map(|g| cipher(g.key)).collect();
     let total = groups.iter().map(|g| g.buffer.len()).sum();
     let work = split_into_chunks(groups, &ciphers);
     run_spread(work, total, |chunk| {
-        if let Some((file, offset)) = chunk.source {
-            file.read_exact_at(chunk.data, offset)
-                .map_err(OpenError::Io)?;
-        }
         let tag = Tag::from(*chunk.tag);
         chunk
             .cipher
@@ -206,7 +179,7 @@ pub(crate) fn open_groups(groups: &mut [GroupCrypt<'_>]) -> Result<(), OpenError
                 0..,
             )
             .map(|_| ())
-            .map_err(|_| OpenError::Authentication { group: chunk.group })
+            .map_err(|_| chunk.group)
     })
 }
 
@@ -229,7 +202,6 @@ mod tests {
             buffer: &mut buffer,
             chunk_size: CHUNK_SIZE,
             tags: &mut tags,
-            source: None,
         }]);
         (buffer, tags)
     }
@@ -248,36 +220,7 @@ mod tests {
             buffer,
             chunk_size: CHUNK_SIZE,
             tags,
-            source: None,
         }])
-        .map_err(|error| match error {
-            OpenError::Authentication { group } => group,
-            OpenError::Io(error) => panic!("no file involved: {error}"),
-        })
-    }
-
-    #[test]
-    fn chunks_read_from_a_file_are_decrypted_where_they_land() {
-        use std::io::Write;
-        let key = SecretKey::generate();
-        let nonce = random_nonce();
-        let plaintext: Vec<u8> = (0..3 * CHUNK_SIZE + 7).map(|i| (i % 13) as u8).collect();
-        let (ciphertext, mut tags) = sealed(&plaintext, &key, nonce);
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(b"header").unwrap();
-        file.write_all(&ciphertext).unwrap();
-        let mut buffer = vec![0u8; plaintext.len()];
-        open_groups(&mut [GroupCrypt {
-            key: &key,
-            base_nonce: nonce,
-            associated_data: b"g".to_vec(),
-            buffer: &mut buffer,
-            chunk_size: CHUNK_SIZE,
-            tags: &mut tags,
-            source: Some((&file, 6)),
-        }])
-        .unwrap();
-        assert_eq!(buffer, plaintext);
     }
 
     #[test]

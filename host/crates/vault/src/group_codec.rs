@@ -2,7 +2,6 @@
 //! group schema and exactly one record batch, uncompressed (compression would cost more
 //! CPU than it saves on a local disk, and the pure-Rust codecs are slow to decode).
 
-use std::fs::File;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -11,7 +10,7 @@ use arrow_ipc::reader::StreamDecoder;
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{FieldRef, Schema};
 
-use crate::chunked::{CHUNK_SIZE, GroupCrypt, OpenError, TagBytes, open_groups, seal_groups};
+use crate::chunked::{CHUNK_SIZE, GroupCrypt, TagBytes, open_groups, seal_groups};
 use crate::crypto::{NONCE_LEN, SecretKey, random_nonce};
 use crate::dataset::DatasetVersion;
 use crate::error::{Result, VaultError};
@@ -43,7 +42,6 @@ pub(crate) fn seal_payloads(
             buffer: &mut payload.plaintext,
             chunk_size: CHUNK_SIZE,
             tags,
-            source: None,
         })
         .collect();
     seal_groups(&mut crypts);
@@ -63,7 +61,7 @@ pub(crate) fn seal_payloads(
         .collect()
 }
 
-/// A group of a segment file to decrypt, with the data key that opens it.
+/// A group's ciphertext as read from a segment, with the data key that opens it.
 pub(crate) struct KeyedBlock {
     pub group: String,
     pub key_id: String,
@@ -71,25 +69,16 @@ pub(crate) struct KeyedBlock {
     pub nonce: [u8; NONCE_LEN],
     pub chunk_size: u32,
     pub tags: Vec<TagBytes>,
-    /// File offset of the ciphertext.
-    pub ciphertext_offset: u64,
-    /// As long as the plaintext; holds the plaintext after [`open_blocks`].
+    /// Ciphertext, and after [`open_blocks`] the plaintext.
     pub buffer: Vec<u8>,
 }
 
-pub(crate) enum OpenFailure {
-    /// This group did not authenticate.
-    Authentication(String),
-    Io(std::io::Error),
-}
-
-/// Reads and decrypts the blocks of one segment file, spreading the work over the
-/// available cores.
+/// Decrypts the blocks of one segment in place, spreading the work over the available
+/// cores; on failure returns the name of a group that did not authenticate.
 pub(crate) fn open_blocks(
     identity: &SegmentIdentity,
-    file: &File,
     blocks: &mut [KeyedBlock],
-) -> Result<(), OpenFailure> {
+) -> Result<(), String> {
     let names: Vec<String> = blocks.iter().map(|b| b.group.clone()).collect();
     let mut crypts: Vec<GroupCrypt<'_>> = blocks
         .iter_mut()
@@ -100,13 +89,9 @@ pub(crate) fn open_blocks(
             buffer: &mut block.buffer,
             chunk_size: block.chunk_size as usize,
             tags: &mut block.tags,
-            source: Some((file, block.ciphertext_offset)),
         })
         .collect();
-    open_groups(&mut crypts).map_err(|error| match error {
-        OpenError::Authentication { group } => OpenFailure::Authentication(names[group].clone()),
-        OpenError::Io(error) => OpenFailure::Io(error),
-    })
+    open_groups(&mut crypts).map_err(|index| names[index].clone())
 }
 
 /// Each column group of `batch` as an uncompressed Arrow IPC stream, groups by name.

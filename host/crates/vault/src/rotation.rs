@@ -22,7 +22,7 @@ use crate::crypto::SecretKey;
 use crate::data_keys;
 use crate::error::{Result, SegmentDamage, VaultError, io_context};
 use crate::fsio;
-use crate::group_codec::{KeyedBlock, KeyedPayload, OpenFailure, open_blocks, seal_payloads};
+use crate::group_codec::{KeyedBlock, KeyedPayload, open_blocks, seal_payloads};
 use crate::master_key::{self, KeySource, MASTER_KEY_FILE, NEXT_MASTER_KEY_FILE};
 use crate::segment_file::{SegmentReader, write_segment};
 use crate::store::{SegmentInfo, Vault, check_identity, recover, segment_file_name};
@@ -216,8 +216,8 @@ impl Vault {
                 .data_keys
                 .get(&tx, &master, &block.key_id, dataset, &block.group)?
                 .ok_or_else(unusable)?;
-            let (tags, ciphertext_offset) = reader
-                .read_tags(&block)
+            let (tags, buffer) = reader
+                .read_block(&block)
                 .map_err(io_context(format!("reading {}", segment.file.display())))?;
             blocks.push(KeyedBlock {
                 group: block.group,
@@ -226,20 +226,11 @@ impl Vault {
                 nonce: block.nonce,
                 chunk_size: block.chunk_size,
                 tags,
-                ciphertext_offset,
-                buffer: vec![0u8; block.plaintext_len as usize],
+                buffer,
             });
         }
-        open_blocks(&reader.identity, reader.file(), &mut blocks).map_err(
-            |failure| match failure {
-                OpenFailure::Authentication(group) => {
-                    damage(SegmentDamage::AuthenticationFailed { group })
-                }
-                OpenFailure::Io(error) => {
-                    io_context(format!("reading {}", segment.file.display()))(error)
-                }
-            },
-        )?;
+        open_blocks(&reader.identity, &mut blocks)
+            .map_err(|group| damage(SegmentDamage::AuthenticationFailed { group }))?;
         let mut payloads = Vec::with_capacity(blocks.len());
         for block in blocks {
             let (key_id, key) = self.active_data_key(&tx, &master, dataset, &block.group)?;

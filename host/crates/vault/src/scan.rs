@@ -11,7 +11,7 @@ use rusqlite::Connection;
 use crate::crypto::SecretKey;
 use crate::dataset::{self, DatasetVersion};
 use crate::error::{Result, SegmentDamage, VaultError, io_context};
-use crate::group_codec::{KeyedBlock, OpenFailure, decode_ipc, open_blocks};
+use crate::group_codec::{KeyedBlock, decode_ipc, open_blocks};
 use crate::segment_file::SegmentReader;
 use crate::store::{SegmentInfo, Vault, check_identity};
 
@@ -231,8 +231,8 @@ impl Scan {
                     "group `{group}` is encrypted under another key than the catalog records"
                 ))));
             }
-            let (tags, ciphertext_offset) = reader
-                .read_tags(&block)
+            let (tags, buffer) = reader
+                .read_block(&block)
                 .map_err(io_context(format!("reading {}", info.file.display())))?;
             blocks.push(KeyedBlock {
                 group: group.clone(),
@@ -241,20 +241,11 @@ impl Scan {
                 nonce: block.nonce,
                 chunk_size: block.chunk_size,
                 tags,
-                ciphertext_offset,
-                buffer: vec![0u8; block.plaintext_len as usize],
+                buffer,
             });
         }
-        open_blocks(&reader.identity, reader.file(), &mut blocks).map_err(
-            |failure| match failure {
-                OpenFailure::Authentication(group) => {
-                    damage(SegmentDamage::AuthenticationFailed { group })
-                }
-                OpenFailure::Io(error) => {
-                    io_context(format!("reading {}", info.file.display()))(error)
-                }
-            },
-        )?;
+        open_blocks(&reader.identity, &mut blocks)
+            .map_err(|group| damage(SegmentDamage::AuthenticationFailed { group }))?;
         let mut decoded: HashMap<String, RecordBatch> = HashMap::with_capacity(blocks.len());
         for block in blocks {
             self.stats.groups_decrypted += 1;
