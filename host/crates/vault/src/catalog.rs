@@ -70,6 +70,13 @@ CREATE TABLE IF NOT EXISTS segment_keys (
     PRIMARY KEY (segment_id, group_name)
 );
 CREATE INDEX IF NOT EXISTS segment_keys_by_key ON segment_keys (key_id);
+CREATE TABLE IF NOT EXISTS segment_date_ranges (
+    segment_id  TEXT NOT NULL REFERENCES segments(id),
+    column_name TEXT NOT NULL,
+    min_days    INTEGER NOT NULL,
+    max_days    INTEGER NOT NULL,
+    PRIMARY KEY (segment_id, column_name)
+);
 "#;
 
 /// Opens (creating if needed) the catalog with the settings every connection needs.

@@ -92,6 +92,12 @@ pub enum VaultError {
     },
     #[error("dataset `{dataset}` has no column `{column}`")]
     UnknownColumn { dataset: String, column: String },
+    #[error("dataset `{dataset}`: date range column `{column}` {problem}")]
+    InvalidDateRange {
+        dataset: String,
+        column: String,
+        problem: String,
+    },
     #[error("a scan must request at least one column")]
     NoColumnsRequested,
     #[error("dataset `{dataset}`: an append needs at least one row")]

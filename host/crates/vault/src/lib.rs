@@ -23,6 +23,7 @@ pub mod consultation;
 mod crypto;
 mod data_keys;
 mod dataset;
+mod date_filter;
 mod error;
 mod fsio;
 mod group_codec;
@@ -38,6 +39,7 @@ pub use audit::{
 };
 pub use catalog::CATALOG_FILE;
 pub use dataset::{ColumnGroups, DatasetVersion};
+pub use date_filter::{DateRange, ScanOptions};
 pub use error::{Result, SegmentDamage, VaultError};
 pub use master_key::{
     KeyInitReport, KeySource, MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKeyEnv, init_master_key,

@@ -111,7 +111,9 @@ impl Vault {
     /// Replaces every data key and re-encrypts every segment under the new ones, or
     /// continues a rotation that was interrupted. `max_segments` bounds the work done by
     /// this call (`None`: run to completion). Audited as `key.rotate_data` when starting
-    /// and when completing.
+    /// and when completing. A scan planned before a segment is re-encrypted fails on that
+    /// segment (its old file is gone): rotate while no scan is running, as
+    /// `carrel keys rotate --data` does (it needs the state directory to itself).
     pub fn rotate_data_keys(
         &self,
         actor: &str,

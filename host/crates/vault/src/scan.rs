@@ -10,6 +10,7 @@ use rusqlite::Connection;
 
 use crate::crypto::SecretKey;
 use crate::dataset::{self, DatasetVersion};
+use crate::date_filter::{self, DateRange, ScanOptions};
 use crate::error::{Result, SegmentDamage, VaultError, io_context};
 use crate::group_codec::{KeyedBlock, decode_ipc, open_blocks};
 use crate::segment_file::SegmentReader;
@@ -55,19 +56,39 @@ pub struct Scan {
     planned: usize,
     versions: HashMap<u32, VersionPlan>,
     keys: HashMap<String, SecretKey>,
+    /// The date range and the output column it applies to.
+    date_range: Option<(DateRange, usize)>,
     stats: ScanStats,
 }
 
 impl Vault {
     /// Plans a scan of `columns` (in that order) over every segment of `dataset`.
     pub fn scan(&self, dataset: &str, columns: &[&str]) -> Result<Scan> {
+        self.scan_with(dataset, columns, &ScanOptions::default())
+    }
+
+    /// Like [`Vault::scan`], with options: a date range skips the segments whose
+    /// recorded dates lie outside it (they are not opened, and not in
+    /// [`Scan::segment_ids_read`]) and filters the rows of the others.
+    pub fn scan_with(
+        &self,
+        dataset: &str,
+        columns: &[&str],
+        options: &ScanOptions,
+    ) -> Result<Scan> {
         if columns.is_empty() {
             return Err(VaultError::NoColumnsRequested);
         }
-        self.with_reader(|conn| self.plan_scan(conn, dataset, columns))
+        self.with_reader(|conn| self.plan_scan(conn, dataset, columns, options))
     }
 
-    fn plan_scan(&self, conn: &Connection, dataset: &str, columns: &[&str]) -> Result<Scan> {
+    fn plan_scan(
+        &self,
+        conn: &Connection,
+        dataset: &str,
+        columns: &[&str],
+        options: &ScanOptions,
+    ) -> Result<Scan> {
         let current = dataset::load_version(
             conn,
             dataset,
@@ -86,7 +107,30 @@ impl Vault {
                     })
             })
             .collect::<Result<Vec<Field>>>()?;
-        let segments = self.load_segments(conn, dataset)?;
+        let date_range = match &options.date_range {
+            Some(range) => {
+                let data_type = current
+                    .schema
+                    .field_with_name(&range.column)
+                    .ok()
+                    .map(|f| f.data_type());
+                Some((
+                    range.clone(),
+                    date_filter::check_range(dataset, range, columns, data_type)?,
+                ))
+            }
+            None => None,
+        };
+        let mut segments = Vec::new();
+        for info in self.load_segments(conn, dataset)? {
+            let wanted = match &date_range {
+                Some((range, _)) => date_filter::may_match(conn, &info.id, range)?,
+                None => true,
+            };
+            if wanted {
+                segments.push(info);
+            }
+        }
         let mut versions = HashMap::new();
         for version in segments
             .iter()
@@ -137,6 +181,7 @@ impl Vault {
             segments: planned.into_iter(),
             versions,
             keys,
+            date_range,
             stats: ScanStats::default(),
         })
     }
@@ -293,7 +338,13 @@ impl Iterator for Scan {
 
     fn next(&mut self) -> Option<Self::Item> {
         let planned = self.segments.next()?;
-        match self.read_segment(&planned) {
+        let read = self
+            .read_segment(&planned)
+            .and_then(|batch| match &self.date_range {
+                Some((range, index)) => date_filter::filter_rows(&batch, *index, range),
+                None => Ok(batch),
+            });
+        match read {
             Ok(batch) => {
                 self.stats.rows += batch.num_rows() as u64;
                 self.stats.segments_read.push(planned.info.id);

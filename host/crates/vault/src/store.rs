@@ -20,7 +20,7 @@ use crate::error::{Result, SegmentDamage, VaultError, io_context};
 use crate::group_codec::{KeyedPayload, encode_group_payloads, seal_payloads};
 use crate::master_key::{self, KeySource, MasterKeyEnv};
 use crate::segment_file::{SegmentIdentity, SegmentReader, write_segment};
-use crate::{fsio, orphans};
+use crate::{date_filter, fsio, orphans};
 
 /// Directory under the state directory holding `<dataset>/<segment file>`.
 pub const SEGMENTS_DIR: &str = "segments";
@@ -373,6 +373,11 @@ impl Vault {
                 keys.execute(params![identity.segment_id, group.group, group.key_id])?;
             }
             drop(keys);
+            date_filter::record_ranges(
+                &tx,
+                &identity.segment_id,
+                &date_filter::date_ranges(batch),
+            )?;
             let event =
                 AuditEvent::new(actor, AuditAction::DatasetAppend, dataset).with_details(json!({
                     "segment": identity.segment_id,
