@@ -1,7 +1,14 @@
 //! Loading a Spin application: manifest, runtime config, components and their grants.
 //! Everything that can be wrong with an app is found here, before the first request.
 
-use crate::capabilities::{key_value, outbound_http::OutboundGrants, variables};
+use crate::capabilities::ingest::IngestGrant;
+use crate::capabilities::keyed_hash::{KeyedHashGrants, PseudonymSecret};
+use crate::capabilities::{ingest, key_value, outbound_http::OutboundGrants, variables};
+use crate::ingest::IngestPipeline;
+use crate::ingest::pseudonymiser::Pseudonymiser;
+use crate::tokens::{Role, TokenStore};
+use crate::tool_config::CarrelTool;
+use carrel_vault::{AuditLog, MasterKeyEnv, Vault};
 use crate::engine::{EngineOptions, EpochTicker, build_engine, load_component};
 use crate::instance_state::{ComponentGrants, InstanceState};
 use crate::manifest::{self, HttpRoute, LoadedManifest, Route, RoutePattern, Router};
@@ -43,6 +50,15 @@ impl AppOptions {
 pub struct HttpComponent {
     pub handler: ProxyHandler<ComponentHandler>,
     pub sha256: String,
+    /// The token role its routes require.
+    pub auth: Option<Role>,
+}
+
+/// The warehouse's state, opened when some component needs it (authentication, ingestion).
+pub struct Warehouse {
+    pub vault: Arc<Vault>,
+    pub audit: Arc<AuditLog>,
+    pub tokens: TokenStore,
 }
 
 pub struct App {
@@ -51,6 +67,7 @@ pub struct App {
     pub components: BTreeMap<String, HttpComponent>,
     pub state_dir: PathBuf,
     pub deadline: Duration,
+    pub warehouse: Option<Warehouse>,
     _ticker: EpochTicker,
 }
 
@@ -64,6 +81,7 @@ fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
     wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
     key_value::add_to_linker(&mut linker)?;
     variables::add_to_linker(&mut linker)?;
+    ingest::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 
@@ -109,10 +127,46 @@ impl App {
         let router =
             Router::new(routes).map_err(|e| anyhow!("{}: {e}", manifest.path.display()))?;
 
+        let mut tools = BTreeMap::new();
+        for (id, component) in &manifest.manifest.component {
+            let tool = CarrelTool::of(id, &component.tool)
+                .map_err(|e| anyhow!("{}: {e}", manifest.path.display()))?;
+            tools.insert(id.clone(), tool);
+        }
+        let needs_warehouse = served
+            .iter()
+            .any(|id| tools[id].auth.is_some() || tools[id].ingest.is_some());
+        let warehouse = if needs_warehouse {
+            Some(open_warehouse(&state_dir)?)
+        } else {
+            None
+        };
+
         let mut components = BTreeMap::new();
         for id in served {
+            let pipeline = match (&tools[&id].ingest, &warehouse) {
+                (Some(cfg), Some(w)) => Some(Arc::new(
+                    ingest_pipeline(&manifest, cfg, &tools, &engine, w, &state_dir, options)
+                        .with_context(|| format!("component `{id}`: ingest"))?,
+                )),
+                _ => None,
+            };
+            let ingest = IngestGrant {
+                component: id.clone(),
+                pipeline,
+                audit: warehouse.as_ref().map(|w| w.audit.clone()),
+            };
             let component = Self::load_component(
-                &manifest, &id, &engine, &linker, &stores, &variables, &state_dir, options,
+                &manifest,
+                &id,
+                &engine,
+                &linker,
+                &stores,
+                &variables,
+                &state_dir,
+                options,
+                ingest,
+                tools[&id].auth,
             )
             .with_context(|| format!("component `{id}`"))?;
             components.insert(id, component);
@@ -124,6 +178,7 @@ impl App {
             components,
             state_dir,
             deadline: options.deadline,
+            warehouse,
             _ticker: ticker,
         })
     }
@@ -138,6 +193,8 @@ impl App {
         variables: &manifest::ResolvedVariables,
         state_dir: &Path,
         options: &AppOptions,
+        ingest: IngestGrant,
+        auth: Option<Role>,
     ) -> anyhow::Result<HttpComponent> {
         let spec = &manifest.manifest.component[id];
         let source = manifest.component_source_path(id)?;
@@ -179,6 +236,8 @@ impl App {
             variables: variables::VariableGrants::new(
                 variables.get(id).cloned().unwrap_or_default(),
             ),
+            ingest,
+            auth,
             max_memory_bytes: options.engine.max_memory_bytes,
         };
         let handler = ComponentHandler {
@@ -192,8 +251,46 @@ impl App {
         Ok(HttpComponent {
             handler: ProxyHandler::new(handler),
             sha256: loaded.sha256,
+            auth,
         })
     }
+}
+
+fn open_warehouse(state_dir: &Path) -> anyhow::Result<Warehouse> {
+    let vault = Vault::open(state_dir, &MasterKeyEnv::from_process()).with_context(|| {
+        format!(
+            "this app authenticates clients or ingests data, so it needs the warehouse state in {}: run `carrel keys init --state-dir {}` first",
+            state_dir.display(),
+            state_dir.display()
+        )
+    })?;
+    Ok(Warehouse {
+        audit: Arc::new(AuditLog::open(state_dir)?),
+        tokens: TokenStore::open(state_dir)?,
+        vault: Arc::new(vault),
+    })
+}
+
+fn ingest_pipeline(
+    manifest: &LoadedManifest,
+    cfg: &crate::tool_config::IngestTool,
+    tools: &BTreeMap<String, CarrelTool>,
+    engine: &Engine,
+    warehouse: &Warehouse,
+    state_dir: &Path,
+    options: &AppOptions,
+) -> anyhow::Result<IngestPipeline> {
+    let id = &cfg.pseudonymiser;
+    let tool = tools
+        .get(id)
+        .ok_or_else(|| anyhow!("pseudonymiser `{id}` has no [component.{id}] table"))?;
+    let source = manifest.component_source_path(id)?;
+    let loaded = load_component(engine, &source, Some(&state_dir.join("cache")))?;
+    let secret = PseudonymSecret::load_or_create(state_dir)?;
+    let grants = KeyedHashGrants::new(&secret, &tool.keyed_hash_domains);
+    let pseudonymiser = Pseudonymiser::new(engine, &loaded.component, grants, options.deadline, options.engine.max_memory_bytes)
+        .with_context(|| format!("pseudonymiser `{id}`"))?;
+    IngestPipeline::new(warehouse.vault.clone(), &cfg.dataset, pseudonymiser)
 }
 
 /// Keeps the app's handlers alive for the server's tasks.

@@ -163,3 +163,55 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached_files(dir: &Path) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for sub in std::fs::read_dir(dir).unwrap() {
+            for f in std::fs::read_dir(sub.unwrap().path()).unwrap() {
+                files.push(f.unwrap().path());
+            }
+        }
+        files
+    }
+
+    #[test]
+    fn compiled_component_is_cached_by_engine_and_binary_and_reused() {
+        let engine = build_engine(&EngineOptions {
+            instance_slots: 4,
+            max_memory_bytes: 16 << 20,
+        })
+        .unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let wasm = Path::new(test_programs_artifacts::SPIN5_HELLO);
+        let first = load_component(&engine, wasm, Some(cache.path())).unwrap();
+        let files = cached_files(cache.path());
+        assert_eq!(files.len(), 1);
+        assert!(files[0].ends_with(format!("{}.cwasm", first.sha256)));
+        assert!(files[0].parent().unwrap().ends_with(engine_key(&engine)));
+        let modified = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
+
+        let second = load_component(&engine, wasm, Some(cache.path())).unwrap();
+        assert_eq!(second.sha256, first.sha256);
+        assert_eq!(std::fs::metadata(&files[0]).unwrap().modified().unwrap(), modified);
+    }
+
+    #[test]
+    fn corrupt_cache_entry_is_recompiled() {
+        let engine = build_engine(&EngineOptions {
+            instance_slots: 4,
+            max_memory_bytes: 16 << 20,
+        })
+        .unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let wasm = Path::new(test_programs_artifacts::SPIN5_HELLO);
+        load_component(&engine, wasm, Some(cache.path())).unwrap();
+        let entry = cached_files(cache.path()).remove(0);
+        std::fs::write(&entry, b"not native code").unwrap();
+        load_component(&engine, wasm, Some(cache.path())).unwrap();
+        assert!(std::fs::metadata(&entry).unwrap().len() > 1000);
+    }
+}

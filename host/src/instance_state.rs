@@ -1,7 +1,9 @@
 //! The data of one component instance's store: WASI contexts and the grants the manifest
 //! gives its component, copied from the per-app permission sets.
 
+use crate::capabilities::ingest::{IngestGrant, IngestState, IngestView};
 use crate::capabilities::key_value::{KeyValueGrants, KeyValueState, KeyValueView};
+use crate::tokens::{Principal, Role};
 use crate::capabilities::outbound_http::{OutboundGrants, OutboundHooks};
 use crate::capabilities::variables::{VariableGrants, VariablesState};
 use std::path::PathBuf;
@@ -20,6 +22,9 @@ pub struct ComponentGrants {
     pub outbound: OutboundGrants,
     pub key_value: KeyValueGrants,
     pub variables: VariableGrants,
+    pub ingest: IngestGrant,
+    /// The token role a request needs to reach this component, if any.
+    pub auth: Option<Role>,
     pub max_memory_bytes: usize,
 }
 
@@ -30,6 +35,10 @@ pub struct InstanceState {
     hooks: OutboundHooks,
     key_value: KeyValueGrants,
     variables: VariableGrants,
+    ingest: IngestGrant,
+    /// Who sent the request this instance serves (instances of authenticated components
+    /// serve one request each, so this is never another client's).
+    pub principal: Option<Principal>,
     pub limits: StoreLimits,
 }
 
@@ -50,6 +59,8 @@ impl InstanceState {
             },
             key_value: grants.key_value.clone(),
             variables: grants.variables.clone(),
+            ingest: grants.ingest.clone(),
+            principal: None,
             limits: StoreLimitsBuilder::new()
                 .memory_size(grants.max_memory_bytes)
                 .instances(64)
@@ -89,5 +100,14 @@ impl KeyValueState for InstanceState {
 impl VariablesState for InstanceState {
     fn variables(&mut self) -> &VariableGrants {
         &self.variables
+    }
+}
+
+impl IngestState for InstanceState {
+    fn ingest(&mut self) -> IngestView<'_> {
+        IngestView {
+            grant: &self.ingest,
+            principal: self.principal.as_ref(),
+        }
     }
 }

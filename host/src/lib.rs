@@ -10,3 +10,6 @@ pub mod manifest;
 pub mod runtime_config;
 pub mod server;
 pub mod worker;
+pub mod tokens;
+pub mod tool_config;
+pub mod ingest;

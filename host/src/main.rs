@@ -5,6 +5,7 @@ use carrel::server::{ServerOptions, serve, shutdown_signal};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 /// carrel: a health data warehouse on a Spin-compatible WebAssembly host.
@@ -21,6 +22,50 @@ enum Command {
     Up(UpArgs),
     /// Run every component's build command, like `spin build`.
     Build(BuildArgs),
+    /// Manage the master key and data keys of the state directory.
+    Keys {
+        #[command(flatten)]
+        state: StateDirArg,
+        #[command(subcommand)]
+        command: carrel_vault::cli::KeysCommand,
+    },
+    /// Create, list and revoke bearer tokens (ingestion clients, researchers, auditors).
+    Tokens {
+        #[command(flatten)]
+        state: StateDirArg,
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+    /// Verify, export and inspect the hash-chained audit log.
+    Audit {
+        #[command(flatten)]
+        state: StateDirArg,
+        #[command(subcommand)]
+        command: carrel_vault::cli::AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensCommand {
+    /// Create a token; it is printed once and stored only as a hash.
+    Add {
+        /// The association an ingestion token speaks for (stamped on every row it sends).
+        #[arg(long)]
+        association: Option<String>,
+        #[arg(long, value_enum)]
+        role: carrel::tokens::Role,
+    },
+    /// Revoke a token by its id.
+    Revoke { id: String },
+    /// List tokens (ids, roles, associations; never the tokens).
+    List,
+}
+
+#[derive(Args)]
+struct StateDirArg {
+    /// State directory (the same as `carrel up --state-dir`; `.spin` next to spin.toml by default).
+    #[arg(long, global = true, default_value = ".spin")]
+    state_dir: PathBuf,
 }
 
 #[derive(Args)]
@@ -72,7 +117,7 @@ struct UpArgs {
     max_queued_requests: usize,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CARREL_LOG")
@@ -84,10 +129,36 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Build(args) => {
             let manifest = carrel::manifest::load(&args.manifest.from)?;
-            carrel::build_command::build_all(&manifest, &args.components)
+            carrel::build_command::build_all(&manifest, &args.components)?;
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Up(args) => up(args),
+        Command::Up(args) => up(args).map(|()| ExitCode::SUCCESS),
+        Command::Keys { state, command } => command.run(&state.state_dir, &mut std::io::stdout()),
+        Command::Tokens { state, command } => tokens(&state.state_dir, command),
+        Command::Audit { state, command } => command.run(&state.state_dir, &mut std::io::stdout()),
     }
+}
+
+fn tokens(state_dir: &std::path::Path, command: TokensCommand) -> anyhow::Result<ExitCode> {
+    let store = carrel::tokens::TokenStore::open(state_dir)?;
+    match command {
+        TokensCommand::Add { association, role } => {
+            let (id, token) = store.add(association.as_deref(), role, carrel_vault::cli::OPERATOR_ACTOR)?;
+            println!("Token {id} ({}{}). It is shown only this once:", role.as_str(), association.map(|a| format!(" for {a}")).unwrap_or_default());
+            println!("{token}");
+        }
+        TokensCommand::Revoke { id } => {
+            store.revoke(&id, carrel_vault::cli::OPERATOR_ACTOR)?;
+            println!("Token {id} revoked.");
+        }
+        TokensCommand::List => {
+            for t in store.list()? {
+                let state = t.revoked.map(|r| format!("revoked {r}")).unwrap_or_else(|| "active".into());
+                println!("{}  {:<10} {:<20} created {}  {state}", t.id, t.role.as_str(), t.association.unwrap_or_else(|| "-".into()), t.created);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn up(args: UpArgs) -> anyhow::Result<()> {

@@ -3,7 +3,9 @@
 
 use crate::app::App;
 use crate::manifest::RouteMatch;
+use crate::tokens::{Principal, Refusal, Role};
 use crate::worker::failure_reason;
+use carrel_vault::{AuditAction, AuditEvent};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
@@ -96,6 +98,13 @@ impl Server {
             return plain(StatusCode::NOT_FOUND, format!("no route matches {path}"));
         };
         let component = matched.component.to_owned();
+        let principal = match self.app.components[&component].auth {
+            Some(role) => match self.authenticate(&request, role, &path) {
+                Ok(principal) => Some(principal),
+                Err(response) => return response,
+            },
+            None => None,
+        };
         let guest_request = match self.prepare(request, &matched, client).await {
             Ok(r) => r,
             Err(response) => return response,
@@ -105,7 +114,7 @@ impl Server {
             Err(response) => return response,
         };
         let handler = &self.app.components[&component].handler;
-        match handler.handle((), guest_request).await {
+        match handler.handle(principal, guest_request).await {
             Ok(response) => response,
             Err(e) => {
                 let (status, reason) = if e.is::<ExpirationError>() {
@@ -113,7 +122,7 @@ impl Server {
                         StatusCode::INTERNAL_SERVER_ERROR,
                         format!("deadline of {:?} exceeded", self.app.deadline),
                     )
-                } else if let Some(ie) = e.downcast_ref::<InstantiationError<()>>() {
+                } else if let Some(ie) = e.downcast_ref::<InstantiationError<Option<Principal>>>() {
                     tracing::warn!(component, error = %ie.error, "cannot instantiate");
                     return retry_later("no instance could be started; retry shortly");
                 } else {
@@ -127,6 +136,51 @@ impl Server {
                 tracing::warn!(component, %reason, "request failed in the guest");
                 plain(status, format!("component `{component}` failed: {reason}"))
             }
+        }
+    }
+
+    /// Checks the bearer token of a request to a component that requires `role`.
+    /// Every refusal is audited as `auth.failed`, with no token or personal data in it.
+    fn authenticate(&self, request: &Request<Incoming>, role: Role, path: &str) -> Result<Principal, HostResponse> {
+        let Some(warehouse) = &self.app.warehouse else {
+            return Err(plain(StatusCode::INTERNAL_SERVER_ERROR, "authentication is not configured"));
+        };
+        let refuse = |status: StatusCode, actor: String, reason: &str| {
+            let event = AuditEvent::new(actor, AuditAction::AuthFailed, format!("route:{path}"))
+                .with_details(serde_json::json!({"reason": reason, "required_role": role.as_str()}));
+            if let Err(e) = warehouse.audit.append(&event) {
+                tracing::error!(error = %e, "cannot audit a failed authentication");
+            }
+            let mut response = plain(status, reason);
+            if status == StatusCode::UNAUTHORIZED {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"carrel\""));
+            }
+            response
+        };
+        let token = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return Err(refuse(StatusCode::UNAUTHORIZED, "anonymous".into(), "a bearer token is required"));
+        };
+        match warehouse.tokens.authenticate(token) {
+            Err(e) => {
+                tracing::error!(error = %e, "token store failed");
+                Err(plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot check the token"))
+            }
+            Ok(Err(Refusal::Unknown)) => Err(refuse(StatusCode::UNAUTHORIZED, "anonymous".into(), "unknown token")),
+            Ok(Err(Refusal::Revoked)) => Err(refuse(StatusCode::UNAUTHORIZED, "anonymous".into(), "revoked token")),
+            Ok(Ok(principal)) if principal.role != role => Err(refuse(
+                StatusCode::FORBIDDEN,
+                format!("token:{}", principal.token_id),
+                &format!("a {} token may not use this route (it needs the {} role)", principal.role.as_str(), role.as_str()),
+            )),
+            Ok(Ok(principal)) => Ok(principal),
         }
     }
 

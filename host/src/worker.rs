@@ -5,6 +5,7 @@
 
 use crate::engine::ticks;
 use crate::instance_state::{ComponentGrants, InstanceState};
+use crate::tokens::Principal;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -75,9 +76,9 @@ impl HandlerState for ComponentHandler {
                 deadline: self.deadline,
             },
             state: Worker {
+                single_use: !self.is_p3() || self.grants.auth.is_some(),
                 component: self.grants.id.clone(),
                 last_failure: self.last_failure.clone(),
-                p3: self.is_p3(),
                 deadline: self.deadline,
             },
         })
@@ -85,18 +86,20 @@ impl HandlerState for ComponentHandler {
 }
 
 pub struct Worker {
+    /// WASIp2 instances, and instances of authenticated components (their state holds the
+    /// client's identity), serve exactly one request.
+    single_use: bool,
     component: String,
     last_failure: LastFailure,
-    p3: bool,
     deadline: Duration,
 }
 
 impl WorkerState for Worker {
     type StoreData = InstanceState;
-    type RequestData = ();
+    type RequestData = Option<Principal>;
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
-        if !self.p3 {
+        if self.single_use {
             return if total == 0 {
                 ShouldAccept::Yes
             } else {
@@ -115,12 +118,13 @@ impl WorkerState for Worker {
     fn on_request_start(
         &self,
         mut store: StoreContextMut<'_, InstanceState>,
-        _data: (),
+        principal: Option<Principal>,
         _task: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
         // A guest stuck in a loop is stopped by the epoch deadline even while it holds
         // the store; the timer below covers guests waiting on I/O.
         store.set_epoch_deadline(ticks(self.deadline));
+        store.data_mut().principal = principal;
         Box::pin(tokio::time::sleep(self.deadline))
     }
 

@@ -2,6 +2,8 @@
 //! implementing the generated traits, `add_to_linker`, and the permission set computed once
 //! per app from the manifest and copied into each instance's state.
 
+pub mod ingest;
 pub mod key_value;
+pub mod keyed_hash;
 pub mod outbound_http;
 pub mod variables;

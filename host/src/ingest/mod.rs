@@ -1,0 +1,142 @@
+//! The host's half of ingestion: identified consultations in, through the pseudonymiser
+//! component, checked, encrypted and appended to the dataset, with a receipt out.
+
+mod check;
+pub mod pseudonymiser;
+
+use crate::capabilities::ingest::bindings::carrel::eds::types::{IdentifiedConsultation, Receipt};
+use carrel_vault::{AuditAction, AuditEvent, ColumnGroups, Vault};
+use pseudonymiser::Pseudonymiser;
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The batch was refused whole; nothing was stored.
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub struct IngestPipeline {
+    vault: Arc<Vault>,
+    dataset: String,
+    pseudonymiser: Pseudonymiser,
+    receipts: Mutex<Connection>,
+}
+
+impl IngestPipeline {
+    /// Creates the dataset with the canonical schema if it does not exist yet.
+    pub fn new(vault: Arc<Vault>, dataset: &str, pseudonymiser: Pseudonymiser) -> anyhow::Result<Self> {
+        if !vault.datasets()?.iter().any(|d| d == dataset) {
+            let groups = carrel_pseudonym::column_groups()
+                .iter()
+                .fold(ColumnGroups::new(), |g, (group, columns)| g.with_group(group, columns));
+            vault.create_dataset(dataset, &carrel_pseudonym::canonical_schema(), &groups, carrel_vault::SYSTEM_ACTOR)?;
+        }
+        let conn = Connection::open(vault.state_dir().join(carrel_vault::CATALOG_FILE))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Receipts by (association, sha256 of the batch key): a repeat gets the first
+        // receipt back. The key is hashed because clients choose it freely.
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS ingest_receipts (
+                association TEXT NOT NULL,
+                key_sha256  TEXT NOT NULL,
+                receipt     TEXT NOT NULL,
+                PRIMARY KEY (association, key_sha256)
+            );",
+        )?;
+        Ok(Self {
+            vault,
+            dataset: dataset.to_owned(),
+            pseudonymiser,
+            receipts: Mutex::new(conn),
+        })
+    }
+
+    fn stored_receipt(&self, association: &str, key: &str) -> Result<Option<Receipt>, IngestError> {
+        let conn = self.receipts.lock().expect("receipts lock");
+        let json: Option<String> = conn
+            .query_row(
+                "SELECT receipt FROM ingest_receipts WHERE association = ?1 AND key_sha256 = ?2",
+                params![association, key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| IngestError::Internal(e.to_string()))?;
+        json.map(|j| serde_json::from_str::<StoredReceipt>(&j).map(|r| r.into_replay()))
+            .transpose()
+            .map_err(|e| IngestError::Internal(e.to_string()))
+    }
+
+    fn refuse(&self, association: &str, key: &str, why: String) -> IngestError {
+        let event = AuditEvent::new(association, AuditAction::Other("ingest.refused".into()), format!("dataset:{}", self.dataset))
+            .with_details(serde_json::json!({"batch_key_sha256": key, "reason": why}));
+        if let Err(e) = self.vault.audit().append(&event) {
+            tracing::error!(error = %e, "cannot audit a refused batch");
+        }
+        IngestError::Refused(why)
+    }
+
+    pub async fn submit(&self, association: &str, batch_key: &str, rows: Vec<IdentifiedConsultation>) -> Result<Receipt, IngestError> {
+        let key = hex::encode(Sha256::digest(batch_key.as_bytes()));
+        if let Some(receipt) = self.stored_receipt(association, &key)? {
+            return Ok(receipt);
+        }
+        if rows.is_empty() {
+            return Err(self.refuse(association, &key, "the batch holds no consultation".into()));
+        }
+        let ipc = self
+            .pseudonymiser
+            .run(association, &rows)
+            .await
+            .map_err(|why| self.refuse(association, &key, format!("pseudonymisation failed: {why}")))?;
+        let batch = check::canonical_rows(&ipc, association, rows.len()).map_err(|why| self.refuse(association, &key, why))?;
+        let vault = self.vault.clone();
+        let dataset = self.dataset.clone();
+        let actor = association.to_owned();
+        let appended = tokio::task::spawn_blocking(move || vault.append(&dataset, &batch, &actor))
+            .await
+            .map_err(|e| IngestError::Internal(e.to_string()))?
+            .map_err(|e| IngestError::Internal(e.to_string()))?;
+        let stored = StoredReceipt {
+            batch_id: appended.segment_id.clone(),
+            rows_accepted: appended.rows,
+            segment: appended.segment_id,
+            audit_seq: appended.audit_seq,
+        };
+        let conn = self.receipts.lock().expect("receipts lock");
+        conn.execute(
+            "INSERT OR IGNORE INTO ingest_receipts (association, key_sha256, receipt) VALUES (?1, ?2, ?3)",
+            params![association, key, serde_json::to_string(&stored).expect("receipt serialises")],
+        )
+        .map_err(|e| IngestError::Internal(e.to_string()))?;
+        Ok(stored.into_receipt(false))
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredReceipt {
+    batch_id: String,
+    rows_accepted: u64,
+    segment: String,
+    audit_seq: u64,
+}
+
+impl StoredReceipt {
+    fn into_receipt(self, replayed: bool) -> Receipt {
+        Receipt {
+            batch_id: self.batch_id,
+            rows_accepted: self.rows_accepted,
+            segment: self.segment,
+            audit_seq: self.audit_seq,
+            replayed,
+        }
+    }
+
+    fn into_replay(self) -> Receipt {
+        self.into_receipt(true)
+    }
+}

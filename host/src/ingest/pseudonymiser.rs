@@ -1,0 +1,110 @@
+//! Runs the pseudonymiser component: a fresh instance per batch, importing only
+//! `carrel:eds/keyed-hash` (plus the WASI its standard library needs, with no files, no
+//! environment and no network), bounded in time and memory.
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "carrel:eds/pseudonymiser",
+        imports: { default: trappable },
+        exports: { default: async },
+        with: {
+            "carrel:eds/types": crate::capabilities::ingest::bindings::carrel::eds::types,
+        },
+    });
+}
+
+use crate::capabilities::ingest::bindings::carrel::eds::types::IdentifiedConsultation;
+use crate::capabilities::keyed_hash::KeyedHashGrants;
+use crate::engine::ticks;
+use bindings::carrel::eds::keyed_hash;
+use std::time::Duration;
+use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+pub struct PseudonymiserState {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    keyed_hash: KeyedHashGrants,
+    limits: StoreLimits,
+}
+
+impl WasiView for PseudonymiserState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+struct KeyedHash;
+
+impl HasData for KeyedHash {
+    type Data<'a> = &'a KeyedHashGrants;
+}
+
+impl keyed_hash::Host for &KeyedHashGrants {
+    fn hash(&mut self, domain: String, items: Vec<Vec<u8>>) -> wasmtime::Result<Result<Vec<String>, keyed_hash::Error>> {
+        Ok(KeyedHashGrants::hash(self, &domain, &items).ok_or_else(|| {
+            tracing::warn!(domain, "keyed-hash domain not granted: access denied");
+            keyed_hash::Error::AccessDenied(format!("domain `{domain}` is not granted to this component"))
+        }))
+    }
+}
+
+pub struct Pseudonymiser {
+    engine: Engine,
+    pre: bindings::PseudonymiserPre<PseudonymiserState>,
+    grants: KeyedHashGrants,
+    deadline: Duration,
+    max_memory_bytes: usize,
+}
+
+impl Pseudonymiser {
+    pub fn new(
+        engine: &Engine,
+        component: &wasmtime::component::Component,
+        grants: KeyedHashGrants,
+        deadline: Duration,
+        max_memory_bytes: usize,
+    ) -> anyhow::Result<Self> {
+        let mut linker: Linker<PseudonymiserState> = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        keyed_hash::add_to_linker::<PseudonymiserState, KeyedHash>(&mut linker, |s| &s.keyed_hash)?;
+        let pre = linker.instantiate_pre(component).map_err(anyhow::Error::from)?;
+        let pre = bindings::PseudonymiserPre::new(pre).map_err(|e| anyhow::anyhow!("not a carrel:eds/pseudonymiser component: {e}"))?;
+        Ok(Self {
+            engine: engine.clone(),
+            pre,
+            grants,
+            deadline,
+            max_memory_bytes,
+        })
+    }
+
+    /// Canonical rows as Arrow IPC, or why the component failed (a short reason).
+    pub async fn run(&self, association: &str, rows: &[IdentifiedConsultation]) -> Result<Vec<u8>, String> {
+        let state = PseudonymiserState {
+            table: ResourceTable::new(),
+            wasi: WasiCtx::builder().build(),
+            keyed_hash: self.grants.clone(),
+            limits: StoreLimitsBuilder::new().memory_size(self.max_memory_bytes).build(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(ticks(self.deadline));
+        store.epoch_deadline_trap();
+        let outcome = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            instance.call_pseudonymise(&mut store, association, rows).await
+        }
+        .await;
+        match outcome {
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(message)) => Err(message.chars().take(300).collect()),
+            Err(e) => Err(crate::worker::failure_reason(&e, self.deadline)),
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Bearer tokens for ingestion clients, researchers and auditors.
+//!
+//! A token is shown once when created and stored only as its SHA-256, in the state
+//! directory's catalog (`carrel.db`), beside the audit log that records every creation and
+//! revocation in the same transaction.
+
+use carrel_vault::audit::append_in_transaction;
+use carrel_vault::{AuditAction, AuditEvent, CATALOG_FILE};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// An association's ingestion client.
+    Ingest,
+    Researcher,
+    Auditor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Ingest => "ingest",
+            Role::Researcher => "researcher",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Role::Ingest, Role::Researcher, Role::Auditor].into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("no catalog in {0}: run `carrel keys init` first")]
+    NoCatalog(String),
+    #[error("association code `{0}` is invalid: use 1 to 32 letters, digits, `-` or `_`")]
+    InvalidAssociation(String),
+    #[error("an ingest token needs --association")]
+    MissingAssociation,
+    #[error("no token with id `{0}`")]
+    UnknownId(String),
+    #[error("token `{0}` is already revoked")]
+    AlreadyRevoked(String),
+    #[error("catalog error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Audit(#[from] carrel_vault::VaultError),
+}
+
+/// Who a valid token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub token_id: String,
+    pub association: Option<String>,
+    pub role: Role,
+}
+
+/// Why a bearer token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Unknown,
+    Revoked,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub association: Option<String>,
+    pub role: Role,
+    pub created: String,
+    pub revoked: Option<String>,
+}
+
+pub struct TokenStore {
+    conn: Mutex<Connection>,
+}
+
+fn digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn valid_association(code: &str) -> bool {
+    (1..=32).contains(&code.len()) && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("operating system random source");
+    hex::encode(buf)
+}
+
+impl TokenStore {
+    pub fn open(state_dir: &Path) -> Result<Self, TokenError> {
+        let path = state_dir.join(CATALOG_FILE);
+        if !path.is_file() {
+            return Err(TokenError::NoCatalog(state_dir.display().to_string()));
+        }
+        // Opening the audit log creates its tables if this catalog predates them.
+        carrel_vault::AuditLog::open(state_dir)?;
+        let conn = Connection::open(&path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS tokens (
+                id          TEXT PRIMARY KEY,
+                hash        TEXT NOT NULL UNIQUE,
+                association TEXT,
+                role        TEXT NOT NULL,
+                created     TEXT NOT NULL,
+                revoked     TEXT
+            );",
+        )?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    /// Creates a token and returns (id, token). The token itself is not stored.
+    pub fn add(&self, association: Option<&str>, role: Role, actor: &str) -> Result<(String, String), TokenError> {
+        if let Some(a) = association
+            && !valid_association(a)
+        {
+            return Err(TokenError::InvalidAssociation(a.to_owned()));
+        }
+        if role == Role::Ingest && association.is_none() {
+            return Err(TokenError::MissingAssociation);
+        }
+        let id = random_hex(4);
+        let token = format!("carrel_{}_{}", id, random_hex(24));
+        let mut conn = self.conn.lock().expect("token store lock");
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO tokens (id, hash, association, role, created) VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
+            params![id, digest(&token), association, role.as_str()],
+        )?;
+        let event = AuditEvent::new(actor, AuditAction::Other("token.add".into()), format!("token:{id}"))
+            .with_details(serde_json::json!({"role": role.as_str(), "association": association}));
+        append_in_transaction(&tx, &event)?;
+        tx.commit()?;
+        Ok((id, token))
+    }
+
+    pub fn revoke(&self, id: &str, actor: &str) -> Result<(), TokenError> {
+        let mut conn = self.conn.lock().expect("token store lock");
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let revoked: Option<Option<String>> = tx
+            .query_row("SELECT revoked FROM tokens WHERE id = ?1", params![id], |r| r.get(0))
+            .optional()?;
+        match revoked {
+            None => return Err(TokenError::UnknownId(id.to_owned())),
+            Some(Some(_)) => return Err(TokenError::AlreadyRevoked(id.to_owned())),
+            Some(None) => {}
+        }
+        tx.execute(
+            "UPDATE tokens SET revoked = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?1",
+            params![id],
+        )?;
+        append_in_transaction(&tx, &AuditEvent::new(actor, AuditAction::Other("token.revoke".into()), format!("token:{id}")))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn list(&self) -> Result<Vec<TokenInfo>, TokenError> {
+        let conn = self.conn.lock().expect("token store lock");
+        let mut stmt = conn.prepare("SELECT id, association, role, created, revoked FROM tokens ORDER BY created, id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(TokenInfo {
+                id: r.get(0)?,
+                association: r.get(1)?,
+                role: Role::parse(&r.get::<_, String>(2)?).unwrap_or(Role::Researcher),
+                created: r.get(3)?,
+                revoked: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Checks a bearer token.
+    pub fn authenticate(&self, token: &str) -> Result<Result<Principal, Refusal>, TokenError> {
+        let conn = self.conn.lock().expect("token store lock");
+        let row: Option<(String, Option<String>, String, Option<String>)> = conn
+            .prepare_cached("SELECT id, association, role, revoked FROM tokens WHERE hash = ?1")?
+            .query_row(params![digest(token)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()?;
+        Ok(match row {
+            None => Err(Refusal::Unknown),
+            Some((_, _, _, Some(_))) => Err(Refusal::Revoked),
+            Some((token_id, association, role, None)) => match Role::parse(&role) {
+                Some(role) => Ok(Principal {
+                    token_id,
+                    association,
+                    role,
+                }),
+                None => Err(Refusal::Unknown),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, TokenStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let env = carrel_vault::MasterKeyEnv::unset();
+        carrel_vault::init_master_key(dir.path(), &env, "test").unwrap();
+        let store = TokenStore::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn token_authenticates_until_revoked_and_is_stored_only_as_a_hash() {
+        let (dir, store) = store();
+        let (id, token) = store.add(Some("sos-brest"), Role::Ingest, "operator").unwrap();
+        let who = store.authenticate(&token).unwrap().unwrap();
+        assert_eq!(who.association.as_deref(), Some("sos-brest"));
+        assert_eq!(who.role, Role::Ingest);
+        assert_eq!(store.authenticate("carrel_x_y").unwrap(), Err(Refusal::Unknown));
+        store.revoke(&id, "operator").unwrap();
+        assert_eq!(store.authenticate(&token).unwrap(), Err(Refusal::Revoked));
+        assert!(matches!(store.revoke(&id, "operator"), Err(TokenError::AlreadyRevoked(_))));
+        let db = std::fs::read(dir.path().join(CATALOG_FILE)).unwrap();
+        assert!(!db.windows(token.len()).any(|w| w == token.as_bytes()));
+    }
+
+    #[test]
+    fn token_changes_are_audited() {
+        let (dir, store) = store();
+        let (id, _) = store.add(None, Role::Auditor, "operator").unwrap();
+        store.revoke(&id, "operator").unwrap();
+        let log = carrel_vault::AuditLog::open(dir.path()).unwrap();
+        let actions: Vec<String> = log.entries(0).unwrap().into_iter().map(|e| e.action).collect();
+        assert!(actions.ends_with(&["token.add".to_owned(), "token.revoke".to_owned()]), "{actions:?}");
+        assert!(matches!(log.verify().unwrap(), carrel_vault::VerifyReport::Intact { .. }));
+    }
+
+    #[test]
+    fn ingest_tokens_need_a_valid_association() {
+        let (_dir, store) = store();
+        assert!(matches!(store.add(None, Role::Ingest, "op"), Err(TokenError::MissingAssociation)));
+        assert!(matches!(store.add(Some("a b"), Role::Ingest, "op"), Err(TokenError::InvalidAssociation(_))));
+    }
+}
