@@ -4,17 +4,17 @@
 use crate::capabilities::ingest::IngestGrant;
 use crate::capabilities::keyed_hash::{KeyedHashGrants, PseudonymSecret};
 use crate::capabilities::{ingest, key_value, outbound_http::OutboundGrants, variables};
+use crate::engine::{EngineOptions, EpochTicker, build_engine, load_component};
 use crate::ingest::IngestPipeline;
 use crate::ingest::pseudonymiser::Pseudonymiser;
-use crate::tokens::{Role, TokenStore};
-use crate::tool_config::CarrelTool;
-use carrel_vault::{AuditLog, MasterKeyEnv, Vault};
-use crate::engine::{EngineOptions, EpochTicker, build_engine, load_component};
 use crate::instance_state::{ComponentGrants, InstanceState};
 use crate::manifest::{self, HttpRoute, LoadedManifest, Route, RoutePattern, Router};
 use crate::runtime_config::RuntimeConfig;
+use crate::tokens::{Role, TokenStore};
+use crate::tool_config::CarrelTool;
 use crate::worker::ComponentHandler;
 use anyhow::{Context, anyhow};
+use carrel_vault::{AuditLog, MasterKeyEnv, Vault};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -288,8 +288,14 @@ fn ingest_pipeline(
     let loaded = load_component(engine, &source, Some(&state_dir.join("cache")))?;
     let secret = PseudonymSecret::load_or_create(state_dir)?;
     let grants = KeyedHashGrants::new(&secret, &tool.keyed_hash_domains);
-    let pseudonymiser = Pseudonymiser::new(engine, &loaded.component, grants, options.deadline, options.engine.max_memory_bytes)
-        .with_context(|| format!("pseudonymiser `{id}`"))?;
+    let pseudonymiser = Pseudonymiser::new(
+        engine,
+        &loaded.component,
+        grants,
+        options.deadline,
+        options.engine.max_memory_bytes,
+    )
+    .with_context(|| format!("pseudonymiser `{id}`"))?;
     IngestPipeline::new(warehouse.vault.clone(), &cfg.dataset, pseudonymiser)
 }
 

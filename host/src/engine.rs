@@ -196,7 +196,10 @@ mod tests {
 
         let second = load_component(&engine, wasm, Some(cache.path())).unwrap();
         assert_eq!(second.sha256, first.sha256);
-        assert_eq!(std::fs::metadata(&files[0]).unwrap().modified().unwrap(), modified);
+        assert_eq!(
+            std::fs::metadata(&files[0]).unwrap().modified().unwrap(),
+            modified
+        );
     }
 
     #[test]

@@ -3,9 +3,9 @@
 
 use crate::capabilities::ingest::{IngestGrant, IngestState, IngestView};
 use crate::capabilities::key_value::{KeyValueGrants, KeyValueState, KeyValueView};
-use crate::tokens::{Principal, Role};
 use crate::capabilities::outbound_http::{OutboundGrants, OutboundHooks};
 use crate::capabilities::variables::{VariableGrants, VariablesState};
+use crate::tokens::{Principal, Role};
 use std::path::PathBuf;
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};

@@ -143,8 +143,16 @@ fn tokens(state_dir: &std::path::Path, command: TokensCommand) -> anyhow::Result
     let store = carrel::tokens::TokenStore::open(state_dir)?;
     match command {
         TokensCommand::Add { association, role } => {
-            let (id, token) = store.add(association.as_deref(), role, carrel_vault::cli::OPERATOR_ACTOR)?;
-            println!("Token {id} ({}{}). It is shown only this once:", role.as_str(), association.map(|a| format!(" for {a}")).unwrap_or_default());
+            let (id, token) = store.add(
+                association.as_deref(),
+                role,
+                carrel_vault::cli::OPERATOR_ACTOR,
+            )?;
+            println!(
+                "Token {id} ({}{}). It is shown only this once:",
+                role.as_str(),
+                association.map(|a| format!(" for {a}")).unwrap_or_default()
+            );
             println!("{token}");
         }
         TokensCommand::Revoke { id } => {
@@ -153,8 +161,17 @@ fn tokens(state_dir: &std::path::Path, command: TokensCommand) -> anyhow::Result
         }
         TokensCommand::List => {
             for t in store.list()? {
-                let state = t.revoked.map(|r| format!("revoked {r}")).unwrap_or_else(|| "active".into());
-                println!("{}  {:<10} {:<20} created {}  {state}", t.id, t.role.as_str(), t.association.unwrap_or_else(|| "-".into()), t.created);
+                let state = t
+                    .revoked
+                    .map(|r| format!("revoked {r}"))
+                    .unwrap_or_else(|| "active".into());
+                println!(
+                    "{}  {:<10} {:<20} created {}  {state}",
+                    t.id,
+                    t.role.as_str(),
+                    t.association.unwrap_or_else(|| "-".into()),
+                    t.created
+                );
             }
         }
     }

@@ -5,8 +5,8 @@ use crate::app::App;
 use crate::manifest::RouteMatch;
 use crate::tokens::{Principal, Refusal, Role};
 use crate::worker::failure_reason;
-use carrel_vault::{AuditAction, AuditEvent};
 use bytes::Bytes;
+use carrel_vault::{AuditAction, AuditEvent};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -101,7 +101,7 @@ impl Server {
         let principal = match self.app.components[&component].auth {
             Some(role) => match self.authenticate(&request, role, &path) {
                 Ok(principal) => Some(principal),
-                Err(response) => return response,
+                Err(response) => return *response,
             },
             None => None,
         };
@@ -141,23 +141,34 @@ impl Server {
 
     /// Checks the bearer token of a request to a component that requires `role`.
     /// Every refusal is audited as `auth.failed`, with no token or personal data in it.
-    fn authenticate(&self, request: &Request<Incoming>, role: Role, path: &str) -> Result<Principal, HostResponse> {
+    fn authenticate(
+        &self,
+        request: &Request<Incoming>,
+        role: Role,
+        path: &str,
+    ) -> Result<Principal, Box<HostResponse>> {
         let Some(warehouse) = &self.app.warehouse else {
-            return Err(plain(StatusCode::INTERNAL_SERVER_ERROR, "authentication is not configured"));
+            return Err(Box::new(plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "authentication is not configured",
+            )));
         };
         let refuse = |status: StatusCode, actor: String, reason: &str| {
             let event = AuditEvent::new(actor, AuditAction::AuthFailed, format!("route:{path}"))
-                .with_details(serde_json::json!({"reason": reason, "required_role": role.as_str()}));
+                .with_details(
+                    serde_json::json!({"reason": reason, "required_role": role.as_str()}),
+                );
             if let Err(e) = warehouse.audit.append(&event) {
                 tracing::error!(error = %e, "cannot audit a failed authentication");
             }
             let mut response = plain(status, reason);
             if status == StatusCode::UNAUTHORIZED {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"carrel\""));
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"carrel\""),
+                );
             }
-            response
+            Box::new(response)
         };
         let token = request
             .headers()
@@ -166,19 +177,38 @@ impl Server {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         let Some(token) = token.filter(|t| !t.is_empty()) else {
-            return Err(refuse(StatusCode::UNAUTHORIZED, "anonymous".into(), "a bearer token is required"));
+            return Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                "anonymous".into(),
+                "a bearer token is required",
+            ));
         };
         match warehouse.tokens.authenticate(token) {
             Err(e) => {
                 tracing::error!(error = %e, "token store failed");
-                Err(plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot check the token"))
+                Err(Box::new(plain(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "cannot check the token",
+                )))
             }
-            Ok(Err(Refusal::Unknown)) => Err(refuse(StatusCode::UNAUTHORIZED, "anonymous".into(), "unknown token")),
-            Ok(Err(Refusal::Revoked)) => Err(refuse(StatusCode::UNAUTHORIZED, "anonymous".into(), "revoked token")),
+            Ok(Err(Refusal::Unknown)) => Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                "anonymous".into(),
+                "unknown token",
+            )),
+            Ok(Err(Refusal::Revoked)) => Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                "anonymous".into(),
+                "revoked token",
+            )),
             Ok(Ok(principal)) if principal.role != role => Err(refuse(
                 StatusCode::FORBIDDEN,
                 format!("token:{}", principal.token_id),
-                &format!("a {} token may not use this route (it needs the {} role)", principal.role.as_str(), role.as_str()),
+                &format!(
+                    "a {} token may not use this route (it needs the {} role)",
+                    principal.role.as_str(),
+                    role.as_str()
+                ),
             )),
             Ok(Ok(principal)) => Ok(principal),
         }

@@ -11,7 +11,9 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Mutex;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// An association's ingestion client.
@@ -30,7 +32,9 @@ impl Role {
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [Role::Ingest, Role::Researcher, Role::Auditor].into_iter().find(|r| r.as_str() == s)
+        [Role::Ingest, Role::Researcher, Role::Auditor]
+            .into_iter()
+            .find(|r| r.as_str() == s)
     }
 }
 
@@ -85,7 +89,10 @@ fn digest(token: &str) -> String {
 }
 
 fn valid_association(code: &str) -> bool {
-    (1..=32).contains(&code.len()) && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    (1..=32).contains(&code.len())
+        && code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -114,11 +121,18 @@ impl TokenStore {
                 revoked     TEXT
             );",
         )?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 
     /// Creates a token and returns (id, token). The token itself is not stored.
-    pub fn add(&self, association: Option<&str>, role: Role, actor: &str) -> Result<(String, String), TokenError> {
+    pub fn add(
+        &self,
+        association: Option<&str>,
+        role: Role,
+        actor: &str,
+    ) -> Result<(String, String), TokenError> {
         if let Some(a) = association
             && !valid_association(a)
         {
@@ -135,8 +149,12 @@ impl TokenStore {
             "INSERT INTO tokens (id, hash, association, role, created) VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
             params![id, digest(&token), association, role.as_str()],
         )?;
-        let event = AuditEvent::new(actor, AuditAction::Other("token.add".into()), format!("token:{id}"))
-            .with_details(serde_json::json!({"role": role.as_str(), "association": association}));
+        let event = AuditEvent::new(
+            actor,
+            AuditAction::Other("token.add".into()),
+            format!("token:{id}"),
+        )
+        .with_details(serde_json::json!({"role": role.as_str(), "association": association}));
         append_in_transaction(&tx, &event)?;
         tx.commit()?;
         Ok((id, token))
@@ -146,7 +164,11 @@ impl TokenStore {
         let mut conn = self.conn.lock().expect("token store lock");
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let revoked: Option<Option<String>> = tx
-            .query_row("SELECT revoked FROM tokens WHERE id = ?1", params![id], |r| r.get(0))
+            .query_row(
+                "SELECT revoked FROM tokens WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
             .optional()?;
         match revoked {
             None => return Err(TokenError::UnknownId(id.to_owned())),
@@ -157,14 +179,23 @@ impl TokenStore {
             "UPDATE tokens SET revoked = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?1",
             params![id],
         )?;
-        append_in_transaction(&tx, &AuditEvent::new(actor, AuditAction::Other("token.revoke".into()), format!("token:{id}")))?;
+        append_in_transaction(
+            &tx,
+            &AuditEvent::new(
+                actor,
+                AuditAction::Other("token.revoke".into()),
+                format!("token:{id}"),
+            ),
+        )?;
         tx.commit()?;
         Ok(())
     }
 
     pub fn list(&self) -> Result<Vec<TokenInfo>, TokenError> {
         let conn = self.conn.lock().expect("token store lock");
-        let mut stmt = conn.prepare("SELECT id, association, role, created, revoked FROM tokens ORDER BY created, id")?;
+        let mut stmt = conn.prepare(
+            "SELECT id, association, role, created, revoked FROM tokens ORDER BY created, id",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok(TokenInfo {
                 id: r.get(0)?,
@@ -182,7 +213,9 @@ impl TokenStore {
         let conn = self.conn.lock().expect("token store lock");
         let row: Option<(String, Option<String>, String, Option<String>)> = conn
             .prepare_cached("SELECT id, association, role, revoked FROM tokens WHERE hash = ?1")?
-            .query_row(params![digest(token)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .query_row(params![digest(token)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .optional()?;
         Ok(match row {
             None => Err(Refusal::Unknown),
@@ -214,14 +247,22 @@ mod tests {
     #[test]
     fn token_authenticates_until_revoked_and_is_stored_only_as_a_hash() {
         let (dir, store) = store();
-        let (id, token) = store.add(Some("sos-brest"), Role::Ingest, "operator").unwrap();
+        let (id, token) = store
+            .add(Some("sos-brest"), Role::Ingest, "operator")
+            .unwrap();
         let who = store.authenticate(&token).unwrap().unwrap();
         assert_eq!(who.association.as_deref(), Some("sos-brest"));
         assert_eq!(who.role, Role::Ingest);
-        assert_eq!(store.authenticate("carrel_x_y").unwrap(), Err(Refusal::Unknown));
+        assert_eq!(
+            store.authenticate("carrel_x_y").unwrap(),
+            Err(Refusal::Unknown)
+        );
         store.revoke(&id, "operator").unwrap();
         assert_eq!(store.authenticate(&token).unwrap(), Err(Refusal::Revoked));
-        assert!(matches!(store.revoke(&id, "operator"), Err(TokenError::AlreadyRevoked(_))));
+        assert!(matches!(
+            store.revoke(&id, "operator"),
+            Err(TokenError::AlreadyRevoked(_))
+        ));
         let db = std::fs::read(dir.path().join(CATALOG_FILE)).unwrap();
         assert!(!db.windows(token.len()).any(|w| w == token.as_bytes()));
     }
@@ -232,15 +273,32 @@ mod tests {
         let (id, _) = store.add(None, Role::Auditor, "operator").unwrap();
         store.revoke(&id, "operator").unwrap();
         let log = carrel_vault::AuditLog::open(dir.path()).unwrap();
-        let actions: Vec<String> = log.entries(0).unwrap().into_iter().map(|e| e.action).collect();
-        assert!(actions.ends_with(&["token.add".to_owned(), "token.revoke".to_owned()]), "{actions:?}");
-        assert!(matches!(log.verify().unwrap(), carrel_vault::VerifyReport::Intact { .. }));
+        let actions: Vec<String> = log
+            .entries(0)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert!(
+            actions.ends_with(&["token.add".to_owned(), "token.revoke".to_owned()]),
+            "{actions:?}"
+        );
+        assert!(matches!(
+            log.verify().unwrap(),
+            carrel_vault::VerifyReport::Intact { .. }
+        ));
     }
 
     #[test]
     fn ingest_tokens_need_a_valid_association() {
         let (_dir, store) = store();
-        assert!(matches!(store.add(None, Role::Ingest, "op"), Err(TokenError::MissingAssociation)));
-        assert!(matches!(store.add(Some("a b"), Role::Ingest, "op"), Err(TokenError::InvalidAssociation(_))));
+        assert!(matches!(
+            store.add(None, Role::Ingest, "op"),
+            Err(TokenError::MissingAssociation)
+        ));
+        assert!(matches!(
+            store.add(Some("a b"), Role::Ingest, "op"),
+            Err(TokenError::InvalidAssociation(_))
+        ));
     }
 }

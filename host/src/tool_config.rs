@@ -26,13 +26,15 @@ pub struct IngestTool {
 }
 
 impl CarrelTool {
-    pub fn of(component_id: &str, tools: &std::collections::BTreeMap<String, toml::Table>) -> anyhow::Result<Self> {
+    pub fn of(
+        component_id: &str,
+        tools: &std::collections::BTreeMap<String, toml::Table>,
+    ) -> anyhow::Result<Self> {
         match tools.get("carrel") {
             None => Ok(Self::default()),
-            Some(table) => table
-                .clone()
-                .try_into()
-                .map_err(|e: toml::de::Error| anyhow::anyhow!("[component.{component_id}.tool.carrel]: {}", e.message())),
+            Some(table) => table.clone().try_into().map_err(|e: toml::de::Error| {
+                anyhow::anyhow!("[component.{component_id}.tool.carrel]: {}", e.message())
+            }),
         }
     }
 }
@@ -50,8 +52,12 @@ mod tests {
         let tool = CarrelTool::of("ingest-fhir", &tools).unwrap();
         assert_eq!(tool.auth, Some(Role::Ingest));
         assert_eq!(tool.ingest.unwrap().pseudonymiser, "pseudonymise");
-        let bad: std::collections::BTreeMap<String, toml::Table> = toml::from_str("[carrel]\nauht = \"ingest\"\n").unwrap();
+        let bad: std::collections::BTreeMap<String, toml::Table> =
+            toml::from_str("[carrel]\nauht = \"ingest\"\n").unwrap();
         let err = CarrelTool::of("x", &bad).unwrap_err().to_string();
-        assert!(err.contains("auht") && err.contains("[component.x.tool.carrel]"), "{err}");
+        assert!(
+            err.contains("auht") && err.contains("[component.x.tool.carrel]"),
+            "{err}"
+        );
     }
 }

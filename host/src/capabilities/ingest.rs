@@ -52,9 +52,16 @@ impl IngestView<'_> {
     fn deny(&self, why: &str) -> WitIngestError {
         tracing::warn!(component = %self.grant.component, why, "ingest denied");
         if let Some(audit) = &self.grant.audit {
-            let actor = self.principal.map(|p| format!("token:{}", p.token_id)).unwrap_or_else(|| "anonymous".into());
-            let event = AuditEvent::new(actor, AuditAction::CapabilityDenied, format!("component:{}", self.grant.component))
-                .with_details(serde_json::json!({"capability": "carrel:eds/ingest", "reason": why}));
+            let actor = self
+                .principal
+                .map(|p| format!("token:{}", p.token_id))
+                .unwrap_or_else(|| "anonymous".into());
+            let event = AuditEvent::new(
+                actor,
+                AuditAction::CapabilityDenied,
+                format!("component:{}", self.grant.component),
+            )
+            .with_details(serde_json::json!({"capability": "carrel:eds/ingest", "reason": why}));
             if let Err(e) = audit.append(&event) {
                 tracing::error!(error = %e, "cannot audit a denied ingest");
             }
@@ -70,16 +77,22 @@ impl ingest::Host for IngestView<'_> {
         rows: Vec<IdentifiedConsultation>,
     ) -> wasmtime::Result<Result<Receipt, WitIngestError>> {
         let Some(pipeline) = self.grant.pipeline.clone() else {
-            return Ok(Err(self.deny("this component is not granted ingest in its manifest")));
+            return Ok(Err(
+                self.deny("this component is not granted ingest in its manifest")
+            ));
         };
         let Some(association) = self.principal.and_then(|p| p.association.clone()) else {
-            return Ok(Err(self.deny("the request was not authenticated as an association")));
+            return Ok(Err(
+                self.deny("the request was not authenticated as an association")
+            ));
         };
-        Ok(match pipeline.submit(&association, &batch_key, rows).await {
-            Ok(receipt) => Ok(receipt),
-            Err(IngestError::Refused(why)) => Err(WitIngestError::Refused(why)),
-            Err(IngestError::Internal(why)) => Err(WitIngestError::Other(why)),
-        })
+        Ok(
+            match pipeline.submit(&association, &batch_key, rows).await {
+                Ok(receipt) => Ok(receipt),
+                Err(IngestError::Refused(why)) => Err(WitIngestError::Refused(why)),
+                Err(IngestError::Internal(why)) => Err(WitIngestError::Other(why)),
+            },
+        )
     }
 }
 

@@ -21,7 +21,10 @@ pub const PSEUDONYM_KEY_ENV: &str = "CARREL_PSEUDONYM_KEY";
 #[derive(Debug, thiserror::Error)]
 pub enum KeyedHashError {
     #[error("cannot read or create the pseudonymisation secret {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the pseudonymisation secret ({0}) is not 32 bytes of base64")]
     Malformed(&'static str),
 }
@@ -38,7 +41,11 @@ impl PseudonymSecret {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text.trim())
                 .map_err(|_| KeyedHashError::Malformed(origin))?;
-            Ok(Self(bytes.try_into().map_err(|_| KeyedHashError::Malformed(origin))?))
+            Ok(Self(
+                bytes
+                    .try_into()
+                    .map_err(|_| KeyedHashError::Malformed(origin))?,
+            ))
         };
         if let Ok(value) = std::env::var(PSEUDONYM_KEY_ENV)
             && !value.is_empty()
@@ -93,7 +100,12 @@ pub struct KeyedHashGrants {
 impl KeyedHashGrants {
     pub fn new(secret: &PseudonymSecret, domains: &[String]) -> Self {
         Self {
-            keys: Arc::new(domains.iter().map(|d| (d.clone(), secret.domain_key(d))).collect()),
+            keys: Arc::new(
+                domains
+                    .iter()
+                    .map(|d| (d.clone(), secret.domain_key(d)))
+                    .collect(),
+            ),
         }
     }
 
@@ -127,8 +139,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let secret = PseudonymSecret::load_or_create(dir.path()).unwrap();
         let grants = KeyedHashGrants::new(&secret, &["patient".into(), "consultation".into()]);
-        let a = grants.hash("patient", &[b"1850775123456".to_vec()]).unwrap();
-        let b = grants.hash("consultation", &[b"1850775123456".to_vec()]).unwrap();
+        let a = grants
+            .hash("patient", &[b"1850775123456".to_vec()])
+            .unwrap();
+        let b = grants
+            .hash("consultation", &[b"1850775123456".to_vec()])
+            .unwrap();
         assert_ne!(a, b);
         assert_eq!(a[0].len(), 64);
         assert!(grants.hash("study:ili", &[b"x".to_vec()]).is_none());
@@ -137,13 +153,25 @@ mod tests {
     #[test]
     fn the_secret_persists_so_pseudonyms_are_stable_across_restarts() {
         let dir = tempfile::tempdir().unwrap();
-        let first = KeyedHashGrants::new(&PseudonymSecret::load_or_create(dir.path()).unwrap(), &["patient".into()]);
-        let second = KeyedHashGrants::new(&PseudonymSecret::load_or_create(dir.path()).unwrap(), &["patient".into()]);
-        assert_eq!(first.hash("patient", &[b"x".to_vec()]), second.hash("patient", &[b"x".to_vec()]));
+        let first = KeyedHashGrants::new(
+            &PseudonymSecret::load_or_create(dir.path()).unwrap(),
+            &["patient".into()],
+        );
+        let second = KeyedHashGrants::new(
+            &PseudonymSecret::load_or_create(dir.path()).unwrap(),
+            &["patient".into()],
+        );
+        assert_eq!(
+            first.hash("patient", &[b"x".to_vec()]),
+            second.hash("patient", &[b"x".to_vec()])
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(PSEUDONYM_KEY_FILE)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(PSEUDONYM_KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

@@ -7,17 +7,30 @@ use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 
-pub fn canonical_rows(ipc: &[u8], association: &str, expected_rows: usize) -> Result<RecordBatch, String> {
-    let batches = carrel_pseudonym::from_ipc(ipc).map_err(|e| format!("the pseudonymiser's output is not an Arrow IPC stream: {e}"))?;
+pub fn canonical_rows(
+    ipc: &[u8],
+    association: &str,
+    expected_rows: usize,
+) -> Result<RecordBatch, String> {
+    let batches = carrel_pseudonym::from_ipc(ipc)
+        .map_err(|e| format!("the pseudonymiser's output is not an Arrow IPC stream: {e}"))?;
     let schema = carrel_pseudonym::canonical_schema();
     for batch in &batches {
         let got = batch.schema();
         if got.fields() != schema.fields() {
-            let names: Vec<_> = got.fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect();
-            return Err(format!("the pseudonymiser's output is not the canonical schema (got {})", names.join(", ")));
+            let names: Vec<_> = got
+                .fields()
+                .iter()
+                .map(|f| format!("{}: {}", f.name(), f.data_type()))
+                .collect();
+            return Err(format!(
+                "the pseudonymiser's output is not the canonical schema (got {})",
+                names.join(", ")
+            ));
         }
     }
-    let batch = arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| e.to_string())?;
+    let batch =
+        arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| e.to_string())?;
     if batch.num_rows() != expected_rows {
         return Err(format!(
             "the pseudonymiser returned {} rows for {expected_rows} consultations",
@@ -29,18 +42,30 @@ pub fn canonical_rows(ipc: &[u8], association: &str, expected_rows: usize) -> Re
         .and_then(|c| c.as_string_opt::<i32>())
         .ok_or("association column missing")?;
     if associations.null_count() > 0 || associations.iter().any(|a| a != Some(association)) {
-        return Err("the association column names another association than the authenticated client".into());
+        return Err(
+            "the association column names another association than the authenticated client".into(),
+        );
     }
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
         let strings = match field.data_type() {
             DataType::Utf8 => Some(column.as_string::<i32>().clone()),
-            DataType::List(_) => column.as_list::<i32>().values().as_string_opt::<i32>().cloned(),
+            DataType::List(_) => column
+                .as_list::<i32>()
+                .values()
+                .as_string_opt::<i32>()
+                .cloned(),
             _ => None,
         };
         if let Some(strings) = strings
-            && strings.iter().flatten().any(carrel_fhir::nir::looks_like_valid_nir)
+            && strings
+                .iter()
+                .flatten()
+                .any(carrel_fhir::nir::looks_like_valid_nir)
         {
-            return Err(format!("column `{}` holds a value that parses as a valid NIR", field.name()));
+            return Err(format!(
+                "column `{}` holds a value that parses as a valid NIR",
+                field.name()
+            ));
         }
     }
     Ok(batch)

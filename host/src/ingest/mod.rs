@@ -29,12 +29,23 @@ pub struct IngestPipeline {
 
 impl IngestPipeline {
     /// Creates the dataset with the canonical schema if it does not exist yet.
-    pub fn new(vault: Arc<Vault>, dataset: &str, pseudonymiser: Pseudonymiser) -> anyhow::Result<Self> {
+    pub fn new(
+        vault: Arc<Vault>,
+        dataset: &str,
+        pseudonymiser: Pseudonymiser,
+    ) -> anyhow::Result<Self> {
         if !vault.datasets()?.iter().any(|d| d == dataset) {
             let groups = carrel_pseudonym::column_groups()
                 .iter()
-                .fold(ColumnGroups::new(), |g, (group, columns)| g.with_group(group, columns));
-            vault.create_dataset(dataset, &carrel_pseudonym::canonical_schema(), &groups, carrel_vault::SYSTEM_ACTOR)?;
+                .fold(ColumnGroups::new(), |g, (group, columns)| {
+                    g.with_group(group, columns)
+                });
+            vault.create_dataset(
+                dataset,
+                &carrel_pseudonym::canonical_schema(),
+                &groups,
+                carrel_vault::SYSTEM_ACTOR,
+            )?;
         }
         let conn = Connection::open(vault.state_dir().join(carrel_vault::CATALOG_FILE))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -72,15 +83,24 @@ impl IngestPipeline {
     }
 
     fn refuse(&self, association: &str, key: &str, why: String) -> IngestError {
-        let event = AuditEvent::new(association, AuditAction::Other("ingest.refused".into()), format!("dataset:{}", self.dataset))
-            .with_details(serde_json::json!({"batch_key_sha256": key, "reason": why}));
+        let event = AuditEvent::new(
+            association,
+            AuditAction::Other("ingest.refused".into()),
+            format!("dataset:{}", self.dataset),
+        )
+        .with_details(serde_json::json!({"batch_key_sha256": key, "reason": why}));
         if let Err(e) = self.vault.audit().append(&event) {
             tracing::error!(error = %e, "cannot audit a refused batch");
         }
         IngestError::Refused(why)
     }
 
-    pub async fn submit(&self, association: &str, batch_key: &str, rows: Vec<IdentifiedConsultation>) -> Result<Receipt, IngestError> {
+    pub async fn submit(
+        &self,
+        association: &str,
+        batch_key: &str,
+        rows: Vec<IdentifiedConsultation>,
+    ) -> Result<Receipt, IngestError> {
         let key = hex::encode(Sha256::digest(batch_key.as_bytes()));
         if let Some(receipt) = self.stored_receipt(association, &key)? {
             return Ok(receipt);
@@ -92,8 +112,11 @@ impl IngestPipeline {
             .pseudonymiser
             .run(association, &rows)
             .await
-            .map_err(|why| self.refuse(association, &key, format!("pseudonymisation failed: {why}")))?;
-        let batch = check::canonical_rows(&ipc, association, rows.len()).map_err(|why| self.refuse(association, &key, why))?;
+            .map_err(|why| {
+                self.refuse(association, &key, format!("pseudonymisation failed: {why}"))
+            })?;
+        let batch = check::canonical_rows(&ipc, association, rows.len())
+            .map_err(|why| self.refuse(association, &key, why))?;
         let vault = self.vault.clone();
         let dataset = self.dataset.clone();
         let actor = association.to_owned();

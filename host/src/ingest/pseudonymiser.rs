@@ -46,10 +46,16 @@ impl HasData for KeyedHash {
 }
 
 impl keyed_hash::Host for &KeyedHashGrants {
-    fn hash(&mut self, domain: String, items: Vec<Vec<u8>>) -> wasmtime::Result<Result<Vec<String>, keyed_hash::Error>> {
+    fn hash(
+        &mut self,
+        domain: String,
+        items: Vec<Vec<u8>>,
+    ) -> wasmtime::Result<Result<Vec<String>, keyed_hash::Error>> {
         Ok(KeyedHashGrants::hash(self, &domain, &items).ok_or_else(|| {
             tracing::warn!(domain, "keyed-hash domain not granted: access denied");
-            keyed_hash::Error::AccessDenied(format!("domain `{domain}` is not granted to this component"))
+            keyed_hash::Error::AccessDenied(format!(
+                "domain `{domain}` is not granted to this component"
+            ))
         }))
     }
 }
@@ -73,8 +79,11 @@ impl Pseudonymiser {
         let mut linker: Linker<PseudonymiserState> = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         keyed_hash::add_to_linker::<PseudonymiserState, KeyedHash>(&mut linker, |s| &s.keyed_hash)?;
-        let pre = linker.instantiate_pre(component).map_err(anyhow::Error::from)?;
-        let pre = bindings::PseudonymiserPre::new(pre).map_err(|e| anyhow::anyhow!("not a carrel:eds/pseudonymiser component: {e}"))?;
+        let pre = linker
+            .instantiate_pre(component)
+            .map_err(anyhow::Error::from)?;
+        let pre = bindings::PseudonymiserPre::new(pre)
+            .map_err(|e| anyhow::anyhow!("not a carrel:eds/pseudonymiser component: {e}"))?;
         Ok(Self {
             engine: engine.clone(),
             pre,
@@ -85,12 +94,18 @@ impl Pseudonymiser {
     }
 
     /// Canonical rows as Arrow IPC, or why the component failed (a short reason).
-    pub async fn run(&self, association: &str, rows: &[IdentifiedConsultation]) -> Result<Vec<u8>, String> {
+    pub async fn run(
+        &self,
+        association: &str,
+        rows: &[IdentifiedConsultation],
+    ) -> Result<Vec<u8>, String> {
         let state = PseudonymiserState {
             table: ResourceTable::new(),
             wasi: WasiCtx::builder().build(),
             keyed_hash: self.grants.clone(),
-            limits: StoreLimitsBuilder::new().memory_size(self.max_memory_bytes).build(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.max_memory_bytes)
+                .build(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -98,7 +113,9 @@ impl Pseudonymiser {
         store.epoch_deadline_trap();
         let outcome = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
-            instance.call_pseudonymise(&mut store, association, rows).await
+            instance
+                .call_pseudonymise(&mut store, association, rows)
+                .await
         }
         .await;
         match outcome {
