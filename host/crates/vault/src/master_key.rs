@@ -192,6 +192,21 @@ pub(crate) fn any_key_present(state_dir: &Path, env: &MasterKeyEnv) -> bool {
     env.0.is_some() || state_dir.join(MASTER_KEY_FILE).exists()
 }
 
+/// Removes temp files of key writes that a crash interrupted (see `fsio::temp_path_for`):
+/// they may hold key material and are never read.
+fn remove_interrupted_key_writes(state_dir: &Path) -> Result<()> {
+    let listing = std::fs::read_dir(state_dir)
+        .map_err(io_context(format!("listing {}", state_dir.display())))?;
+    for entry in listing.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&format!(".{MASTER_KEY_FILE}")) && name.ends_with(fsio::TEMP_SUFFIX) {
+            std::fs::remove_file(entry.path())
+                .map_err(io_context(format!("removing {}", entry.path().display())))?;
+        }
+    }
+    Ok(())
+}
+
 pub(crate) struct ResolvedKey {
     pub key: SecretKey,
     pub source: KeySource,
@@ -205,6 +220,7 @@ pub(crate) fn resolve(
     conn: &mut Connection,
     actor: &str,
 ) -> Result<ResolvedKey> {
+    remove_interrupted_key_writes(state_dir)?;
     let file_path = state_dir.join(MASTER_KEY_FILE);
     let (key, source) = match (env.key()?, read_key_file(&file_path)?) {
         (Some(from_env), Some(from_file)) if from_env != from_file => {

@@ -253,8 +253,12 @@ fn new_key_of_a_rotation_that_never_committed_is_discarded_at_open() {
         format!("{}\n", MasterKeyEnv::generate_value().as_str()),
     )
     .unwrap();
+    // And what a crash while writing that file leaves: a temp file holding key material.
+    let interrupted = dir.path().join(".master.key.next.0a1b2c3d.tmp");
+    std::fs::write(&interrupted, "half a key").unwrap();
     let vault = Vault::open(dir.path(), &MasterKeyEnv::unset()).unwrap();
     assert!(!next.exists());
+    assert!(!interrupted.exists());
     assert_eq!(read_all(&vault, DATASET), expected);
 }
 
