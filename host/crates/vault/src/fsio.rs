@@ -4,13 +4,25 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::crypto::random_id;
 
 /// Suffix of files being written; anything carrying it was interrupted and is garbage.
 pub(crate) const TEMP_SUFFIX: &str = ".tmp";
+
+/// Creates `dir` (and missing parents) readable by its owner only, since it will hold the
+/// catalog, wrapped keys and perhaps the master key; an existing directory is left as is.
+pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
 
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -80,6 +92,23 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("master.key")]);
+    }
+
+    #[test]
+    fn new_state_directory_is_private_and_an_existing_one_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("a/state");
+        create_private_dir(&state).unwrap();
+        assert_eq!(
+            std::fs::metadata(&state).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o750)).unwrap();
+        create_private_dir(&state).unwrap();
+        assert_eq!(
+            std::fs::metadata(&state).unwrap().permissions().mode() & 0o777,
+            0o750
+        );
     }
 
     #[test]

@@ -292,7 +292,7 @@ pub struct KeyInitReport {
 /// Creates the master key of a state directory (or, with `CARREL_MASTER_KEY` set, binds
 /// the directory to that key) and records it. Never overwrites an existing key.
 pub fn init_master_key(state_dir: &Path, env: &MasterKeyEnv, actor: &str) -> Result<KeyInitReport> {
-    std::fs::create_dir_all(state_dir)
+    fsio::create_private_dir(state_dir)
         .map_err(io_context(format!("creating {}", state_dir.display())))?;
     let _lock = lock_state_dir(state_dir)?;
     let mut conn = catalog::open_connection(state_dir)?;

@@ -89,7 +89,7 @@ impl Vault {
         if !master_key::any_key_present(state_dir, env) {
             return Err(VaultError::NoMasterKey);
         }
-        std::fs::create_dir_all(state_dir)
+        fsio::create_private_dir(state_dir)
             .map_err(io_context(format!("creating {}", state_dir.display())))?;
         let lock = master_key::lock_state_dir(state_dir)?;
         let mut writer = catalog::open_connection(state_dir)?;
