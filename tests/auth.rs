@@ -1,0 +1,123 @@
+//! Bearer-token authentication of routes, end to end: `carrel keys init`, `carrel tokens
+//! add|revoke`, then the real `carrel up`.
+
+mod support;
+
+use support::{TestApp, carrel_command, guests};
+
+const MANIFEST: &str = r#"spin_manifest_version = 2
+
+[application]
+name = "auth"
+
+[[trigger.http]]
+route = "/ingest/..."
+component = "guarded"
+
+[[trigger.http]]
+route = "/open/..."
+component = "open"
+
+[component.guarded]
+source = "spin7_probe.wasm"
+
+[component.guarded.tool.carrel]
+auth = "ingest"
+
+[component.open]
+source = "spin5_probe.wasm"
+"#;
+
+fn carrel(state: &std::path::Path, args: &[&str]) -> String {
+    let out = carrel_command()
+        .args(args)
+        .arg("--state-dir")
+        .arg(state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn new_token(state: &std::path::Path, args: &[&str]) -> (String, String) {
+    let out = carrel(state, &[&["tokens", "add"], args].concat());
+    let id = out.split_whitespace().nth(1).unwrap().to_owned();
+    let token = out.lines().last().unwrap().trim().to_owned();
+    assert!(token.starts_with("carrel_"), "{out}");
+    (id, token)
+}
+
+#[test]
+fn routes_requiring_a_role_refuse_missing_unknown_revoked_and_wrong_tokens() {
+    let app = TestApp::new(
+        MANIFEST,
+        &[
+            ("spin7_probe.wasm", guests::SPIN7_PROBE),
+            ("spin5_probe.wasm", guests::SPIN5_PROBE),
+        ],
+    );
+    let state = app.path().join(".spin");
+    carrel(&state, &["keys", "init"]);
+    let (ingest_id, ingest) = new_token(
+        &state,
+        &["--association", "sos-quimper", "--role", "ingest"],
+    );
+    let (_, researcher) = new_token(&state, &["--role", "researcher"]);
+    let carrel_up = app.start(&[]);
+    let get = |token: Option<&str>| {
+        let mut request = carrel_up.client.get(carrel_up.url("/ingest/x?op=hello"));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        let response = request.send().unwrap();
+        let challenge = response.headers().get("www-authenticate").is_some();
+        (response.status().as_u16(), challenge)
+    };
+    assert_eq!(get(None), (401, true));
+    assert_eq!(get(Some("carrel_00000000_nope")), (401, true));
+    assert_eq!(get(Some(&researcher)).0, 403);
+    assert_eq!(get(Some(&ingest)), (200, false));
+    // Routes without an auth requirement stay open.
+    assert_eq!(carrel_up.get("/open/x?op=hello").0, 200);
+
+    carrel(&state, &["tokens", "revoke", &ingest_id]);
+    assert_eq!(get(Some(&ingest)).0, 401);
+    drop(carrel_up);
+
+    let log = carrel(&state, &["audit", "export"]);
+    let failures: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["action"] == "auth.failed")
+        .collect();
+    assert_eq!(failures.len(), 4, "{log}");
+    assert!(
+        !log.contains(&ingest) && !log.contains(&researcher),
+        "tokens must never reach the audit log"
+    );
+    assert!(carrel(&state, &["audit", "verify"]).starts_with("OK"));
+}
+
+#[test]
+fn app_needing_authentication_refuses_to_start_without_the_warehouse_state() {
+    let app = TestApp::new(
+        MANIFEST,
+        &[
+            ("spin7_probe.wasm", guests::SPIN7_PROBE),
+            ("spin5_probe.wasm", guests::SPIN5_PROBE),
+        ],
+    );
+    let out = carrel_command()
+        .args(["up", "-f"])
+        .arg(app.manifest())
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("carrel keys init"), "{stderr}");
+}
