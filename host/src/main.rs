@@ -100,6 +100,10 @@ struct UpArgs {
     /// Build the components before starting.
     #[arg(long)]
     build: bool,
+    /// Initialise the state directory first (as `carrel keys init`) if it was never
+    /// initialised, so a fresh machine can start the warehouse at once.
+    #[arg(long)]
+    init: bool,
     /// Seconds a component may take to answer one request.
     #[arg(long, default_value_t = 30.0)]
     request_timeout: f64,

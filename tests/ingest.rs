@@ -1,0 +1,213 @@
+//! Ingestion end to end through the warehouse's real spin.toml: the ingest-fhir component,
+//! the pseudonymiser component, the host's checks, the encrypted vault and the audit log.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use support::{Carrel, carrel_command};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn fixture() -> Vec<u8> {
+    let dir = repo().join("../shared/fixtures/synthea-bulk-10");
+    let mut body = Vec::new();
+    for file in [
+        "Patient.000.ndjson",
+        "Encounter.000.ndjson",
+        "Condition.000.ndjson",
+    ] {
+        body.extend(
+            std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{}: {e}", dir.display())),
+        );
+    }
+    body
+}
+
+fn run(state: &Path, args: &[&str]) -> String {
+    let out = carrel_command()
+        .args(args)
+        .arg("--state-dir")
+        .arg(state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+struct Warehouse {
+    _dir: tempfile::TempDir,
+    state: PathBuf,
+    token: String,
+    carrel: Option<Carrel>,
+}
+
+fn warehouse() -> Warehouse {
+    // The artifacts crate has built components/ into components/target, where spin.toml looks.
+    let _ = support::guests::INGEST_FHIR;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    run(&state, &["keys", "init"]);
+    let out = run(
+        &state,
+        &[
+            "tokens",
+            "add",
+            "--association",
+            "sos-rennes",
+            "--role",
+            "ingest",
+        ],
+    );
+    let token = out.lines().last().unwrap().trim().to_owned();
+    let state_arg = state.to_str().unwrap().to_owned();
+    let carrel = Carrel::start(&repo().join("spin.toml"), &["--state-dir", &state_arg], &[]);
+    Warehouse {
+        _dir: dir,
+        state,
+        token,
+        carrel: Some(carrel),
+    }
+}
+
+impl Warehouse {
+    fn post(
+        &self,
+        body: Vec<u8>,
+        content_type: &str,
+        key: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let carrel = self.carrel.as_ref().unwrap();
+        let mut request = carrel
+            .client
+            .post(carrel.url("/ingest/fhir"))
+            .bearer_auth(&self.token)
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(k) = key {
+            request = request.header("idempotency-key", k);
+        }
+        let response = request.send().unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or_else(|_| serde_json::Value::String(text)),
+        )
+    }
+
+    /// Stops the server and reads every stored row back, decrypted.
+    fn stored_rows(&mut self) -> Vec<arrow_array::RecordBatch> {
+        drop(self.carrel.take());
+        let vault =
+            carrel_vault::Vault::open(&self.state, &carrel_vault::MasterKeyEnv::unset()).unwrap();
+        let columns: Vec<String> = carrel_pseudonym::canonical_schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+        vault
+            .scan("consultations", &columns)
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect()
+    }
+}
+
+#[test]
+fn synthea_export_ingests_one_row_per_encounter_and_stores_no_identifier() {
+    let mut w = warehouse();
+    let (status, receipt) = w.post(fixture(), "application/fhir+ndjson", Some("synthea-10"));
+    assert_eq!(status, 201, "{receipt}");
+    assert_eq!(receipt["rows_accepted"], 1215);
+
+    // A replay returns the first receipt and stores nothing twice.
+    let (status, again) = w.post(fixture(), "application/fhir+ndjson", Some("synthea-10"));
+    assert!(status == 200 || status == 201, "{again}");
+    assert_eq!(again["batch_id"], receipt["batch_id"]);
+
+    let batches = w.stored_rows();
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, 1215);
+
+    // Nothing the fixture identifies a person by may be in storage.
+    let mut stored = String::new();
+    for batch in &batches {
+        for column in batch.columns() {
+            stored.push_str(&format!("{:?}", column));
+        }
+    }
+    let patients = std::fs::read_to_string(
+        repo().join("../shared/fixtures/synthea-bulk-10/Patient.000.ndjson"),
+    )
+    .unwrap();
+    for line in patients.lines() {
+        let p: serde_json::Value = serde_json::from_str(line).unwrap();
+        let mut secrets = vec![p["id"].as_str().unwrap().to_owned()];
+        for name in p["name"].as_array().into_iter().flatten() {
+            secrets.extend(name["family"].as_str().map(str::to_owned));
+            secrets.extend(
+                name["given"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|g| g.as_str().map(str::to_owned)),
+            );
+        }
+        for address in p["address"].as_array().into_iter().flatten() {
+            secrets.extend(
+                address["line"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|l| l.as_str().map(str::to_owned)),
+            );
+            secrets.extend(address["postalCode"].as_str().map(str::to_owned));
+        }
+        for telecom in p["telecom"].as_array().into_iter().flatten() {
+            secrets.extend(telecom["value"].as_str().map(str::to_owned));
+        }
+        for identifier in p["identifier"].as_array().into_iter().flatten() {
+            secrets.extend(identifier["value"].as_str().map(str::to_owned));
+        }
+        secrets.extend(p["birthDate"].as_str().map(str::to_owned));
+        for secret in secrets.iter().filter(|s| s.len() >= 4) {
+            assert!(
+                !stored.contains(secret.as_str()),
+                "stored rows contain `{secret}` from the fixture"
+            );
+        }
+    }
+
+    let log = run(&w.state, &["audit", "export"]);
+    assert!(log.contains("\"dataset.append\""), "{log}");
+    assert!(run(&w.state, &["audit", "verify"]).starts_with("OK"));
+}
+
+#[test]
+fn bad_payload_is_refused_whole_with_an_operation_outcome_and_nothing_is_stored() {
+    let mut w = warehouse();
+    let mut body = fixture();
+    body.extend_from_slice(b"{\"resourceType\": \"Encounter\", \"id\": \"x\", \"period\": {\"start\": \"2024-13-01\"}}\n{not json\n");
+    let (status, outcome) = w.post(body, "application/fhir+ndjson", None);
+    assert!(status == 400 || status == 422, "{status} {outcome}");
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    assert!(outcome["issue"].as_array().unwrap().len() >= 2, "{outcome}");
+
+    let (status, _) = w.post(b"<xml/>".to_vec(), "application/xml", None);
+    assert_eq!(status, 415);
+
+    drop(w.carrel.take());
+    let vault = carrel_vault::Vault::open(&w.state, &carrel_vault::MasterKeyEnv::unset()).unwrap();
+    let segments = vault.segments("consultations").unwrap_or_default();
+    assert!(segments.is_empty(), "{segments:?}");
+}
