@@ -29,7 +29,7 @@ pub const OPERATOR_ACTOR: &str = "operator";
 
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
 pub enum KeysCommand {
-    /// Create the master key in <state-dir>/master.key (mode 0600), or, when
+    /// Create the master key in master.key in the state directory (mode 0600), or, when
     /// CARREL_MASTER_KEY is set, bind the state directory to that key. Never overwrites.
     Init,
     /// Replace the master key and rewrap every data key under it.
