@@ -17,6 +17,7 @@ use common::{DATASET, consultation_batch, test_key, vault_with_consultations};
 const CHILD_ENV: &str = "CARREL_VAULT_CRASH_CHILD_STATE_DIR";
 const TEST_NAME: &str = "killed_appender_leaves_catalog_and_files_in_agreement";
 const READY: &str = "carrel-vault crash child ready";
+const APPENDED: &str = "carrel-vault crash child appended";
 const KILLS: u64 = 24;
 
 /// The batch the child appends at `position`, so the parent knows what each segment holds.
@@ -35,6 +36,7 @@ fn append_until_killed(state_dir: &Path) -> ! {
         vault
             .append(DATASET, &batch_for(position), "crash-child")
             .unwrap();
+        println!("{APPENDED}");
     }
 }
 
@@ -116,18 +118,28 @@ fn killed_appender_leaves_catalog_and_files_in_agreement() {
             .spawn()
             .unwrap();
         // Every sixth kill lands during start-up (open, orphan sweep); the others after
-        // the child is appending, at delays spread over a few append durations.
+        // the child is appending, at delays spread over a few append durations. Every
+        // third waits for a completed append first, so the run makes progress however
+        // slow the machine is. The reader stays open until the kill: a closed pipe would
+        // end the child by a failed print instead.
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         if kill % 6 != 0 {
-            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
             // The harness prints "test <name> ... " without a newline before the test runs.
             assert!(
                 lines.any(|line| line.unwrap().ends_with(READY)),
                 "child never became ready"
             );
         }
+        if kill % 3 == 1 {
+            assert!(
+                lines.any(|line| line.unwrap() == APPENDED),
+                "child never appended"
+            );
+        }
         std::thread::sleep(Duration::from_millis((kill * 53) % 300 + kill % 3));
         child.kill().unwrap();
         child.wait().unwrap();
+        drop(lines);
         let (now, removed) = check_agreement(dir.path(), segments);
         assert!(now >= segments, "no committed segment disappears");
         println!("kill {kill}: {now} segments, {removed} orphan files swept at open");
@@ -135,7 +147,7 @@ fn killed_appender_leaves_catalog_and_files_in_agreement() {
         orphans_removed += removed;
     }
     assert!(
-        segments >= 5,
+        segments >= KILLS / 3,
         "the child made progress between kills ({segments} segments)"
     );
     println!("{KILLS} kills: {segments} segments survived, {orphans_removed} orphan files swept");
