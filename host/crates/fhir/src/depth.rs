@@ -19,21 +19,25 @@ pub(crate) struct TooDeep {
 /// bracket that opens level `limit + 1`.
 pub(crate) fn find_too_deep(text: &[u8], limit: usize) -> Option<TooDeep> {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (offset, &byte) in text.iter().enumerate() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
+    let mut offset = 0;
+    while let Some(&byte) = text.get(offset) {
         match byte {
-            b'"' => in_string = true,
+            b'"' => {
+                // Most of a FHIR resource's bytes are inside strings: jump to the next
+                // quote or backslash instead of looking at each byte.
+                let mut cursor = offset + 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &text[cursor.min(text.len())..]) {
+                        Some(found) if text[cursor + found] == b'\\' => cursor += found + 2,
+                        Some(found) => {
+                            offset = cursor + found;
+                            break;
+                        }
+                        // An unterminated string is the parser's to report.
+                        None => return None,
+                    }
+                }
+            }
             b'{' | b'[' => {
                 depth += 1;
                 if depth > limit {
@@ -44,6 +48,7 @@ pub(crate) fn find_too_deep(text: &[u8], limit: usize) -> Option<TooDeep> {
             b'}' | b']' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        offset += 1;
     }
     None
 }
@@ -80,6 +85,19 @@ mod tests {
                 line: 2,
                 column: 64
             })
+        );
+    }
+
+    #[test]
+    fn escaped_quotes_and_unterminated_strings_do_not_end_the_scan_wrongly() {
+        let escaped = format!("{{\"a\":\"\\\\\",\"b\":{}", "[".repeat(65));
+        assert!(find_too_deep(escaped.as_bytes(), MAX_DEPTH).is_some());
+        let unterminated = format!("{}\"{}", "[".repeat(3), "[".repeat(100));
+        assert_eq!(find_too_deep(unterminated.as_bytes(), MAX_DEPTH), None);
+        let trailing_backslash = "[\"\\";
+        assert_eq!(
+            find_too_deep(trailing_backslash.as_bytes(), MAX_DEPTH),
+            None
         );
     }
 

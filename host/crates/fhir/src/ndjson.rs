@@ -16,7 +16,11 @@ pub(crate) const WHOLE_NDJSON: &str = "NDJSON";
 pub fn parse_ndjson(body: &[u8]) -> Result<Ingested, Refusal> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let mut collector = Collector::default();
-    for (index, line) in body.split(|&byte| byte == b'\n').enumerate() {
+    let mut line_start = 0;
+    let line_ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+    for (index, line_end) in line_ends.enumerate() {
+        let line = &body[line_start..line_end];
+        line_start = line_end + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.trim_ascii().is_empty() {
             continue;
