@@ -307,19 +307,14 @@ impl<'a> Collector<'a> {
                 "the Encounter has no id (nor a fullUrl to stand for it)".to_owned(),
             );
         }
-        match &encounter.subject {
-            None => self.problem(
+        // An empty subject (no reference, no identifier) is reported when references
+        // are followed.
+        if encounter.subject.is_none() {
+            self.problem(
                 IssueCode::Required,
                 site.element("Encounter", "subject"),
                 "the Encounter has no subject: every consultation needs its patient".to_owned(),
-            ),
-            Some(subject) if subject.reference.is_none() && subject.identifier.is_none() => self
-                .problem(
-                    IssueCode::Required,
-                    site.element("Encounter", "subject"),
-                    "the Encounter's subject has neither a reference nor an identifier".to_owned(),
-                ),
-            Some(_) => {}
+            );
         }
         match encounter
             .period

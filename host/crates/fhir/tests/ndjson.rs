@@ -278,7 +278,22 @@ fn an_encounter_without_subject_or_start_is_refused() {
     no_start["period"] = json!({"end": "2024-01-15T23:50:00+01:00"});
     let mut month_only = encounter("e3", "Patient/p1");
     month_only["period"] = json!({"start": "2024-01"});
-    let refusal = refused(&ndjson(&[patient("p1"), no_subject, no_start, month_only]));
+    let mut empty_subject = encounter("e4", "Patient/p1");
+    empty_subject["subject"] = json!({"display": "Zoé Martin"});
+    let refusal = refused(&ndjson(&[
+        patient("p1"),
+        no_subject,
+        no_start,
+        month_only,
+        empty_subject,
+    ]));
+    assert_eq!(refusal.problems.len(), 4, "{refusal}");
+    assert!(has_problem(
+        &refusal,
+        "line 5: Encounter.subject",
+        IssueCode::Required,
+        "empty"
+    ));
     assert!(has_problem(
         &refusal,
         "line 2: Encounter.subject",
