@@ -19,10 +19,18 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     for (name, wasm) in [
-        ("spin-sdk 5 hello (WASIp2)", test_programs_artifacts::SPIN5_HELLO),
-        ("spin-sdk 7 hello (WASIp3)", test_programs_artifacts::SPIN7_HELLO),
+        (
+            "spin-sdk 5 hello (WASIp2)",
+            test_programs_artifacts::SPIN5_HELLO,
+        ),
+        (
+            "spin-sdk 7 hello (WASIp3)",
+            test_programs_artifacts::SPIN7_HELLO,
+        ),
     ] {
         let dir = tempfile::tempdir()?;
         std::fs::write(dir.path().join("spin.toml"), manifest(wasm))?;

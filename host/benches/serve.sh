@@ -18,7 +18,7 @@ done
 wasmtime --version | grep -q "48.0.8" || { echo "wasmtime 48.0.8 required (the version carrel pins), found $(wasmtime --version)" >&2; exit 1; }
 
 cargo build --release -q -p carrel
-cargo build -q -p test-programs-artifacts
+CARGO_TARGET_DIR="$root/target/guest-programs" cargo build -q --release --locked --target wasm32-wasip2 --manifest-path tests/programs/Cargo.toml -p spin5-hello -p spin7-hello
 guests=$root/target/guest-programs/wasm32-wasip2/release
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT

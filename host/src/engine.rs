@@ -48,8 +48,9 @@ pub fn build_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
         .max_memories_per_component(8)
         .max_memory_size(options.max_memory_bytes);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
-    // Linear memories are capped by the pool, so reserve no more virtual space than that.
-    config.memory_reservation((options.max_memory_bytes as u64).max(1 << 20));
+    // Keep wasmtime's default 4 GiB virtual reservation per memory even though the pool
+    // caps growth far lower: bounds checks are then elided behind guard pages. Reserving
+    // only the cap cost WASIp3 hello throughput (0.76x -> 0.88x of `wasmtime serve`).
     Ok(Engine::new(&config)?)
 }
 
