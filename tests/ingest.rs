@@ -100,7 +100,7 @@ impl Warehouse {
         let text = response.text().unwrap();
         (
             status,
-            serde_json::from_str(&text).unwrap_or_else(|_| serde_json::Value::String(text)),
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
         )
     }
 
