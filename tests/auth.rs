@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{TestApp, carrel_command, guests};
+use support::{PROBES, TestApp, carrel_ok as carrel};
 
 const MANIFEST: &str = r#"spin_manifest_version = 2
 
@@ -28,21 +28,6 @@ auth = "ingest"
 source = "spin5_probe.wasm"
 "#;
 
-fn carrel(state: &std::path::Path, args: &[&str]) -> String {
-    let out = carrel_command()
-        .args(args)
-        .arg("--state-dir")
-        .arg(state)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 fn new_token(state: &std::path::Path, args: &[&str]) -> (String, String) {
     let out = carrel(state, &[&["tokens", "add"], args].concat());
     let id = out.split_whitespace().nth(1).unwrap().to_owned();
@@ -53,13 +38,7 @@ fn new_token(state: &std::path::Path, args: &[&str]) -> (String, String) {
 
 #[test]
 fn routes_requiring_a_role_refuse_missing_unknown_revoked_and_wrong_tokens() {
-    let app = TestApp::new(
-        MANIFEST,
-        &[
-            ("spin7_probe.wasm", guests::SPIN7_PROBE),
-            ("spin5_probe.wasm", guests::SPIN5_PROBE),
-        ],
-    );
+    let app = TestApp::new(MANIFEST, PROBES);
     let state = app.path().join(".spin");
     carrel(&state, &["keys", "init"]);
     let (ingest_id, ingest) = new_token(
@@ -104,20 +83,7 @@ fn routes_requiring_a_role_refuse_missing_unknown_revoked_and_wrong_tokens() {
 
 #[test]
 fn app_needing_authentication_refuses_to_start_without_the_warehouse_state() {
-    let app = TestApp::new(
-        MANIFEST,
-        &[
-            ("spin7_probe.wasm", guests::SPIN7_PROBE),
-            ("spin5_probe.wasm", guests::SPIN5_PROBE),
-        ],
-    );
-    let out = carrel_command()
-        .args(["up", "-f"])
-        .arg(app.manifest())
-        .args(["--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let app = TestApp::new(MANIFEST, PROBES);
+    let stderr = app.start_fails();
     assert!(stderr.contains("carrel keys init"), "{stderr}");
 }

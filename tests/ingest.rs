@@ -4,7 +4,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use support::{Carrel, carrel_command};
+use support::{Carrel, carrel_ok as run};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -26,21 +26,6 @@ fn fixture() -> Vec<u8> {
         );
     }
     body
-}
-
-fn run(state: &Path, args: &[&str]) -> String {
-    let out = carrel_command()
-        .args(args)
-        .arg("--state-dir")
-        .arg(state)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 struct Warehouse {

@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{TestApp, guests};
+use support::TestApp;
 
 fn manifest(extra_component: &str) -> String {
     format!(
@@ -48,13 +48,7 @@ variables = {{ message = "{{{{ greeting }}}} from spin5" }}
 }
 
 fn app() -> TestApp {
-    TestApp::new(
-        &manifest(""),
-        &[
-            ("spin7_probe.wasm", guests::SPIN7_PROBE),
-            ("spin5_probe.wasm", guests::SPIN5_PROBE),
-        ],
-    )
+    TestApp::new(&manifest(""), support::PROBES)
 }
 
 fn headers_of(carrel: &support::Carrel, path: &str) -> serde_json::Value {
@@ -169,21 +163,8 @@ fn granted_store_without_configuration_fails_at_start_naming_component_and_label
         r#"key_value_stores = ["default"]"#,
         r#"key_value_stores = ["default", "cache"]"#,
     );
-    let app = TestApp::new(
-        &text,
-        &[
-            ("spin7_probe.wasm", guests::SPIN7_PROBE),
-            ("spin5_probe.wasm", guests::SPIN5_PROBE),
-        ],
-    );
-    let out = support::carrel_command()
-        .args(["up", "-f"])
-        .arg(app.manifest())
-        .args(["--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let app = TestApp::new(&text, support::PROBES);
+    let stderr = app.start_fails();
     assert!(
         stderr.contains("`p5`") || stderr.contains("`p7`"),
         "{stderr}"
@@ -261,13 +242,7 @@ fn outbound_http_is_denied_unless_granted() {
 #[test]
 fn components_see_only_their_declared_environment_and_files() {
     let text = manifest(r#"files = [{ source = "assets", destination = "/" }]"#);
-    let app = TestApp::new(
-        &text,
-        &[
-            ("spin7_probe.wasm", guests::SPIN7_PROBE),
-            ("spin5_probe.wasm", guests::SPIN5_PROBE),
-        ],
-    );
+    let app = TestApp::new(&text, support::PROBES);
     std::fs::create_dir(app.path().join("assets")).unwrap();
     std::fs::write(app.path().join("assets/codes.txt"), "J11,A09,J21").unwrap();
     let carrel = app.start(&[]);
@@ -288,21 +263,8 @@ fn unknown_manifest_field_stops_start_with_file_line_and_field() {
         "key_value_stores = [\"default\"]\nallowed",
         "key_value_stores = [\"default\"]\nallowed_outbound_hostz = []\nallowed",
     );
-    let app = TestApp::new(
-        &text,
-        &[
-            ("spin7_probe.wasm", guests::SPIN7_PROBE),
-            ("spin5_probe.wasm", guests::SPIN5_PROBE),
-        ],
-    );
-    let out = support::carrel_command()
-        .args(["up", "-f"])
-        .arg(app.manifest())
-        .args(["--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let app = TestApp::new(&text, support::PROBES);
+    let stderr = app.start_fails();
     let line = text
         .lines()
         .position(|l| l.starts_with("allowed_outbound_hostz"))

@@ -35,6 +35,43 @@ impl TestApp {
     pub fn start(&self, extra: &[&str]) -> Carrel {
         Carrel::start(&self.manifest(), extra, &[])
     }
+
+    /// Runs `carrel up`, expecting it to refuse to start; returns its stderr.
+    pub fn start_fails(&self) -> String {
+        let out = carrel_command()
+            .args(["up", "-f"])
+            .arg(self.manifest())
+            .args(["--listen", "127.0.0.1:0"])
+            .output()
+            .expect("run carrel up");
+        assert!(
+            !out.status.success(),
+            "carrel up started but should not have"
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+/// The two probes, as most manifests in these tests name them.
+pub const PROBES: &[(&str, &str)] = &[
+    ("spin7_probe.wasm", guests::SPIN7_PROBE),
+    ("spin5_probe.wasm", guests::SPIN5_PROBE),
+];
+
+/// Runs a `carrel` command against `state` (as `--state-dir`), expecting success; returns stdout.
+pub fn carrel_ok(state: &Path, args: &[&str]) -> String {
+    let out = carrel_command()
+        .args(args)
+        .arg("--state-dir")
+        .arg(state)
+        .output()
+        .expect("run carrel");
+    assert!(
+        out.status.success(),
+        "carrel {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
 /// A running `carrel up`; killed when dropped.
