@@ -248,25 +248,30 @@ impl Server {
             return Err(too_large());
         }
         let (mut parts, body) = request.into_parts();
-        let body = match tokio::time::timeout(
-            self.options.read_timeout,
-            Limited::new(body, limit).collect(),
-        )
-        .await
-        {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-            Ok(Err(e)) => {
-                return Err(plain(
-                    StatusCode::BAD_REQUEST,
-                    format!("cannot read request body: {e}"),
-                ));
-            }
-            Err(_) => {
-                return Err(plain(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "request body was not received in time",
-                ));
+        // Most requests (GETs) have no body: skip the read timer and the collection.
+        let body = if hyper::body::Body::is_end_stream(&body) {
+            Bytes::new()
+        } else {
+            match tokio::time::timeout(
+                self.options.read_timeout,
+                Limited::new(body, limit).collect(),
+            )
+            .await
+            {
+                Ok(Ok(collected)) => collected.to_bytes(),
+                Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
+                Ok(Err(e)) => {
+                    return Err(plain(
+                        StatusCode::BAD_REQUEST,
+                        format!("cannot read request body: {e}"),
+                    ));
+                }
+                Err(_) => {
+                    return Err(plain(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request body was not received in time",
+                    ));
+                }
             }
         };
         let authority = parts
@@ -286,29 +291,29 @@ impl Server {
             .parse()
             .map_err(|_| plain(StatusCode::BAD_REQUEST, "request target is not a valid URI"))?;
         let headers = &mut parts.headers;
-        let mut set = |name: String, value: &str| {
-            if let (Ok(n), Ok(v)) = (
-                http::HeaderName::try_from(name),
-                HeaderValue::from_str(value),
-            ) {
-                headers.insert(n, v);
+        let mut set = |name: http::HeaderName, value: &str| {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                headers.insert(name, v);
             }
         };
-        set("spin-full-url".into(), &full_url);
-        set("spin-path-info".into(), &matched.path_info);
-        set("spin-matched-route".into(), matched.pattern.raw());
-        set("spin-raw-component-route".into(), matched.pattern.raw());
+        use http::HeaderName as N;
+        set(N::from_static("spin-full-url"), &full_url);
+        set(N::from_static("spin-path-info"), &matched.path_info);
+        set(N::from_static("spin-matched-route"), matched.pattern.raw());
         set(
-            "spin-component-route".into(),
+            N::from_static("spin-raw-component-route"),
+            matched.pattern.raw(),
+        );
+        set(
+            N::from_static("spin-component-route"),
             &matched.pattern.component_route(),
         );
-        set("spin-base-path".into(), "/");
-        set("spin-client-addr".into(), &client.to_string());
+        set(N::from_static("spin-base-path"), "/");
+        set(N::from_static("spin-client-addr"), &client.to_string());
         for (name, value) in &matched.params {
-            set(
-                format!("spin-path-match-{}", name.to_ascii_lowercase()),
-                value,
-            );
+            if let Ok(n) = N::try_from(format!("spin-path-match-{}", name.to_ascii_lowercase())) {
+                set(n, value);
+            }
         }
         let body = Full::new(body)
             .map_err(|never: Infallible| match never {})
