@@ -70,3 +70,105 @@ pub fn canonical_rows(
     }
     Ok(batch)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct FakeHasher;
+
+    impl carrel_pseudonym::KeyedHasher for FakeHasher {
+        type Error = String;
+        fn hash(&mut self, domain: &str, items: &[Vec<u8>]) -> Result<Vec<String>, String> {
+            Ok(items
+                .iter()
+                .enumerate()
+                .map(|(i, _)| format!("{domain}{i:060}"))
+                .collect())
+        }
+    }
+
+    fn rows(association: &str) -> Vec<u8> {
+        let consultation = carrel_fhir::IdentifiedConsultation {
+            source_encounter_id: "enc-1".into(),
+            start: "2025-01-14T22:10:00+01:00".into(),
+            class_code: Some("HH".into()),
+            diagnoses: vec![carrel_fhir::Coding {
+                system: Some("http://hl7.org/fhir/sid/icd-10".into()),
+                code: "J11".into(),
+            }],
+            discharge_disposition: None,
+            patient: carrel_fhir::IdentifiedPatient {
+                nir: Some("184127645108946".into()),
+                birth_date: Some("1984-12-03".into()),
+                sex: Some("male".into()),
+                postcode: Some("35000".into()),
+                ..Default::default()
+            },
+        };
+        let batch =
+            carrel_pseudonym::pseudonymise(association, &[consultation], &mut FakeHasher).unwrap();
+        carrel_pseudonym::to_ipc(&batch).unwrap()
+    }
+
+    /// Rebuilds the rows with one string column replaced, as a leaking pseudonymiser would.
+    fn with_column(ipc: &[u8], name: &str, value: &str) -> Vec<u8> {
+        let batch = carrel_pseudonym::from_ipc(ipc).unwrap().remove(0);
+        let schema = batch.schema();
+        let columns = schema
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .map(|(f, c)| {
+                if f.name() == name {
+                    std::sync::Arc::new(arrow_array::StringArray::from(vec![value]))
+                        as arrow_array::ArrayRef
+                } else {
+                    c.clone()
+                }
+            })
+            .collect();
+        let batch = RecordBatch::try_new(schema, columns).unwrap();
+        carrel_pseudonym::to_ipc(&batch).unwrap()
+    }
+
+    #[test]
+    fn honest_pseudonymiser_output_passes() {
+        let batch = canonical_rows(&rows("sos-brest"), "sos-brest", 1).unwrap();
+        assert_eq!(batch.num_rows(), 1);
+    }
+
+    #[test]
+    fn output_holding_a_valid_nir_is_refused_naming_the_column() {
+        let leaked = with_column(&rows("sos-brest"), "departement", "184127645108946");
+        let err = canonical_rows(&leaked, "sos-brest", 1).unwrap_err();
+        assert!(
+            err.contains("`departement`") && err.contains("NIR"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("184127645108946"),
+            "the refusal must not repeat the identifier"
+        );
+    }
+
+    #[test]
+    fn output_naming_another_association_is_refused() {
+        let err = canonical_rows(&rows("sos-brest"), "sos-quimper", 1).unwrap_err();
+        assert!(err.contains("association"), "{err}");
+    }
+
+    #[test]
+    fn output_with_missing_rows_or_not_arrow_is_refused() {
+        assert!(
+            canonical_rows(&rows("a"), "a", 2)
+                .unwrap_err()
+                .contains("1 rows for 2")
+        );
+        assert!(
+            canonical_rows(b"not arrow", "a", 1)
+                .unwrap_err()
+                .contains("not an Arrow IPC stream")
+        );
+    }
+}
