@@ -207,22 +207,23 @@ pub const MALE_GIVEN_NAMES: [&str; 24] = [
     "Rémi",
 ];
 
-/// ICD-10 codes seen all year round in out-of-hours care, with relative weights.
-pub const BACKGROUND_CODES: [(&str, u32); 14] = [
-    ("J06", 20),
-    ("R50", 10),
-    ("H66", 8),
-    ("R10", 8),
-    ("N39", 6),
-    ("M54", 6),
-    ("S61", 4),
-    ("S93", 4),
-    ("T78", 3),
-    ("J02", 6),
-    ("J20", 5),
-    ("K59", 3),
-    ("L03", 3),
-    ("R51", 4),
+/// ICD-10 codes seen all year round in out-of-hours care, with relative weights for
+/// children (under 15) and for adults.
+pub const BACKGROUND_CODES: [(&str, u32, u32); 14] = [
+    ("J06", 26, 14),
+    ("R50", 16, 5),
+    ("H66", 14, 2),
+    ("R10", 6, 9),
+    ("N39", 1, 9),
+    ("M54", 0, 10),
+    ("S61", 3, 4),
+    ("S93", 3, 4),
+    ("T78", 3, 3),
+    ("J02", 7, 5),
+    ("J20", 4, 6),
+    ("K59", 3, 3),
+    ("L03", 2, 3),
+    ("R51", 2, 5),
 ];
 
 /// The seasonal syndromes the surveillance indicators follow.
@@ -249,6 +250,13 @@ mod tests {
             );
             assert!(association.name.starts_with("sos-"));
         }
+    }
+
+    #[test]
+    fn background_code_weights_are_positive_for_both_age_groups() {
+        assert!(BACKGROUND_CODES.iter().map(|&(_, c, _)| c).sum::<u32>() > 0);
+        assert!(BACKGROUND_CODES.iter().map(|&(_, _, a)| a).sum::<u32>() > 0);
+        assert!(BACKGROUND_CODES.iter().all(|&(code, _, _)| code.len() == 3));
     }
 
     #[test]

@@ -172,6 +172,20 @@ pub fn nir(female: bool, birth: i64, departement: &str, commune: u32, order: u32
     format!("{body}{:02}", 97 - number % 97)
 }
 
+const CHILD_WEIGHTS: [u32; BACKGROUND_CODES.len()] = background_weights(true);
+const ADULT_WEIGHTS: [u32; BACKGROUND_CODES.len()] = background_weights(false);
+
+const fn background_weights(child: bool) -> [u32; BACKGROUND_CODES.len()] {
+    let mut weights = [0; BACKGROUND_CODES.len()];
+    let mut index = 0;
+    while index < weights.len() {
+        let (_, for_children, for_adults) = BACKGROUND_CODES[index];
+        weights[index] = if child { for_children } else { for_adults };
+        index += 1;
+    }
+    weights
+}
+
 fn diagnosis(dice: &mut Dice, day: i64, age: i64) -> Option<&'static str> {
     if dice.chance(0.15) {
         return None;
@@ -191,7 +205,11 @@ fn diagnosis(dice: &mut Dice, day: i64, age: i64) -> Option<&'static str> {
     } else if draw < bronchiolitis + ili + gastro {
         Some(dice.pick(&GASTRO_CODES))
     } else {
-        let weights: Vec<u32> = BACKGROUND_CODES.iter().map(|&(_, w)| w).collect();
+        let weights = if age < 15 {
+            CHILD_WEIGHTS
+        } else {
+            ADULT_WEIGHTS
+        };
         Some(BACKGROUND_CODES[dice.weighted(&weights)].0)
     }
 }

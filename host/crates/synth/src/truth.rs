@@ -32,6 +32,8 @@ pub struct GroundTruth {
     /// Influenza-like illness (J10, J11), by ISO week.
     pub ili_by_week: BTreeMap<String, u64>,
     pub by_association: BTreeMap<String, u64>,
+    /// By local start hour: `00` … `23`.
+    pub by_hour: BTreeMap<String, u64>,
     /// By visit type: `home`, `centre`, `tele`.
     pub by_visit_type: BTreeMap<String, u64>,
     /// By discharge-disposition code: `home`, `other-hcf`, `exp`.
@@ -85,6 +87,7 @@ impl GroundTruth {
         let age = age_in_years(civil(c.birth), civil(c.day));
         bump(&mut self.by_age_class, age_class(age));
         bump(&mut self.by_association, c.association.name);
+        bump(&mut self.by_hour, &format!("{:02}", c.hour));
         bump(&mut self.by_visit_type, c.visit.name());
         bump(&mut self.by_outcome, c.outcome.code());
     }

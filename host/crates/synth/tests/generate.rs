@@ -82,7 +82,7 @@ fn ndjson_output_is_accepted_whole_and_matches_its_ground_truth() {
     assert_eq!(consultations.len(), 2_000);
     assert_eq!(truth.consultations, 2_000);
 
-    let (mut by_code, mut by_age, mut by_week, mut by_visit) = Default::default();
+    let (mut by_code, mut by_age, mut by_week, mut by_visit, mut by_hour) = Default::default();
     let mut without = 0;
     for consultation in &consultations {
         let start = ymd(&consultation.start);
@@ -93,6 +93,7 @@ fn ndjson_output_is_accepted_whole_and_matches_its_ground_truth() {
             .expect("birth date"));
         count(&mut by_age, age_class(birth, start));
         count(&mut by_week, &week_of(start));
+        count(&mut by_hour, &consultation.start[11..13]);
         let visit = match consultation.class_code.as_deref() {
             Some("HH") => "home",
             Some("AMB") => "centre",
@@ -115,6 +116,7 @@ fn ndjson_output_is_accepted_whole_and_matches_its_ground_truth() {
     assert_eq!(truth.by_age_class, by_age);
     assert_eq!(truth.by_week, by_week);
     assert_eq!(truth.by_visit_type, by_visit);
+    assert_eq!(truth.by_hour, by_hour);
     assert_eq!(truth.without_diagnosis, without);
     assert_eq!(truth.by_association.values().sum::<u64>(), 2_000);
 
@@ -238,4 +240,31 @@ fn winter_weeks_have_a_higher_influenza_share_than_summer_weeks() {
             .keys()
             .all(|week| truth.by_week.contains_key(week))
     );
+}
+
+#[test]
+fn visits_ages_and_hours_look_like_out_of_hours_care() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let truth = run(&options(4_000, 8), dir.path());
+    let share = |map: &BTreeMap<String, u64>, keys: &[&str]| {
+        keys.iter().filter_map(|k| map.get(*k)).sum::<u64>() as f64 / 4_000.0
+    };
+    let home = share(&truth.by_visit_type, &["home"]);
+    let tele = share(&truth.by_visit_type, &["tele"]);
+    assert!((0.25..0.35).contains(&home), "home visits {home}");
+    assert!((0.03..0.08).contains(&tele), "tele {tele}");
+    let children = share(&truth.by_age_class, &["<2", "2-14"]);
+    let oldest = share(&truth.by_age_class, &["75+"]);
+    assert!(
+        children > 0.3 && oldest > 0.07,
+        "children {children}, 75+ {oldest}"
+    );
+    let out_of_hours = [
+        "19", "20", "21", "22", "23", "00", "01", "02", "03", "04", "05", "06", "07",
+    ];
+    let night = share(&truth.by_hour, &out_of_hours);
+    assert!(night > 0.6, "evening and night share {night}");
+    let without = truth.without_diagnosis as f64 / 4_000.0;
+    assert!((0.12..0.18).contains(&without), "no diagnosis {without}");
+    assert_eq!(truth.by_association.len(), carrel_synth::ASSOCIATIONS.len());
 }
