@@ -30,6 +30,11 @@ impl Sink {
             SynthFormat::Ndjson => NDJSON_LIMIT,
             SynthFormat::Bundle => BUNDLE_LIMIT,
         };
+        Sink::with_limit(dir, prefix, format, limit)
+    }
+
+    /// A sink starting a new file every `limit` Encounters.
+    fn with_limit(dir: &Path, prefix: &'static str, format: SynthFormat, limit: u64) -> Sink {
         Sink {
             dir: dir.to_owned(),
             prefix,
@@ -108,5 +113,55 @@ impl Sink {
             writer.flush()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fhir::resources;
+    use crate::sample::{Dice, consultation};
+
+    fn fill(format: SynthFormat, dir: &Path) -> Vec<String> {
+        let mut sink = Sink::with_limit(dir, "consultations", format, 2);
+        let mut dice = Dice::new(1);
+        let weights = [1; crate::places::ASSOCIATIONS.len()];
+        for id in 1..=5 {
+            let drawn = consultation(&mut dice, 19_800, &weights);
+            sink.write(id, &resources(id, &drawn, None)).unwrap();
+        }
+        sink.close().unwrap();
+        sink.files
+    }
+
+    #[test]
+    fn a_full_ndjson_file_is_followed_by_a_new_one_that_stands_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = fill(SynthFormat::Ndjson, dir.path());
+        assert_eq!(files.len(), 3);
+        let sizes: Vec<usize> = files
+            .iter()
+            .map(|name| {
+                let body = std::fs::read(dir.path().join(name)).unwrap();
+                carrel_fhir::parse_ndjson(&body)
+                    .unwrap()
+                    .consultations
+                    .len()
+            })
+            .collect();
+        assert_eq!(sizes, [2, 2, 1]);
+    }
+
+    #[test]
+    fn a_full_bundle_is_closed_and_the_next_one_starts_its_own_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = fill(SynthFormat::Bundle, dir.path());
+        assert_eq!(files[2], "consultations-0003.json");
+        for (name, expected) in files.iter().zip([2, 2, 1]) {
+            let body = std::fs::read(dir.path().join(name)).unwrap();
+            let ingested = carrel_fhir::parse_bundle(&body).unwrap();
+            assert_eq!(ingested.consultations.len(), expected);
+            assert_eq!(ingested.bundle_id.as_deref(), Some(&name[..name.len() - 5]));
+        }
     }
 }
