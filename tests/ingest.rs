@@ -4,7 +4,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use support::{Carrel, carrel_ok as run};
+use support::{Carrel, carrel_command, carrel_ok as run};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -195,4 +195,41 @@ fn bad_payload_is_refused_whole_with_an_operation_outcome_and_nothing_is_stored(
     let vault = carrel_vault::Vault::open(&w.state, &carrel_vault::MasterKeyEnv::unset()).unwrap();
     let segments = vault.segments("consultations").unwrap_or_default();
     assert!(segments.is_empty(), "{segments:?}");
+}
+
+#[test]
+fn import_sends_a_bulk_export_through_the_ingestion_path_once() {
+    let _ = support::guests::PSEUDONYMISE;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    run(&state, &["keys", "init"]);
+    let fixture = repo().join("../shared/fixtures/synthea-bulk-10");
+    let import = |state: &Path| {
+        carrel_command()
+            .args(["import", "-f"])
+            .arg(repo().join("spin.toml"))
+            .arg("--state-dir")
+            .arg(state)
+            .args(["--association", "sos-vannes"])
+            .arg(&fixture)
+            .output()
+            .unwrap()
+    };
+    let first = import(&state);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let out = String::from_utf8_lossy(&first.stdout);
+    assert!(out.contains("Imported 1215 rows in 1 requests"), "{out}");
+    let again = import(&state);
+    let out = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        out.contains("Imported 0 rows") && out.contains("1 already imported"),
+        "{out}"
+    );
+    let log = run(&state, &["audit", "export"]);
+    assert_eq!(log.matches("\"dataset.append\"").count(), 1, "{log}");
+    assert!(run(&state, &["audit", "verify"]).starts_with("OK"));
 }

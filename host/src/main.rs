@@ -36,6 +36,9 @@ enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
+    /// Send FHIR files (NDJSON or Bundles) through the ingestion path as one association.
+    /// Starts the app in-process; stop `carrel up` on the same state directory first.
+    Import(ImportArgs),
     /// Verify, export and inspect the hash-chained audit log.
     Audit {
         #[command(flatten)]
@@ -43,6 +46,21 @@ enum Command {
         #[command(subcommand)]
         command: carrel_vault::cli::AuditCommand,
     },
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    #[command(flatten)]
+    manifest: ManifestArg,
+    /// State directory; default `.spin` next to the manifest.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// The association the consultations come from (stamped on every row).
+    #[arg(long)]
+    association: String,
+    /// Files, or directories whose .ndjson and .json files are sent in name order.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -138,6 +156,7 @@ fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Up(args) => up(args).map(|()| ExitCode::SUCCESS),
         Command::Keys { state, command } => command.run(&state.state_dir, &mut std::io::stdout()),
+        Command::Import(args) => import(args),
         Command::Tokens { state, command } => tokens(&state.state_dir, command),
         Command::Audit { state, command } => command.run(&state.state_dir, &mut std::io::stdout()),
     }
@@ -180,6 +199,38 @@ fn tokens(state_dir: &std::path::Path, command: TokensCommand) -> anyhow::Result
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let payloads = carrel::import::collect_payloads(&args.paths)?;
+    let mut options = AppOptions::new(&args.manifest.from);
+    options.state_dir = args.state_dir;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let started = std::time::Instant::now();
+    let summary = runtime.block_on(carrel::import::import(
+        &options,
+        &args.association,
+        &payloads,
+    ))?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "Imported {} rows in {} requests in {seconds:.1} s ({:.0} rows/s); {} already imported, {} refused.",
+        summary.rows,
+        summary.files,
+        summary.rows as f64 / seconds.max(1e-3),
+        summary.replayed_files,
+        summary.refused.len()
+    );
+    for (file, why) in &summary.refused {
+        println!("refused {}: {why}", file.display());
+    }
+    Ok(if summary.refused.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn up(args: UpArgs) -> anyhow::Result<()> {
