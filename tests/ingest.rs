@@ -233,3 +233,91 @@ fn import_sends_a_bulk_export_through_the_ingestion_path_once() {
     assert_eq!(log.matches("\"dataset.append\"").count(), 1, "{log}");
     assert!(run(&state, &["audit", "verify"]).starts_with("OK"));
 }
+
+#[test]
+fn synthetic_round_trip_stores_the_counts_of_the_generators_ground_truth() {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let data = dir.path().join("synth");
+    run(&state, &["keys", "init"]);
+    let out = carrel_command()
+        .args([
+            "synth",
+            "--consultations",
+            "3000",
+            "--seed",
+            "11",
+            "--faults",
+            "0.02",
+            "--out",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("ground-truth.json")).unwrap()).unwrap();
+    // Only the valid files are sent: the faulty ones are refused whole (tested elsewhere).
+    let valid: Vec<PathBuf> = truth["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| data.join(f.as_str().unwrap()))
+        .collect();
+    let imported = carrel_command()
+        .args(["import", "-f"])
+        .arg(repo().join("spin.toml"))
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--association", "sos-lorient"])
+        .args(&valid)
+        .output()
+        .unwrap();
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+
+    let vault = carrel_vault::Vault::open(&state, &carrel_vault::MasterKeyEnv::unset()).unwrap();
+    let mut rows = 0u64;
+    let mut by_code = std::collections::BTreeMap::<String, u64>::new();
+    let mut by_age = std::collections::BTreeMap::<String, u64>::new();
+    for batch in vault
+        .scan("consultations", &["age_years", "diagnoses"])
+        .unwrap()
+    {
+        let batch = batch.unwrap();
+        rows += batch.num_rows() as u64;
+        let ages = batch
+            .column(0)
+            .as_primitive::<arrow_array::types::UInt8Type>();
+        let diagnoses = batch.column(1).as_list::<i32>();
+        for i in 0..batch.num_rows() {
+            let class = match ages.value(i) {
+                0..=1 => "<2",
+                2..=14 => "2-14",
+                15..=74 => "15-74",
+                _ => "75+",
+            };
+            assert!(!ages.is_null(i));
+            *by_age.entry(class.to_owned()).or_default() += 1;
+            let codes = diagnoses.value(i);
+            for code in codes.as_string::<i32>().iter().flatten() {
+                *by_code.entry(code.to_owned()).or_default() += 1;
+            }
+        }
+    }
+    assert_eq!(rows, truth["consultations"].as_u64().unwrap());
+    let expected = |key: &str| -> std::collections::BTreeMap<String, u64> {
+        serde_json::from_value(truth[key].clone()).unwrap()
+    };
+    assert_eq!(by_code, expected("by_code"));
+    assert_eq!(by_age, expected("by_age_class"));
+}

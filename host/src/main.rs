@@ -39,6 +39,8 @@ enum Command {
     /// Send FHIR files (NDJSON or Bundles) through the ingestion path as one association.
     /// Starts the app in-process; stop `carrel up` on the same state directory first.
     Import(ImportArgs),
+    /// Write synthetic out-of-hours consultations as FHIR, with their ground truth.
+    Synth(SynthArgs),
     /// Verify, export and inspect the hash-chained audit log.
     Audit {
         #[command(flatten)]
@@ -46,6 +48,30 @@ enum Command {
         #[command(subcommand)]
         command: carrel_vault::cli::AuditCommand,
     },
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    /// Number of consultations (Encounters), faulty ones included.
+    #[arg(long, default_value_t = 10_000)]
+    consultations: u64,
+    /// Seed: the same seed writes the same bytes.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, value_enum, default_value = "ndjson")]
+    format: SynthFormatArg,
+    /// Fraction of records made invalid (written to separate faulty-*.ndjson files).
+    #[arg(long, default_value_t = 0.0)]
+    faults: f64,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SynthFormatArg {
+    Ndjson,
+    Bundle,
 }
 
 #[derive(Args)]
@@ -157,6 +183,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Up(args) => up(args).map(|()| ExitCode::SUCCESS),
         Command::Keys { state, command } => command.run(&state.state_dir, &mut std::io::stdout()),
         Command::Import(args) => import(args),
+        Command::Synth(args) => synth(args),
         Command::Tokens { state, command } => tokens(&state.state_dir, command),
         Command::Audit { state, command } => command.run(&state.state_dir, &mut std::io::stdout()),
     }
@@ -198,6 +225,38 @@ fn tokens(state_dir: &std::path::Path, command: TokensCommand) -> anyhow::Result
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
+    let options = carrel_synth::SynthOptions {
+        consultations: args.consultations,
+        seed: args.seed,
+        format: match args.format {
+            SynthFormatArg::Ndjson => carrel_synth::SynthFormat::Ndjson,
+            SynthFormatArg::Bundle => carrel_synth::SynthFormat::Bundle,
+        },
+        faults: args.faults,
+        ..Default::default()
+    };
+    let progress = carrel::progress::Progress::new("synth", args.consultations);
+    let mut done = 0;
+    let started = std::time::Instant::now();
+    let truth = carrel_synth::generate(&options, &args.out, &mut |n| {
+        let rate = n as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        progress.advance(n - done, &format!("{n} consultations, {rate:.0}/s"));
+        done = n;
+    })?;
+    progress.finish();
+    println!(
+        "Wrote {} valid and {} faulty consultations in {} files to {} ({:.1} s); ground truth in {}",
+        truth.consultations,
+        truth.faulty,
+        truth.files.len() + truth.faulty_files.len(),
+        args.out.display(),
+        started.elapsed().as_secs_f64(),
+        args.out.join(carrel_synth::GROUND_TRUTH_FILE).display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -37,6 +37,9 @@ impl Progress {
     }
 
     pub fn advance(&self, by: u64, message: &str) {
+        if by == 0 {
+            return;
+        }
         if let Some(bar) = &self.bar {
             bar.inc(by);
             bar.set_message(message.to_owned());
