@@ -169,6 +169,14 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    fn small_engine() -> Engine {
+        build_engine(&EngineOptions {
+            instance_slots: 4,
+            max_memory_bytes: 16 << 20,
+        })
+        .unwrap()
+    }
+
     fn cached_files(dir: &Path) -> Vec<PathBuf> {
         let mut files = Vec::new();
         for sub in std::fs::read_dir(dir).unwrap() {
@@ -181,11 +189,7 @@ mod tests {
 
     #[test]
     fn compiled_component_is_cached_by_engine_and_binary_and_reused() {
-        let engine = build_engine(&EngineOptions {
-            instance_slots: 4,
-            max_memory_bytes: 16 << 20,
-        })
-        .unwrap();
+        let engine = small_engine();
         let cache = tempfile::tempdir().unwrap();
         let wasm = Path::new(test_programs_artifacts::SPIN5_HELLO);
         let first = load_component(&engine, wasm, Some(cache.path())).unwrap();
@@ -205,11 +209,7 @@ mod tests {
 
     #[test]
     fn corrupt_cache_entry_is_recompiled() {
-        let engine = build_engine(&EngineOptions {
-            instance_slots: 4,
-            max_memory_bytes: 16 << 20,
-        })
-        .unwrap();
+        let engine = small_engine();
         let cache = tempfile::tempdir().unwrap();
         let wasm = Path::new(test_programs_artifacts::SPIN5_HELLO);
         load_component(&engine, wasm, Some(cache.path())).unwrap();
