@@ -84,6 +84,7 @@ pub async fn import(
     let (token_id, token) = warehouse
         .tokens
         .add(Some(association), Role::Ingest, "import")?;
+    let state_dir = app.state_dir.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}{INGEST_ROUTE}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -149,18 +150,11 @@ pub async fn import(
         progress.advance(size, &format!("{} rows, {rate:.0} rows/s", summary.rows));
     }
     progress.finish();
-    let tokens = crate::tokens::TokenStore::open(&options_state_dir(options)?)?;
-    tokens.revoke(&token_id, "import")?;
+    // The app (and its token store) moved into the server task; revoke through a new handle.
+    crate::tokens::TokenStore::open(&state_dir)?.revoke(&token_id, "import")?;
     let _ = stop.send(());
     server.await??;
     Ok(summary)
-}
-
-fn options_state_dir(options: &AppOptions) -> anyhow::Result<PathBuf> {
-    Ok(match &options.state_dir {
-        Some(d) => d.clone(),
-        None => crate::app::default_state_dir(&crate::manifest::load(&options.manifest)?),
-    })
 }
 
 #[cfg(test)]

@@ -200,7 +200,16 @@ impl TokenStore {
             Ok(TokenInfo {
                 id: r.get(0)?,
                 association: r.get(1)?,
-                role: Role::parse(&r.get::<_, String>(2)?).unwrap_or(Role::Researcher),
+                role: {
+                    let role: String = r.get(2)?;
+                    Role::parse(&role).ok_or_else(|| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            2,
+                            rusqlite::types::Type::Text,
+                            format!("unknown role `{role}`").into(),
+                        )
+                    })?
+                },
                 created: r.get(3)?,
                 revoked: r.get(4)?,
             })
