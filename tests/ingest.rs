@@ -4,7 +4,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use support::{Carrel, carrel_command, carrel_ok as run};
+use support::{Carrel, TestApp, carrel_command, carrel_ok as run};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -320,4 +320,192 @@ fn synthetic_round_trip_stores_the_counts_of_the_generators_ground_truth() {
     };
     assert_eq!(by_code, expected("by_code"));
     assert_eq!(by_age, expected("by_age_class"));
+}
+
+#[test]
+fn concurrent_posts_of_one_batch_key_store_it_once() {
+    // The receipt commits in the append's transaction: when several requests with one key
+    // race past the first receipt lookup, the second append to commit is refused whole by
+    // the receipt's primary key and answers the first receipt.
+    let mut w = warehouse();
+    let answers: Vec<(u16, serde_json::Value)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| w.post(fixture(), "application/fhir+ndjson", Some("raced"))))
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    for (status, answer) in &answers {
+        assert!(*status == 200 || *status == 201, "{status} {answer}");
+        assert_eq!(answer["batch_id"], answers[0].1["batch_id"], "{answers:?}");
+        assert_eq!(answer["rows_accepted"], 1215);
+    }
+    let rows: usize = w.stored_rows().iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, 1215);
+    let log = run(&w.state, &["audit", "export"]);
+    assert_eq!(log.matches("\"dataset.append\"").count(), 1, "{log}");
+}
+
+/// The warehouse's ingestion route with a hostile pseudonymiser (tests/programs/
+/// pseudonymise-leaks-nir): the real one, except that it copies each patient's NIR into
+/// the `diagnoses` list column.
+const LEAKY_MANIFEST: &str = r#"spin_manifest_version = 2
+
+[application]
+name = "leaky"
+
+[[trigger.http]]
+route = "/ingest/fhir"
+component = "ingest-fhir"
+
+[component.ingest-fhir]
+source = "ingest_fhir.wasm"
+key_value_stores = ["default"]
+
+[component.ingest-fhir.tool.carrel]
+auth = "ingest"
+ingest = { dataset = "consultations", pseudonymiser = "leaky" }
+
+[component.leaky]
+source = "pseudonymise_leaks_nir.wasm"
+
+[component.leaky.tool.carrel]
+keyed_hash_domains = ["patient", "consultation"]
+"#;
+
+/// A valid NIR (its key checks), written with spaces as some sources do.
+const NIR: &str = "2 69 05 49 588 157 80";
+const NIR_COMPACT: &str = "269054958815780";
+
+/// Two consultations of one patient, with the patient's NIR when `nir` is given.
+fn consultations(nir: Option<&str>) -> Vec<u8> {
+    let mut patient = serde_json::json!({
+        "resourceType": "Patient", "id": "p1",
+        "name": [{"family": "Kerjean", "given": ["Maëlle"]}],
+        "birthDate": "1969-05-02", "gender": "female",
+        "address": [{"postalCode": "29200", "country": "FR"}]
+    });
+    if let Some(nir) = nir {
+        patient["identifier"] =
+            serde_json::json!([{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": nir}]);
+    }
+    let encounter = |id: &str, start: &str| {
+        serde_json::json!({
+            "resourceType": "Encounter", "id": id, "class": {"code": "HH"},
+            "subject": {"reference": "Patient/p1"}, "period": {"start": start},
+            "reasonCode": [{"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "J11.1"}]}]
+        })
+    };
+    [
+        patient,
+        encounter("e1", "2025-01-14T22:10:00+01:00"),
+        encounter("e2", "2025-01-18T03:40:00+01:00"),
+    ]
+    .iter()
+    .map(|r| format!("{r}\n"))
+    .collect::<String>()
+    .into_bytes()
+}
+
+#[test]
+fn pseudonymiser_that_leaks_a_nir_is_refused_and_nothing_is_stored() {
+    let app = TestApp::new(
+        LEAKY_MANIFEST,
+        &[
+            ("ingest_fhir.wasm", support::guests::INGEST_FHIR),
+            (
+                "pseudonymise_leaks_nir.wasm",
+                support::guests::PSEUDONYMISE_LEAKS_NIR,
+            ),
+        ],
+    );
+    let state = app.path().join(".spin");
+    run(&state, &["keys", "init"]);
+    let out = run(
+        &state,
+        &[
+            "tokens",
+            "add",
+            "--association",
+            "sos-brest",
+            "--role",
+            "ingest",
+        ],
+    );
+    let token = out.lines().last().unwrap().trim().to_owned();
+    let carrel = app.start(&[]);
+    let post = |body: Vec<u8>| {
+        let response = carrel
+            .client
+            .post(carrel.url("/ingest/fhir"))
+            .bearer_auth(&token)
+            .header("content-type", "application/fhir+ndjson")
+            .header("idempotency-key", "brest-2025-01-19")
+            .body(body)
+            .send()
+            .unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    };
+
+    // The leaking batch is refused whole with an OperationOutcome that names the column
+    // and does not repeat the identifier.
+    let (status, body) = post(consultations(Some(NIR)));
+    assert_eq!(status, 422, "{body}");
+    let outcome: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(outcome["resourceType"], "OperationOutcome", "{outcome}");
+    let diagnostics = outcome["issue"][0]["diagnostics"].as_str().unwrap();
+    assert!(
+        diagnostics.contains("`diagnoses`") && diagnostics.contains("valid NIR"),
+        "{outcome}"
+    );
+    assert!(!body.contains(NIR_COMPACT) && !body.contains(NIR), "{body}");
+
+    // Refused again when sent again: a refusal leaves no receipt to replay.
+    let (status, body) = post(consultations(Some(NIR)));
+    assert_eq!(status, 422, "{body}");
+
+    // The server still answers, and the same batch key is free for a batch that does not
+    // leak (this pseudonymiser has no NIR to copy when the source sends none).
+    let (status, body) = post(consultations(None));
+    assert_eq!(status, 201, "{body}");
+    let receipt: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(receipt["rows_accepted"], 2, "{receipt}");
+    drop(carrel);
+
+    // Stored: the one batch that did not leak, nothing of the refused ones.
+    let vault = carrel_vault::Vault::open(&state, &carrel_vault::MasterKeyEnv::unset()).unwrap();
+    let segments = vault.segments("consultations").unwrap();
+    assert_eq!(segments.len(), 1, "{segments:?}");
+    assert_eq!(segments[0].id, receipt["segment"].as_str().unwrap());
+    let stored: String = vault
+        .scan("consultations", &["diagnoses", "departement"])
+        .unwrap()
+        .map(|b| format!("{:?}", b.unwrap()))
+        .collect();
+    assert!(!stored.contains(NIR_COMPACT), "{stored}");
+    drop(vault);
+
+    // Both refusals are audited under the authenticated association, with the reason
+    // and without the identifier; only the accepted batch was appended.
+    let log = run(&state, &["audit", "export"]);
+    let entries: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let refusals: Vec<_> = entries
+        .iter()
+        .filter(|e| e["action"] == "ingest.refused")
+        .collect();
+    assert_eq!(refusals.len(), 2, "{log}");
+    for refusal in refusals {
+        assert_eq!(refusal["actor"], "sos-brest", "{refusal}");
+        assert_eq!(refusal["subject"], "dataset:consultations", "{refusal}");
+        let reason = refusal["details"]["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("`diagnoses`") && reason.contains("NIR"),
+            "{refusal}"
+        );
+    }
+    assert!(!log.contains(NIR_COMPACT), "{log}");
+    assert_eq!(log.matches("\"dataset.append\"").count(), 1, "{log}");
+    assert!(run(&state, &["audit", "verify"]).starts_with("OK"));
 }

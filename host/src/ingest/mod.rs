@@ -50,7 +50,9 @@ impl IngestPipeline {
         let conn = Connection::open(vault.state_dir().join(carrel_vault::CATALOG_FILE))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // Receipts by (association, sha256 of the batch key): a repeat gets the first
-        // receipt back. The key is hashed because clients choose it freely.
+        // receipt back. The key is hashed because clients choose it freely. The table is in
+        // the catalog database so that `submit` can write a receipt in the transaction of
+        // the append it records; this connection only creates it and reads it.
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS ingest_receipts (
                 association TEXT NOT NULL,
@@ -120,23 +122,37 @@ impl IngestPipeline {
         let vault = self.vault.clone();
         let dataset = self.dataset.clone();
         let actor = association.to_owned();
-        let appended = tokio::task::spawn_blocking(move || vault.append(&dataset, &batch, &actor))
-            .await
-            .map_err(|e| IngestError::Internal(e.to_string()))?
-            .map_err(|e| IngestError::Internal(e.to_string()))?;
-        let stored = StoredReceipt {
-            batch_id: appended.segment_id.clone(),
-            rows_accepted: appended.rows,
-            segment: appended.segment_id,
-            audit_seq: appended.audit_seq,
-        };
-        let conn = self.receipts.lock().expect("receipts lock");
-        conn.execute(
-            "INSERT OR IGNORE INTO ingest_receipts (association, key_sha256, receipt) VALUES (?1, ?2, ?3)",
-            params![association, key, serde_json::to_string(&stored).expect("receipt serialises")],
-        )
+        let receipt_key = key.clone();
+        // The receipt is written in the append's own catalog transaction: the segment, its
+        // audit entry and the receipt commit together or not at all, so a batch retried
+        // after a crash is either stored with its receipt or not stored at all.
+        let appended = tokio::task::spawn_blocking(move || {
+            vault.append_with(&dataset, &batch, &actor, |tx, appended| {
+                let stored = StoredReceipt::of(appended);
+                tx.execute(
+                    "INSERT INTO ingest_receipts (association, key_sha256, receipt) VALUES (?1, ?2, ?3)",
+                    params![
+                        actor,
+                        receipt_key,
+                        serde_json::to_string(&stored).expect("receipt serialises")
+                    ],
+                )?;
+                Ok(())
+            })
+        })
+        .await
         .map_err(|e| IngestError::Internal(e.to_string()))?;
-        Ok(stored.into_receipt(false))
+        match appended {
+            Ok(appended) => Ok(StoredReceipt::of(&appended).into_receipt(false)),
+            Err(error) => {
+                // The same batch key submitted concurrently: the other submission stored it
+                // first, its receipt's primary key refused this append whole.
+                if let Some(receipt) = self.stored_receipt(association, &key)? {
+                    return Ok(receipt);
+                }
+                Err(IngestError::Internal(error.to_string()))
+            }
+        }
     }
 }
 
@@ -149,6 +165,15 @@ struct StoredReceipt {
 }
 
 impl StoredReceipt {
+    fn of(appended: &carrel_vault::AppendReceipt) -> Self {
+        Self {
+            batch_id: appended.segment_id.clone(),
+            rows_accepted: appended.rows,
+            segment: appended.segment_id.clone(),
+            audit_seq: appended.audit_seq,
+        }
+    }
+
     fn into_receipt(self, replayed: bool) -> Receipt {
         Receipt {
             batch_id: self.batch_id,

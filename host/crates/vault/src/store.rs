@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use arrow_array::RecordBatch;
 use arrow_schema::Schema;
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -304,6 +304,28 @@ impl Vault {
     /// (with the `dataset.append` audit entry) are on disk; a crash before that leaves
     /// nothing visible. Safe to call from several threads: appends are serialised.
     pub fn append(&self, dataset: &str, batch: &RecordBatch, actor: &str) -> Result<AppendReceipt> {
+        self.append_with(dataset, batch, actor, |_, _| Ok(()))
+    }
+
+    /// [`Vault::append`], with the caller's own statements in the same catalog
+    /// transaction: `with` runs after the segment's row and its `dataset.append` audit entry
+    /// are written and before the commit, and is given the receipt the append returns if
+    /// it commits. The segment, the audit entry and what `with` wrote commit together or
+    /// not at all: when `with` fails (a constraint it violates included), nothing is
+    /// visible and the error is returned as [`VaultError::Sqlite`].
+    ///
+    /// The caller's tables must live in the catalog database ([`crate::CATALOG_FILE`]),
+    /// created beforehand; `with` must not commit or roll back itself.
+    pub fn append_with<F>(
+        &self,
+        dataset: &str,
+        batch: &RecordBatch,
+        actor: &str,
+        with: F,
+    ) -> Result<AppendReceipt>
+    where
+        F: FnOnce(&Transaction<'_>, &AppendReceipt) -> rusqlite::Result<()>,
+    {
         validate_name("dataset", dataset)?;
         if batch.num_rows() == 0 {
             return Err(VaultError::EmptyBatch {
@@ -387,11 +409,20 @@ impl Vault {
                     "sha256": written.sha256,
                 }));
             let head = append_in_transaction(&tx, &event)?;
+            let receipt = AppendReceipt {
+                segment_id: identity.segment_id.clone(),
+                position: identity.position,
+                rows: identity.rows,
+                bytes: written.bytes,
+                sha256: written.sha256.clone(),
+                audit_seq: head.seq,
+            };
+            with(&tx, &receipt)?;
             tx.commit()?;
-            Ok(head)
+            Ok(receipt)
         })();
-        let head = match committed {
-            Ok(head) => head,
+        let receipt = match committed {
+            Ok(receipt) => receipt,
             Err(error) => {
                 // Not visible without its row; removing it now saves the sweep at next open.
                 let _ = std::fs::remove_file(&path);
@@ -400,18 +431,11 @@ impl Vault {
         };
         tracing::debug!(
             dataset,
-            rows = identity.rows,
-            bytes = written.bytes,
+            rows = receipt.rows,
+            bytes = receipt.bytes,
             "segment appended"
         );
-        Ok(AppendReceipt {
-            segment_id: identity.segment_id,
-            position: identity.position,
-            rows: identity.rows,
-            bytes: written.bytes,
-            sha256: written.sha256,
-            audit_seq: head.seq,
-        })
+        Ok(receipt)
     }
 
     /// Reads every segment file of a dataset in full and checks its header against the
@@ -476,4 +500,162 @@ pub(crate) fn check_identity(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::StringArray;
+    use arrow_schema::{DataType, Field};
+    use rusqlite::OptionalExtension;
+
+    use super::*;
+    use crate::catalog::CATALOG_FILE;
+
+    const DATASET: &str = "batches";
+
+    fn schema() -> Schema {
+        Schema::new(vec![Field::new("value", DataType::Utf8, false)])
+    }
+
+    fn batch(values: &[&str]) -> RecordBatch {
+        RecordBatch::try_new(
+            Arc::new(schema()),
+            vec![Arc::new(StringArray::from(values.to_vec()))],
+        )
+        .unwrap()
+    }
+
+    /// A vault with one dataset, and a caller's own table in the catalog database.
+    fn vault(dir: &Path) -> Vault {
+        let env = MasterKeyEnv::with_value("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+        let vault = Vault::open(dir, &env).unwrap();
+        vault
+            .create_dataset(
+                DATASET,
+                &schema(),
+                &ColumnGroups::new().with_group("values", &["value"]),
+                "test",
+            )
+            .unwrap();
+        Connection::open(dir.join(CATALOG_FILE))
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE receipts (batch_key TEXT PRIMARY KEY, segment TEXT NOT NULL, audit_seq INTEGER NOT NULL);",
+            )
+            .unwrap();
+        vault
+    }
+
+    /// Records the append under `key`; a key recorded before violates the primary key.
+    fn record(key: &str) -> impl FnOnce(&Transaction<'_>, &AppendReceipt) -> rusqlite::Result<()> {
+        move |tx, receipt| {
+            tx.execute(
+                "INSERT INTO receipts (batch_key, segment, audit_seq) VALUES (?1, ?2, ?3)",
+                params![key, receipt.segment_id, receipt.audit_seq as i64],
+            )?;
+            Ok(())
+        }
+    }
+
+    fn stored_receipt(dir: &Path, key: &str) -> Option<(String, u64)> {
+        Connection::open(dir.join(CATALOG_FILE))
+            .unwrap()
+            .query_row(
+                "SELECT segment, audit_seq FROM receipts WHERE batch_key = ?1",
+                [key],
+                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)),
+            )
+            .optional()
+            .unwrap()
+    }
+
+    fn appends_audited(vault: &Vault) -> usize {
+        vault
+            .audit()
+            .entries(0)
+            .unwrap()
+            .iter()
+            .filter(|e| e.action == AuditAction::DatasetAppend.as_str())
+            .count()
+    }
+
+    fn segment_files(vault: &Vault) -> usize {
+        std::fs::read_dir(vault.segment_dir(DATASET))
+            .unwrap()
+            .count()
+    }
+
+    #[test]
+    fn statements_appended_with_a_segment_commit_with_it_and_see_its_receipt() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = vault(dir.path());
+        let receipt = vault
+            .append_with(DATASET, &batch(&["a", "b"]), "test", record("k1"))
+            .unwrap();
+        assert_eq!(receipt.rows, 2);
+        assert_eq!(
+            stored_receipt(dir.path(), "k1"),
+            Some((receipt.segment_id.clone(), receipt.audit_seq))
+        );
+        let segments = vault.segments(DATASET).unwrap();
+        assert_eq!(segments.len(), 1);
+        assert_eq!(segments[0].id, receipt.segment_id);
+        let entry = vault
+            .audit()
+            .entries(0)
+            .unwrap()
+            .into_iter()
+            .find(|e| e.seq == receipt.audit_seq)
+            .unwrap();
+        assert_eq!(entry.action, AuditAction::DatasetAppend.as_str());
+        assert_eq!(entry.details["segment"], receipt.segment_id.as_str());
+    }
+
+    #[test]
+    fn failing_statements_leave_no_segment_no_audit_entry_and_a_retry_stores_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = vault(dir.path());
+        let head = vault.audit().head().unwrap();
+
+        // The caller's statement fails after the segment row and audit entry were written.
+        let failed = vault.append_with(DATASET, &batch(&["a"]), "test", |tx, _| {
+            tx.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+            Ok(())
+        });
+        assert!(matches!(failed, Err(VaultError::Sqlite(_))), "{failed:?}");
+        assert!(vault.segments(DATASET).unwrap().is_empty());
+        assert_eq!(segment_files(&vault), 0, "the segment file is removed");
+        assert_eq!(vault.audit().head().unwrap(), head, "no audit entry");
+        assert_eq!(appends_audited(&vault), 0);
+
+        // The retry stores the batch, once.
+        let stored = vault
+            .append_with(DATASET, &batch(&["a"]), "test", record("k1"))
+            .unwrap();
+        assert_eq!(stored.position, 0);
+        assert_eq!(stored.audit_seq, head.seq + 1);
+
+        // A second store under the same key violates the caller's constraint: refused whole.
+        let again = vault.append_with(DATASET, &batch(&["a"]), "test", record("k1"));
+        assert!(matches!(again, Err(VaultError::Sqlite(_))), "{again:?}");
+        assert_eq!(vault.segments(DATASET).unwrap().len(), 1);
+        assert_eq!(segment_files(&vault), 1);
+        assert_eq!(appends_audited(&vault), 1);
+        assert_eq!(
+            stored_receipt(dir.path(), "k1"),
+            Some((stored.segment_id, stored.audit_seq))
+        );
+        assert!(matches!(
+            vault.audit().verify().unwrap(),
+            crate::VerifyReport::Intact { .. }
+        ));
+
+        // The vault still appends after the failures.
+        let next = vault
+            .append_with(DATASET, &batch(&["b"]), "test", record("k2"))
+            .unwrap();
+        assert_eq!(next.position, 1);
+    }
 }
