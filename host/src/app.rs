@@ -68,6 +68,8 @@ pub struct App {
     pub state_dir: PathBuf,
     pub deadline: Duration,
     pub warehouse: Option<Warehouse>,
+    /// The study desk, when the manifest declares `[[trigger.study]]`s.
+    pub studies: Option<Arc<crate::study::StudyDesk>>,
     _ticker: EpochTicker,
 }
 
@@ -133,9 +135,11 @@ impl App {
                 .map_err(|e| anyhow!("{}: {e}", manifest.path.display()))?;
             tools.insert(id.clone(), tool);
         }
-        let needs_warehouse = served
-            .iter()
-            .any(|id| tools[id].auth.is_some() || tools[id].ingest.is_some());
+        let study_specs = crate::study::study_specs(&manifest)?;
+        let needs_warehouse = !study_specs.is_empty()
+            || served
+                .iter()
+                .any(|id| tools[id].auth.is_some() || tools[id].ingest.is_some());
         let warehouse = if needs_warehouse {
             Some(open_warehouse(&state_dir)?)
         } else {
@@ -171,6 +175,16 @@ impl App {
             .with_context(|| format!("component `{id}`"))?;
             components.insert(id, component);
         }
+        let studies = match (&warehouse, study_specs.is_empty()) {
+            (Some(w), false) => Some(Arc::new(crate::study::StudyDesk::new(
+                study_specs,
+                w.vault.clone(),
+                w.audit.clone(),
+                &state_dir,
+                runtime_config.disclosure.clone(),
+            )?)),
+            _ => None,
+        };
         tracing::info!(app = %manifest.manifest.application.name, components = components.len(), "application loaded");
         Ok(Self {
             name: manifest.manifest.application.name.clone(),
@@ -179,6 +193,7 @@ impl App {
             state_dir,
             deadline: options.deadline,
             warehouse,
+            studies,
             _ticker: ticker,
         })
     }
@@ -259,7 +274,7 @@ impl App {
 fn open_warehouse(state_dir: &Path) -> anyhow::Result<Warehouse> {
     let vault = Vault::open(state_dir, &MasterKeyEnv::from_process()).with_context(|| {
         format!(
-            "this app authenticates clients or ingests data, so it needs the warehouse state in {}: run `carrel keys init --state-dir {}` first",
+            "this app authenticates clients, ingests data or runs studies, so it needs the warehouse state in {}: run `carrel keys init --state-dir {}` first",
             state_dir.display(),
             state_dir.display()
         )

@@ -1,6 +1,8 @@
 //! carrel's host: a Spin-compatible runtime on wasmtime, and the warehouse around it.
 
+pub mod api;
 pub mod app;
+pub mod authn;
 pub mod build_command;
 pub mod capabilities;
 pub mod engine;
@@ -10,8 +12,11 @@ pub mod ingest;
 pub mod instance_state;
 pub mod manifest;
 pub mod progress;
+pub mod responses;
+pub mod results;
 pub mod runtime_config;
 pub mod server;
+pub mod study;
 pub mod tokens;
 pub mod tool_config;
 pub mod worker;

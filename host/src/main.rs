@@ -41,6 +41,8 @@ enum Command {
     Import(ImportArgs),
     /// Write synthetic out-of-hours consultations as FHIR, with their ground truth.
     Synth(SynthArgs),
+    /// Submit, approve, revoke, run and try studies; download their released results.
+    Study(carrel::study::cli::StudyArgs),
     /// Verify, export and inspect the hash-chained audit log.
     Audit {
         #[command(flatten)]
@@ -184,6 +186,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Keys { state, command } => command.run(&state.state_dir, &mut std::io::stdout()),
         Command::Import(args) => import(args),
         Command::Synth(args) => synth(args),
+        Command::Study(args) => carrel::study::cli::run(args),
         Command::Tokens { state, command } => tokens(&state.state_dir, command),
         Command::Audit { state, command } => command.run(&state.state_dir, &mut std::io::stdout()),
     }

@@ -16,11 +16,16 @@ pub enum KeyValueStoreConfig {
 struct RuntimeConfigFile {
     #[serde(default)]
     key_value_store: BTreeMap<String, KeyValueStoreConfig>,
+    /// carrel's own: the operator's minimum disclosure policy for study outputs.
+    #[serde(default)]
+    disclosure: carrel_disclosure::Policy,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeConfig {
     pub key_value_stores: BTreeMap<String, KeyValueStoreConfig>,
+    /// No study may release under a weaker policy than this.
+    pub disclosure: carrel_disclosure::Policy,
     /// Where relative paths in the file are resolved from.
     pub base_dir: PathBuf,
 }
@@ -37,6 +42,11 @@ pub enum RuntimeConfigError {
 }
 
 impl RuntimeConfig {
+    /// The file's configuration, or the defaults when there is no file.
+    pub fn load_optional(path: Option<&Path>) -> Result<Self, RuntimeConfigError> {
+        path.map_or_else(|| Ok(Self::default()), Self::load)
+    }
+
     pub fn load(path: &Path) -> Result<Self, RuntimeConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| RuntimeConfigError::Read {
             path: path.to_owned(),
@@ -54,6 +64,7 @@ impl RuntimeConfig {
         })?;
         Ok(Self {
             key_value_stores: file.key_value_store,
+            disclosure: file.disclosure,
             base_dir: path.parent().map(Path::to_owned).unwrap_or_default(),
         })
     }

@@ -3,11 +3,10 @@
 
 use crate::app::App;
 use crate::manifest::RouteMatch;
-use crate::tokens::{Principal, Refusal, Role};
+use crate::tokens::Principal;
 use crate::worker::failure_reason;
 use bytes::Bytes;
-use carrel_vault::{AuditAction, AuditEvent};
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -58,31 +57,7 @@ struct Server {
     queued: AtomicUsize,
 }
 
-type HostResponse = Response<WasiBody>;
-
-fn plain(status: StatusCode, text: impl Into<String>) -> HostResponse {
-    let mut body = text.into();
-    body.push('\n');
-    let mut response = Response::new(
-        Full::new(Bytes::from(body))
-            .map_err(|never: Infallible| match never {})
-            .boxed_unsync(),
-    );
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
-fn retry_later(text: &str) -> HostResponse {
-    let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, text);
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    response
-}
+use crate::responses::{HostResponse, plain, retry_later};
 
 impl Server {
     async fn handle(
@@ -94,15 +69,22 @@ impl Server {
         if path == HEALTH_PATH {
             return plain(StatusCode::OK, "OK");
         }
+        if let Some(desk) = &self.app.studies
+            && crate::api::is_api_path(&path)
+        {
+            return crate::api::handle(&self.app, desk.clone(), request).await;
+        }
         let Some(matched) = self.app.router.route(&path) else {
             return plain(StatusCode::NOT_FOUND, format!("no route matches {path}"));
         };
         let component = matched.component.to_owned();
         let principal = match self.app.components[&component].auth {
-            Some(role) => match self.authenticate(&request, role, &path) {
-                Ok(principal) => Some(principal),
-                Err(response) => return *response,
-            },
+            Some(role) => {
+                match crate::authn::authenticate(&self.app, request.headers(), &[role], &path) {
+                    Ok(principal) => Some(principal),
+                    Err(response) => return *response,
+                }
+            }
             None => None,
         };
         let guest_request = match self.prepare(request, &matched, client).await {
@@ -136,81 +118,6 @@ impl Server {
                 tracing::warn!(component, %reason, "request failed in the guest");
                 plain(status, format!("component `{component}` failed: {reason}"))
             }
-        }
-    }
-
-    /// Checks the bearer token of a request to a component that requires `role`.
-    /// Every refusal is audited as `auth.failed`, with no token or personal data in it.
-    fn authenticate(
-        &self,
-        request: &Request<Incoming>,
-        role: Role,
-        path: &str,
-    ) -> Result<Principal, Box<HostResponse>> {
-        let Some(warehouse) = &self.app.warehouse else {
-            return Err(Box::new(plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "authentication is not configured",
-            )));
-        };
-        let refuse = |status: StatusCode, actor: String, reason: &str| {
-            let event = AuditEvent::new(actor, AuditAction::AuthFailed, format!("route:{path}"))
-                .with_details(
-                    serde_json::json!({"reason": reason, "required_role": role.as_str()}),
-                );
-            if let Err(e) = warehouse.audit.append(&event) {
-                tracing::error!(error = %e, "cannot audit a failed authentication");
-            }
-            let mut response = plain(status, reason);
-            if status == StatusCode::UNAUTHORIZED {
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"carrel\""),
-                );
-            }
-            Box::new(response)
-        };
-        let token = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        let Some(token) = token.filter(|t| !t.is_empty()) else {
-            return Err(refuse(
-                StatusCode::UNAUTHORIZED,
-                "anonymous".into(),
-                "a bearer token is required",
-            ));
-        };
-        match warehouse.tokens.authenticate(token) {
-            Err(e) => {
-                tracing::error!(error = %e, "token store failed");
-                Err(Box::new(plain(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "cannot check the token",
-                )))
-            }
-            Ok(Err(Refusal::Unknown)) => Err(refuse(
-                StatusCode::UNAUTHORIZED,
-                "anonymous".into(),
-                "unknown token",
-            )),
-            Ok(Err(Refusal::Revoked)) => Err(refuse(
-                StatusCode::UNAUTHORIZED,
-                "anonymous".into(),
-                "revoked token",
-            )),
-            Ok(Ok(principal)) if principal.role != role => Err(refuse(
-                StatusCode::FORBIDDEN,
-                format!("token:{}", principal.token_id),
-                &format!(
-                    "a {} token may not use this route (it needs the {} role)",
-                    principal.role.as_str(),
-                    role.as_str()
-                ),
-            )),
-            Ok(Ok(principal)) => Ok(principal),
         }
     }
 

@@ -4,7 +4,7 @@
 use crate::tokens::Role;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CarrelTool {
     /// The role a bearer token must have to reach this component's routes.
@@ -14,6 +14,8 @@ pub struct CarrelTool {
     /// Domains this component may hash under (`carrel:eds/keyed-hash`).
     #[serde(default)]
     pub keyed_hash_domains: Vec<String>,
+    /// This component is a study (`[[trigger.study]]`): its capability manifest.
+    pub study: Option<crate::study::manifest::StudyTool>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

@@ -59,7 +59,9 @@ fn main() {
         watch_sources(workspace, &crates);
         build_guests(workspace, &target_dir);
         let release = target_dir.join(TARGET).join("release");
-        for name in &crates {
+        for relative in &crates {
+            // The artifact is named after the crate's directory (= its package name).
+            let name = relative.rsplit('/').next().expect("a directory name");
             let wasm = release.join(format!("{}.wasm", name.replace('-', "_")));
             assert!(
                 wasm.is_file(),
@@ -113,14 +115,38 @@ fn ensure_target_installed() {
     }
 }
 
-/// The guest crates: every directory of `tests/programs` with a `Cargo.toml`, sorted.
+/// The component crates of a guest workspace, as paths relative to it: every directory
+/// with a `Cargo.toml` that builds a `cdylib`, at the top level or one level down (as in
+/// `components/studies/<name>`), sorted. Library crates (a study SDK) are skipped: they
+/// are built as dependencies and produce no component.
 fn guest_crates(programs: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(programs)
-        .unwrap_or_else(|e| panic!("read {}: {e}", programs.display()))
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| path.join("Cargo.toml").is_file())
-        .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let mut names = Vec::new();
+    let subdirectories = |dir: &Path| -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> = fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+            .map(|entry| entry.expect("directory entry").path())
+            .filter(|path| path.is_dir() && path.file_name().is_some_and(|n| n != "target"))
+            .collect();
+        paths.sort();
+        paths
+    };
+    let is_component = |dir: &Path| {
+        fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|text| text.contains("cdylib"))
+    };
+    for path in subdirectories(programs) {
+        if path.join("Cargo.toml").is_file() {
+            if is_component(&path) {
+                names.push(path.file_name().unwrap().to_string_lossy().into_owned());
+            }
+            continue;
+        }
+        for nested in subdirectories(&path) {
+            if is_component(&nested) {
+                let relative = nested.strip_prefix(programs).expect("under the workspace");
+                names.push(relative.to_string_lossy().into_owned());
+            }
+        }
+    }
     names.sort();
     assert!(
         !names.is_empty(),
@@ -134,6 +160,13 @@ fn watch_sources(programs: &Path, guests: &[String]) {
     println!("cargo:rerun-if-changed=build.rs");
     for file in ["Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", programs.join(file).display());
+    }
+    // Library crates (no component of their own) are compiled into the components.
+    for entry in fs::read_dir(programs).expect("guest workspace").flatten() {
+        let dir = entry.path();
+        if dir.join("Cargo.toml").is_file() && dir.join("src").is_dir() {
+            println!("cargo:rerun-if-changed={}", dir.join("src").display());
+        }
     }
     // A directory is scanned recursively by cargo.
     for name in guests {

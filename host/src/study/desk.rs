@@ -1,0 +1,452 @@
+//! The study desk: everything a researcher or an auditor does with studies, over one
+//! warehouse. Shared by the `carrel study` commands and the `/api/studies` routes.
+
+use super::manifest::{StudyTool, manifest_section_sha256};
+use super::registry::{ApprovalState, RunRecord, StudyRegistry, Submission};
+use super::sandbox::{RunLimits, StudySandbox};
+use crate::capabilities::dataset::{DatasetAccess, DatasetGrants, ReadStats};
+use crate::capabilities::keyed_hash::PseudonymSecret;
+use crate::engine::{EngineOptions, EpochTicker, build_engine, load_component};
+use crate::manifest::LoadedManifest;
+use crate::tool_config::CarrelTool;
+use anyhow::{Context, anyhow};
+use carrel_disclosure::{Policy, ReadContext};
+use carrel_vault::{AuditLog, Vault};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wasmtime::Engine;
+
+/// One study as the manifest declares it.
+#[derive(Debug, Clone)]
+pub struct StudySpec {
+    pub id: String,
+    pub tool: StudyTool,
+    pub source: PathBuf,
+    pub manifest_sha256: String,
+}
+
+/// Every `[[trigger.study]]` of the manifest with its `tool.carrel.study` section.
+pub fn study_specs(manifest: &LoadedManifest) -> anyhow::Result<BTreeMap<String, StudySpec>> {
+    let text = std::fs::read_to_string(&manifest.path)
+        .with_context(|| format!("cannot read {}", manifest.path.display()))?;
+    let mut specs = BTreeMap::new();
+    for trigger in manifest.manifest.trigger.get("study").into_iter().flatten() {
+        let id = trigger
+            .get("component")
+            .and_then(|c| c.as_str())
+            .ok_or_else(|| {
+                anyhow!(
+                    "{}: a [[trigger.study]] has no `component`",
+                    manifest.path.display()
+                )
+            })?
+            .to_owned();
+        let component = &manifest.manifest.component[&id];
+        let tool = CarrelTool::of(&id, &component.tool)
+            .map_err(|e| anyhow!("{}: {e}", manifest.path.display()))?
+            .study
+            .ok_or_else(|| {
+                anyhow!(
+                    "{}: study `{id}` has no [component.{id}.tool.carrel.study] section (title, purpose, legal basis, datasets, expiry…)",
+                    manifest.path.display()
+                )
+            })?;
+        tool.validate(&id)
+            .map_err(|e| anyhow!("{}: {e}", manifest.path.display()))?;
+        let manifest_sha256 = manifest_section_sha256(&text, &id)
+            .map_err(|e| anyhow!("{}: {}", manifest.path.display(), e.message()))?;
+        specs.insert(
+            id.clone(),
+            StudySpec {
+                source: manifest.component_source_path(&id)?,
+                id,
+                tool,
+                manifest_sha256,
+            },
+        );
+    }
+    Ok(specs)
+}
+
+/// A study as `carrel study list` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StudyListing {
+    pub id: String,
+    pub title: String,
+    pub principal_investigator: String,
+    pub expires: String,
+    /// `not submitted`, `submitted`, `approved` or `revoked`.
+    pub state: String,
+    pub wasm_sha256: Option<String>,
+    pub manifest_sha256: String,
+    /// True when the binary or the manifest section on disk differ from the submission.
+    pub changed_since_submission: bool,
+    pub submission: Option<Submission>,
+}
+
+/// What a run needs besides the study: where to read and whom to tell.
+pub struct RunContext<'a> {
+    pub vault: &'a Arc<Vault>,
+    pub audit: Option<&'a Arc<AuditLog>>,
+    pub secret: &'a PseudonymSecret,
+    pub policy: &'a Policy,
+    pub actor: &'a str,
+}
+
+pub struct StudyDesk {
+    pub specs: BTreeMap<String, StudySpec>,
+    pub registry: StudyRegistry,
+    /// Studies get an engine of their own: their memory limits are their manifests', not
+    /// the HTTP components'.
+    engine: Engine,
+    _ticker: EpochTicker,
+    sandbox: StudySandbox,
+    vault: Arc<Vault>,
+    audit: Arc<AuditLog>,
+    secret: PseudonymSecret,
+    /// The warehouse's minimum disclosure policy; no study goes below it.
+    operator_policy: Policy,
+    cache_dir: PathBuf,
+}
+
+/// An engine whose instances may grow to the largest memory limit of the studies.
+pub fn study_engine(specs: &BTreeMap<String, StudySpec>) -> anyhow::Result<Engine> {
+    let largest = specs
+        .values()
+        .map(|s| s.tool.memory_limit_mb)
+        .max()
+        .unwrap_or(256);
+    build_engine(&EngineOptions {
+        instance_slots: 16,
+        max_memory_bytes: (largest as usize) << 20,
+    })
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn new_run_id() -> String {
+    let mut random = [0u8; 6];
+    getrandom::fill(&mut random).expect("operating system random source");
+    let day = time::OffsetDateTime::now_utc();
+    format!(
+        "run-{:04}{:02}{:02}-{}",
+        day.year(),
+        u8::from(day.month()),
+        day.day(),
+        hex::encode(random)
+    )
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("current UTC time formats as RFC 3339")
+}
+
+impl StudyDesk {
+    pub fn new(
+        specs: BTreeMap<String, StudySpec>,
+        vault: Arc<Vault>,
+        audit: Arc<AuditLog>,
+        state_dir: &Path,
+        operator_policy: Policy,
+    ) -> anyhow::Result<Self> {
+        let engine = study_engine(&specs)?;
+        Ok(Self {
+            specs,
+            registry: StudyRegistry::open(state_dir)?,
+            _ticker: EpochTicker::start(&engine),
+            sandbox: StudySandbox::new(&engine)?,
+            engine,
+            vault,
+            audit,
+            secret: PseudonymSecret::load_or_create(state_dir)?,
+            operator_policy,
+            cache_dir: state_dir.join("cache"),
+        })
+    }
+
+    pub fn spec(&self, id: &str) -> anyhow::Result<&StudySpec> {
+        self.specs.get(id).ok_or_else(|| {
+            let known: Vec<&str> = self.specs.keys().map(String::as_str).collect();
+            anyhow!(
+                "no study `{id}` in the manifest (studies: {})",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )
+        })
+    }
+
+    /// sha256 of the study's wasm as it is on disk now.
+    pub fn current_wasm_sha256(&self, id: &str) -> anyhow::Result<String> {
+        let spec = self.spec(id)?;
+        let bytes = std::fs::read(&spec.source).with_context(|| {
+            format!(
+                "study `{id}`: cannot read {} (build it first: `carrel build`)",
+                spec.source.display()
+            )
+        })?;
+        Ok(sha256_hex(&bytes))
+    }
+
+    pub fn submit(&self, id: &str, actor: &str) -> anyhow::Result<Submission> {
+        let spec = self.spec(id)?;
+        let wasm = self.current_wasm_sha256(id)?;
+        // A binary that is not a study is refused now rather than at its first run.
+        let loaded = load_component(&self.engine, &spec.source, Some(&self.cache_dir))?;
+        self.sandbox
+            .check(&loaded.component)
+            .with_context(|| format!("study `{id}`"))?;
+        Ok(self
+            .registry
+            .submit(id, &wasm, &spec.manifest_sha256, actor)?)
+    }
+
+    pub fn approve(&self, id: &str, auditor: &str) -> anyhow::Result<Submission> {
+        let spec = self.spec(id)?;
+        let wasm = self.current_wasm_sha256(id)?;
+        Ok(self
+            .registry
+            .approve(id, &wasm, &spec.manifest_sha256, auditor)?)
+    }
+
+    pub fn revoke(&self, id: &str, auditor: &str) -> anyhow::Result<Submission> {
+        self.spec(id)?;
+        Ok(self.registry.revoke(id, auditor)?)
+    }
+
+    pub fn list(&self) -> anyhow::Result<Vec<StudyListing>> {
+        let mut out = Vec::new();
+        for (id, spec) in &self.specs {
+            let wasm = self.current_wasm_sha256(id).ok();
+            let submission = self.registry.latest(id)?;
+            let changed = submission.as_ref().is_some_and(|s| {
+                Some(&s.wasm_sha256) != wasm.as_ref() || s.manifest_sha256 != spec.manifest_sha256
+            });
+            out.push(StudyListing {
+                id: id.clone(),
+                title: spec.tool.title.clone(),
+                principal_investigator: spec.tool.principal_investigator.clone(),
+                expires: spec.tool.expires.clone(),
+                state: submission
+                    .as_ref()
+                    .map(|s| s.state().as_str())
+                    .unwrap_or("not submitted")
+                    .to_owned(),
+                wasm_sha256: wasm,
+                manifest_sha256: spec.manifest_sha256.clone(),
+                changed_since_submission: changed,
+                submission,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Why the study may not run now, if it may not.
+    fn refusal(&self, spec: &StudySpec, wasm_sha256: &str) -> anyhow::Result<Option<String>> {
+        let id = &spec.id;
+        let Some(submission) = self.registry.latest(id)? else {
+            return Ok(Some(format!(
+                "study `{id}` has never been submitted for approval"
+            )));
+        };
+        let reason = match submission.state() {
+            ApprovalState::Submitted => Some(format!(
+                "study `{id}` is submitted but not approved by an auditor"
+            )),
+            ApprovalState::Revoked => Some(format!(
+                "study `{id}` was revoked by {} at {}",
+                submission.revoked_by.as_deref().unwrap_or("?"),
+                submission.revoked_at.as_deref().unwrap_or("?")
+            )),
+            ApprovalState::Approved if submission.wasm_sha256 != wasm_sha256 => Some(format!(
+                "study `{id}`: its binary changed since approval (approved sha256 {}, now {wasm_sha256})",
+                submission.wasm_sha256
+            )),
+            ApprovalState::Approved if submission.manifest_sha256 != spec.manifest_sha256 => {
+                Some(format!(
+                    "study `{id}`: its manifest section changed since approval (approved sha256 {}, now {})",
+                    submission.manifest_sha256, spec.manifest_sha256
+                ))
+            }
+            ApprovalState::Approved => None,
+        };
+        if reason.is_some() {
+            return Ok(reason);
+        }
+        let expiry = spec.tool.expiry_date()?;
+        let today = time::OffsetDateTime::now_utc().date();
+        if today > expiry {
+            return Ok(Some(format!(
+                "study `{id}` expired on {}",
+                spec.tool.expires
+            )));
+        }
+        if let Err(e) = spec.tool.disclosure.at_least(&self.operator_policy) {
+            return Ok(Some(format!(
+                "study `{id}`: its disclosure policy is weaker than the warehouse's minimum: {e}"
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Runs an approved study on the warehouse's data and records the run, whatever its
+    /// outcome. Errors are for an unknown study or a warehouse that cannot record.
+    pub async fn run(
+        &self,
+        id: &str,
+        params: Vec<(String, String)>,
+        actor: &str,
+    ) -> anyhow::Result<(RunRecord, u64)> {
+        let spec = self.spec(id)?;
+        let bytes = std::fs::read(&spec.source)
+            .with_context(|| format!("study `{id}`: cannot read {}", spec.source.display()))?;
+        let wasm_sha256 = sha256_hex(&bytes);
+        let mut record = RunRecord {
+            run_id: new_run_id(),
+            study: id.to_owned(),
+            actor: actor.to_owned(),
+            params: params.clone(),
+            started_at: now(),
+            finished_at: String::new(),
+            status: "refused".into(),
+            error: None,
+            wasm_sha256: wasm_sha256.clone(),
+            manifest_sha256: spec.manifest_sha256.clone(),
+            output_sha256: None,
+            segments_read: Vec::new(),
+            rows_read: 0,
+            rows_released: 0,
+            disclosure: serde_json::Value::Null,
+            denied: Vec::new(),
+            logs: Vec::new(),
+        };
+        let mut released = None;
+        match self.refusal(spec, &wasm_sha256)? {
+            Some(reason) => record.error = Some(reason),
+            None => {
+                let component = wasmtime::component::Component::new(&self.engine, &bytes)
+                    .map_err(anyhow::Error::from)
+                    .with_context(|| format!("study `{id}`: cannot compile its wasm"))?;
+                let context = RunContext {
+                    vault: &self.vault,
+                    audit: Some(&self.audit),
+                    secret: &self.secret,
+                    policy: &spec.tool.disclosure,
+                    actor,
+                };
+                released = execute(
+                    &self.sandbox,
+                    spec,
+                    &component,
+                    &context,
+                    &params,
+                    &mut record,
+                )
+                .await;
+            }
+        }
+        record.finished_at = now();
+        let seq = self.registry.record_run(&record, released.as_deref())?;
+        tracing::info!(study = id, run = %record.run_id, status = %record.status, "study run recorded");
+        Ok((record, seq))
+    }
+}
+
+/// Runs the study in its sandbox and applies disclosure control, filling `record`;
+/// returns the released table as Arrow IPC when there is one.
+pub async fn execute(
+    sandbox: &StudySandbox,
+    spec: &StudySpec,
+    component: &wasmtime::component::Component,
+    context: &RunContext<'_>,
+    params: &[(String, String)],
+    record: &mut RunRecord,
+) -> Option<Vec<u8>> {
+    let grants: DatasetGrants = Arc::new(
+        spec.tool
+            .datasets
+            .iter()
+            .map(|(d, columns)| (d.clone(), columns.iter().cloned().collect()))
+            .collect(),
+    );
+    let access = DatasetAccess {
+        study: spec.id.clone(),
+        actor: context.actor.to_owned(),
+        grants,
+        vault: context.vault.clone(),
+        audit: context.audit.cloned(),
+        patient_key: context.secret.domain_key(&format!("study:{}", spec.id)),
+        read: ReadStats::default(),
+    };
+    let limits = RunLimits {
+        time: std::time::Duration::from_secs(spec.tool.time_limit_seconds),
+        memory_bytes: (spec.tool.memory_limit_mb as usize) << 20,
+    };
+    let outcome = sandbox.run(component, access, limits, params).await;
+    let read = outcome.access.read;
+    record.segments_read = read.segments.clone();
+    record.rows_read = read.rows;
+    record.denied = read.denied.clone();
+    record.logs = outcome.log.entries;
+    if outcome.log.dropped > 0 {
+        record
+            .logs
+            .push(format!("({} more messages dropped)", outcome.log.dropped));
+    }
+    let output = match outcome.output {
+        Ok(bytes) => bytes,
+        Err(reason) => {
+            record.status = "failed".into();
+            record.error = Some(reason);
+            return None;
+        }
+    };
+    match disclose(&output, context.policy, &read) {
+        Ok((bytes, rows, report)) => {
+            record.status = "succeeded".into();
+            record.output_sha256 = Some(sha256_hex(&bytes));
+            record.rows_released = rows;
+            record.disclosure = report;
+            Some(bytes)
+        }
+        Err(reason) => {
+            record.status = "refused".into();
+            record.error = Some(format!("disclosure control refused the output: {reason}"));
+            None
+        }
+    }
+}
+
+/// Disclosure control of the study's raw output: the released table as Arrow IPC, its
+/// row count and the report.
+fn disclose(
+    output: &[u8],
+    policy: &Policy,
+    read: &ReadStats,
+) -> Result<(Vec<u8>, u64, serde_json::Value), String> {
+    carrel_disclosure::check_bytes(output.len(), policy).map_err(|e| e.to_string())?;
+    let batches = carrel_pseudonym::from_ipc(output)
+        .map_err(|e| format!("the output is not an Arrow IPC stream: {e}"))?;
+    let schema = batches
+        .first()
+        .map(|b| b.schema())
+        .ok_or("the output holds no record batch")?;
+    let table = arrow_select::concat::concat_batches(&schema, &batches)
+        .map_err(|e| format!("the output's batches do not share a schema: {e}"))?;
+    let context = ReadContext {
+        rows_read: read.rows,
+        distinct_patients: read.patients.as_ref().map(|p| p.len() as u64),
+    };
+    let released = carrel_disclosure::apply(&table, policy, &context).map_err(|e| e.to_string())?;
+    let bytes = carrel_pseudonym::to_ipc(&released.table).map_err(|e| e.to_string())?;
+    let report = serde_json::to_value(&released.report).map_err(|e| e.to_string())?;
+    Ok((bytes, released.table.num_rows() as u64, report))
+}

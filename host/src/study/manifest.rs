@@ -1,0 +1,194 @@
+//! A study's capability manifest: `[component.<id>.tool.carrel.study]` next to a
+//! `[[trigger.study]] component = "<id>"` in spin.toml. It states who runs the study, why,
+//! under which authorisation, the exact columns it reads, its disclosure policy, its limits
+//! and its expiry. The host enforces every line of it.
+
+use carrel_disclosure::Policy;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use time::Date;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StudyTool {
+    pub title: String,
+    pub purpose: String,
+    /// The authorisation the study runs under (e.g. a CNIL decision reference).
+    pub legal_basis: String,
+    pub principal_investigator: String,
+    /// Dataset name → the exact columns the study may read.
+    pub datasets: BTreeMap<String, Vec<String>>,
+    /// Disclosure control of the output; never weaker than the operator's minimum.
+    #[serde(default)]
+    pub disclosure: Policy,
+    #[serde(default = "default_time_limit")]
+    pub time_limit_seconds: u64,
+    #[serde(default = "default_memory_limit")]
+    pub memory_limit_mb: u64,
+    /// Last day (inclusive, `YYYY-MM-DD`) the study may run.
+    pub expires: String,
+}
+
+fn default_time_limit() -> u64 {
+    60
+}
+
+fn default_memory_limit() -> u64 {
+    256
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum StudyManifestError {
+    #[error("study `{study}`: {message}")]
+    Invalid { study: String, message: String },
+}
+
+impl StudyTool {
+    /// Checks what serde cannot: dates, non-empty grants, sane limits.
+    pub fn validate(&self, study: &str) -> Result<(), StudyManifestError> {
+        let invalid = |message: String| StudyManifestError::Invalid {
+            study: study.to_owned(),
+            message,
+        };
+        self.expiry_date()
+            .map_err(|e| invalid(format!("expires = {:?}: {e}", self.expires)))?;
+        if self.datasets.is_empty() {
+            return Err(invalid("datasets: the study reads nothing".into()));
+        }
+        for (dataset, columns) in &self.datasets {
+            if columns.is_empty() {
+                return Err(invalid(format!("datasets.{dataset}: no columns granted")));
+            }
+        }
+        for (field, value) in [
+            ("title", &self.title),
+            ("purpose", &self.purpose),
+            ("legal_basis", &self.legal_basis),
+            ("principal_investigator", &self.principal_investigator),
+        ] {
+            if value.trim().is_empty() {
+                return Err(invalid(format!("{field} is empty")));
+            }
+        }
+        if !(1..=3600).contains(&self.time_limit_seconds) {
+            return Err(invalid("time_limit_seconds must lie in 1..=3600".into()));
+        }
+        if !(16..=4096).contains(&self.memory_limit_mb) {
+            return Err(invalid("memory_limit_mb must lie in 16..=4096".into()));
+        }
+        Ok(())
+    }
+
+    pub fn expiry_date(&self) -> Result<Date, time::error::Parse> {
+        parse_day(&self.expires)
+    }
+
+    pub fn grants(&self, dataset: &str, column: &str) -> bool {
+        self.datasets
+            .get(dataset)
+            .is_some_and(|columns| columns.iter().any(|c| c == column))
+    }
+}
+
+/// Parses `YYYY-MM-DD`.
+pub fn parse_day(text: &str) -> Result<Date, time::error::Parse> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(text, &format)
+}
+
+/// sha256 of the study's manifest section: its `[component.<id>]` table and its
+/// `[[trigger.study]]` entries, as canonical JSON (keys sorted), so formatting and
+/// comments do not matter but any change of meaning does.
+pub fn manifest_section_sha256(
+    manifest_text: &str,
+    study: &str,
+) -> Result<String, toml::de::Error> {
+    let document: toml::Table = toml::from_str(manifest_text)?;
+    let component = document
+        .get("component")
+        .and_then(|c| c.get(study))
+        .cloned()
+        .unwrap_or(toml::Value::Boolean(false));
+    let triggers: Vec<toml::Value> = document
+        .get("trigger")
+        .and_then(|t| t.get("study"))
+        .and_then(|s| s.as_array())
+        .map(|entries| {
+            entries
+                .iter()
+                .filter(|e| e.get("component").and_then(|c| c.as_str()) == Some(study))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let section = serde_json::json!({ "component": component, "trigger": triggers });
+    // serde_json's map is ordered by key, so this serialisation is canonical.
+    Ok(hex::encode(Sha256::digest(
+        serde_json::to_string(&section)
+            .expect("JSON values serialise")
+            .as_bytes(),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &str = r#"
+spin_manifest_version = 2
+[application]
+name = "x"
+[[trigger.study]]
+component = "ili"
+[component.ili]
+source = "ili.wasm"
+[component.ili.tool.carrel.study]
+title = "ILI"
+purpose = "surveillance"
+legal_basis = "decision 2026-001"
+principal_investigator = "Dr A"
+expires = "2027-12-31"
+datasets = { consultations = ["date", "diagnoses"] }
+"#;
+
+    fn tool(text: &str) -> StudyTool {
+        let doc: toml::Table = toml::from_str(text).unwrap();
+        doc["component"]["ili"]["tool"]["carrel"]["study"]
+            .clone()
+            .try_into()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_complete_study_section_parses_with_default_limits() {
+        let t = tool(MANIFEST);
+        t.validate("ili").unwrap();
+        assert_eq!(t.time_limit_seconds, 60);
+        assert!(t.grants("consultations", "date"));
+        assert!(!t.grants("consultations", "patient_id"));
+        assert!(!t.grants("other", "date"));
+    }
+
+    #[test]
+    fn an_invalid_expiry_is_refused_naming_the_study() {
+        let t = tool(&MANIFEST.replace("2027-12-31", "2027-13-40"));
+        let err = t.validate("ili").unwrap_err().to_string();
+        assert!(
+            err.contains("study `ili`") && err.contains("expires"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn manifest_hash_ignores_layout_but_not_meaning() {
+        let a = manifest_section_sha256(MANIFEST, "ili").unwrap();
+        let reformatted = MANIFEST.replace("title = \"ILI\"", "title   =   \"ILI\"  # comment");
+        assert_eq!(a, manifest_section_sha256(&reformatted, "ili").unwrap());
+        let widened = MANIFEST.replace(
+            "[\"date\", \"diagnoses\"]",
+            "[\"date\", \"diagnoses\", \"patient_id\"]",
+        );
+        assert_ne!(a, manifest_section_sha256(&widened, "ili").unwrap());
+    }
+}

@@ -1,0 +1,18 @@
+//! Approved studies: the capability manifest, the register of submissions, approvals and
+//! runs, the sandbox a run executes in, and disclosure control of what comes out.
+//!
+//! A run goes: the study must be approved for the exact sha256 of its wasm and of its
+//! manifest section, not revoked, not expired → a fresh sandbox with its limits reads
+//! only granted columns → the returned table passes disclosure control (never trusted to
+//! the study) → the released table, what was read and what was redacted are recorded with
+//! an audit entry.
+
+pub mod cli;
+pub mod desk;
+pub mod manifest;
+pub mod registry;
+pub mod sandbox;
+pub mod synthetic;
+
+pub use desk::{StudyDesk, StudySpec, study_specs};
+pub use registry::{ApprovalState, RunRecord, StudyRegistry, Submission};

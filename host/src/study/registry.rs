@@ -1,0 +1,501 @@
+//! The study register, in the warehouse catalog (carrel.db): submissions of exact
+//! binaries and manifest sections, their approval or revocation, and every run with what
+//! it read and released. Each change is committed together with its audit entry.
+
+use carrel_vault::audit::append_in_transaction;
+use carrel_vault::{AuditAction, AuditEvent, CATALOG_FILE};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Mutex;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("no catalog in {0}: run `carrel keys init` first")]
+    NoCatalog(String),
+    #[error("study `{0}` has never been submitted: run `carrel study submit {0}` first")]
+    NotSubmitted(String),
+    #[error("study `{0}` is already approved for these hashes")]
+    AlreadyApproved(String),
+    #[error("study `{0}` is revoked: submit it again before it can be approved")]
+    Revoked(String),
+    #[error("study `{0}` is not approved, so there is nothing to revoke")]
+    NothingToRevoke(String),
+    #[error(
+        "study `{study}`: its {what} changed since it was submitted (submitted {submitted}, now {now}): submit it again"
+    )]
+    ChangedSinceSubmission {
+        study: String,
+        what: &'static str,
+        submitted: String,
+        now: String,
+    },
+    #[error("no run `{0}`")]
+    UnknownRun(String),
+    #[error("catalog error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Audit(#[from] carrel_vault::VaultError),
+}
+
+/// Where a study stands in the approval process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalState {
+    Submitted,
+    Approved,
+    Revoked,
+}
+
+impl ApprovalState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Submitted => "submitted",
+            Self::Approved => "approved",
+            Self::Revoked => "revoked",
+        }
+    }
+}
+
+/// The latest submission of a study and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Submission {
+    pub study: String,
+    pub wasm_sha256: String,
+    pub manifest_sha256: String,
+    pub submitted_at: String,
+    pub submitted_by: String,
+    pub approved_at: Option<String>,
+    pub approved_by: Option<String>,
+    pub revoked_at: Option<String>,
+    pub revoked_by: Option<String>,
+}
+
+impl Submission {
+    pub fn state(&self) -> ApprovalState {
+        if self.revoked_at.is_some() {
+            ApprovalState::Revoked
+        } else if self.approved_at.is_some() {
+            ApprovalState::Approved
+        } else {
+            ApprovalState::Submitted
+        }
+    }
+}
+
+/// One run, as recorded. `result` (the released table, Arrow IPC) is read separately.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub study: String,
+    pub actor: String,
+    pub params: Vec<(String, String)>,
+    pub started_at: String,
+    pub finished_at: String,
+    /// `succeeded`, `failed` (the study trapped, timed out or returned an error) or
+    /// `refused` (not runnable, or its output failed disclosure control).
+    pub status: String,
+    pub error: Option<String>,
+    pub wasm_sha256: String,
+    pub manifest_sha256: String,
+    pub output_sha256: Option<String>,
+    /// `dataset/segment` ids decrypted for the run.
+    pub segments_read: Vec<String>,
+    pub rows_read: u64,
+    pub rows_released: u64,
+    /// The disclosure report (counts of redacted cells, never values).
+    pub disclosure: serde_json::Value,
+    pub denied: Vec<String>,
+    pub logs: Vec<String>,
+}
+
+pub struct StudyRegistry {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS study_submissions (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    study           TEXT NOT NULL,
+    wasm_sha256     TEXT NOT NULL,
+    manifest_sha256 TEXT NOT NULL,
+    submitted_at    TEXT NOT NULL,
+    submitted_by    TEXT NOT NULL,
+    approved_at     TEXT,
+    approved_by     TEXT,
+    revoked_at      TEXT,
+    revoked_by      TEXT
+);
+CREATE INDEX IF NOT EXISTS study_submissions_by_study ON study_submissions (study, seq);
+CREATE TABLE IF NOT EXISTS study_runs (
+    run_id      TEXT PRIMARY KEY,
+    study       TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    record      TEXT NOT NULL,
+    result      BLOB
+);
+CREATE INDEX IF NOT EXISTS study_runs_by_study ON study_runs (study, started_at);
+";
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("current UTC time formats as RFC 3339")
+}
+
+fn submission(row: &rusqlite::Row<'_>) -> rusqlite::Result<Submission> {
+    Ok(Submission {
+        study: row.get(0)?,
+        wasm_sha256: row.get(1)?,
+        manifest_sha256: row.get(2)?,
+        submitted_at: row.get(3)?,
+        submitted_by: row.get(4)?,
+        approved_at: row.get(5)?,
+        approved_by: row.get(6)?,
+        revoked_at: row.get(7)?,
+        revoked_by: row.get(8)?,
+    })
+}
+
+const SUBMISSION_COLUMNS: &str = "study, wasm_sha256, manifest_sha256, submitted_at, submitted_by, approved_at, approved_by, revoked_at, revoked_by";
+
+impl StudyRegistry {
+    pub fn open(state_dir: &Path) -> Result<Self, RegistryError> {
+        let path = state_dir.join(CATALOG_FILE);
+        if !path.is_file() {
+            return Err(RegistryError::NoCatalog(state_dir.display().to_string()));
+        }
+        carrel_vault::AuditLog::open(state_dir)?;
+        let conn = Connection::open(&path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with_tx<R>(
+        &self,
+        event: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(R, AuditEvent), RegistryError>,
+    ) -> Result<R, RegistryError> {
+        self.with_tx_head(event).map(|(out, _)| out)
+    }
+
+    /// Like `with_tx`, also returning the audit entry's sequence number.
+    fn with_tx_head<R>(
+        &self,
+        event: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(R, AuditEvent), RegistryError>,
+    ) -> Result<(R, u64), RegistryError> {
+        let mut conn = self.conn.lock().expect("registry connection");
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (out, audit) = event(&tx)?;
+        let head = append_in_transaction(&tx, &audit)?;
+        tx.commit()?;
+        Ok((out, head.seq))
+    }
+
+    pub fn latest(&self, study: &str) -> Result<Option<Submission>, RegistryError> {
+        let conn = self.conn.lock().expect("registry connection");
+        Ok(latest_in(&conn, study)?)
+    }
+
+    /// The latest submission of every study ever submitted.
+    pub fn all_latest(&self) -> Result<Vec<Submission>, RegistryError> {
+        let conn = self.conn.lock().expect("registry connection");
+        let mut statement = conn.prepare(&format!(
+            "SELECT {SUBMISSION_COLUMNS} FROM study_submissions s
+             WHERE seq = (SELECT MAX(seq) FROM study_submissions WHERE study = s.study)
+             ORDER BY study"
+        ))?;
+        let rows = statement.query_map([], submission)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records the exact hashes a researcher submits for approval.
+    pub fn submit(
+        &self,
+        study: &str,
+        wasm_sha256: &str,
+        manifest_sha256: &str,
+        actor: &str,
+    ) -> Result<Submission, RegistryError> {
+        self.with_tx(|tx| {
+            tx.execute(
+                "INSERT INTO study_submissions (study, wasm_sha256, manifest_sha256, submitted_at, submitted_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![study, wasm_sha256, manifest_sha256, now(), actor],
+            )?;
+            let submitted = latest_in(tx, study)?.expect("just inserted");
+            let event = AuditEvent::new(actor, AuditAction::Other("study.submit".into()), format!("study:{study}"))
+                .with_details(serde_json::json!({"wasm_sha256": wasm_sha256, "manifest_sha256": manifest_sha256}));
+            Ok((submitted, event))
+        })
+    }
+
+    /// Approves exactly the hashes of the latest submission, provided the study on disk
+    /// still has them.
+    pub fn approve(
+        &self,
+        study: &str,
+        current_wasm: &str,
+        current_manifest: &str,
+        auditor: &str,
+    ) -> Result<Submission, RegistryError> {
+        self.with_tx(|tx| {
+            let latest = latest_in(tx, study)?
+                .ok_or_else(|| RegistryError::NotSubmitted(study.to_owned()))?;
+            match latest.state() {
+                ApprovalState::Approved => return Err(RegistryError::AlreadyApproved(study.to_owned())),
+                ApprovalState::Revoked => return Err(RegistryError::Revoked(study.to_owned())),
+                ApprovalState::Submitted => {}
+            }
+            changed(study, "binary (sha256 of the wasm)", &latest.wasm_sha256, current_wasm)?;
+            changed(study, "manifest section", &latest.manifest_sha256, current_manifest)?;
+            tx.execute(
+                "UPDATE study_submissions SET approved_at = ?1, approved_by = ?2
+                 WHERE seq = (SELECT MAX(seq) FROM study_submissions WHERE study = ?3)",
+                params![now(), auditor, study],
+            )?;
+            let approved = latest_in(tx, study)?.expect("still there");
+            let event = AuditEvent::new(auditor, AuditAction::Other("study.approve".into()), format!("study:{study}"))
+                .with_details(serde_json::json!({"wasm_sha256": approved.wasm_sha256, "manifest_sha256": approved.manifest_sha256}));
+            Ok((approved, event))
+        })
+    }
+
+    pub fn revoke(&self, study: &str, auditor: &str) -> Result<Submission, RegistryError> {
+        self.with_tx(|tx| {
+            let latest = latest_in(tx, study)?
+                .ok_or_else(|| RegistryError::NotSubmitted(study.to_owned()))?;
+            if latest.state() == ApprovalState::Revoked {
+                return Err(RegistryError::NothingToRevoke(study.to_owned()));
+            }
+            tx.execute(
+                "UPDATE study_submissions SET revoked_at = ?1, revoked_by = ?2
+                 WHERE seq = (SELECT MAX(seq) FROM study_submissions WHERE study = ?3)",
+                params![now(), auditor, study],
+            )?;
+            let revoked = latest_in(tx, study)?.expect("still there");
+            let event = AuditEvent::new(auditor, AuditAction::Other("study.revoke".into()), format!("study:{study}"))
+                .with_details(serde_json::json!({"wasm_sha256": revoked.wasm_sha256, "manifest_sha256": revoked.manifest_sha256}));
+            Ok((revoked, event))
+        })
+    }
+
+    /// Stores a run record (and its released table) with its audit entry.
+    /// Returns the audit entry's sequence number.
+    pub fn record_run(&self, run: &RunRecord, result: Option<&[u8]>) -> Result<u64, RegistryError> {
+        self.with_tx_head(|tx| {
+            tx.execute(
+                "INSERT INTO study_runs (run_id, study, started_at, record, result) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![run.run_id, run.study, run.started_at, serde_json::to_string(run).expect("run records serialise"), result],
+            )?;
+            let action = match run.status.as_str() {
+                "succeeded" => "study.run",
+                "refused" => "study.run.refused",
+                _ => "study.run.failed",
+            };
+            let event = AuditEvent::new(&run.actor, AuditAction::Other(action.into()), format!("study:{}", run.study))
+                .with_details(serde_json::json!({
+                    "run_id": run.run_id,
+                    "wasm_sha256": run.wasm_sha256,
+                    "manifest_sha256": run.manifest_sha256,
+                    "output_sha256": run.output_sha256,
+                    "segments_read": run.segments_read,
+                    "rows_read": run.rows_read,
+                    "rows_released": run.rows_released,
+                    "disclosure": run.disclosure,
+                    "denied": run.denied,
+                    "error": run.error,
+                }));
+            Ok(((), event))
+        })
+        .map(|((), seq)| seq)
+    }
+
+    pub fn run(&self, run_id: &str) -> Result<RunRecord, RegistryError> {
+        let conn = self.conn.lock().expect("registry connection");
+        let text: String = conn
+            .query_row(
+                "SELECT record FROM study_runs WHERE run_id = ?1",
+                [run_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| RegistryError::UnknownRun(run_id.to_owned()))?;
+        Ok(serde_json::from_str(&text).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })?)
+    }
+
+    /// The released table of a run (Arrow IPC), if it released one.
+    pub fn result(&self, run_id: &str) -> Result<Option<Vec<u8>>, RegistryError> {
+        let conn = self.conn.lock().expect("registry connection");
+        conn.query_row(
+            "SELECT result FROM study_runs WHERE run_id = ?1",
+            [run_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| RegistryError::UnknownRun(run_id.to_owned()))
+    }
+
+    /// Runs, newest first, of one study or of all.
+    pub fn runs(&self, study: Option<&str>) -> Result<Vec<RunRecord>, RegistryError> {
+        let conn = self.conn.lock().expect("registry connection");
+        let mut statement = conn.prepare(
+            "SELECT record FROM study_runs WHERE (?1 IS NULL OR study = ?1) ORDER BY started_at DESC, run_id",
+        )?;
+        let rows = statement.query_map([study], |r| r.get::<_, String>(0))?;
+        let mut runs = Vec::new();
+        for text in rows {
+            let text = text?;
+            runs.push(serde_json::from_str(&text).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    0,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?);
+        }
+        Ok(runs)
+    }
+}
+
+fn changed(
+    study: &str,
+    what: &'static str,
+    submitted: &str,
+    now: &str,
+) -> Result<(), RegistryError> {
+    if submitted == now {
+        Ok(())
+    } else {
+        Err(RegistryError::ChangedSinceSubmission {
+            study: study.to_owned(),
+            what,
+            submitted: submitted.to_owned(),
+            now: now.to_owned(),
+        })
+    }
+}
+
+fn latest_in(conn: &Connection, study: &str) -> rusqlite::Result<Option<Submission>> {
+    conn.query_row(
+        &format!("SELECT {SUBMISSION_COLUMNS} FROM study_submissions WHERE study = ?1 ORDER BY seq DESC LIMIT 1"),
+        [study],
+        submission,
+    )
+    .optional()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry() -> (tempfile::TempDir, StudyRegistry) {
+        let dir = tempfile::tempdir().unwrap();
+        carrel_vault::init_master_key(dir.path(), &carrel_vault::MasterKeyEnv::unset(), "test")
+            .unwrap();
+        let registry = StudyRegistry::open(dir.path()).unwrap();
+        (dir, registry)
+    }
+
+    #[test]
+    fn approval_covers_exactly_the_submitted_hashes() {
+        let (_dir, r) = registry();
+        assert!(matches!(
+            r.approve("ili", "w1", "m1", "token:aud").unwrap_err(),
+            RegistryError::NotSubmitted(_)
+        ));
+        r.submit("ili", "w1", "m1", "token:res").unwrap();
+        assert_eq!(
+            r.latest("ili").unwrap().unwrap().state(),
+            ApprovalState::Submitted
+        );
+        let err = r.approve("ili", "w2", "m1", "token:aud").unwrap_err();
+        assert!(err.to_string().contains("binary"), "{err}");
+        let err = r.approve("ili", "w1", "m2", "token:aud").unwrap_err();
+        assert!(err.to_string().contains("manifest section"), "{err}");
+        let approved = r.approve("ili", "w1", "m1", "token:aud").unwrap();
+        assert_eq!(approved.state(), ApprovalState::Approved);
+        assert_eq!(approved.approved_by.as_deref(), Some("token:aud"));
+        assert!(matches!(
+            r.approve("ili", "w1", "m1", "token:aud").unwrap_err(),
+            RegistryError::AlreadyApproved(_)
+        ));
+    }
+
+    #[test]
+    fn a_revoked_study_needs_a_new_submission_before_approval() {
+        let (_dir, r) = registry();
+        r.submit("ili", "w1", "m1", "token:res").unwrap();
+        r.approve("ili", "w1", "m1", "token:aud").unwrap();
+        assert_eq!(
+            r.revoke("ili", "token:aud").unwrap().state(),
+            ApprovalState::Revoked
+        );
+        assert!(matches!(
+            r.approve("ili", "w1", "m1", "token:aud").unwrap_err(),
+            RegistryError::Revoked(_)
+        ));
+        assert!(matches!(
+            r.revoke("ili", "token:aud").unwrap_err(),
+            RegistryError::NothingToRevoke(_)
+        ));
+        r.submit("ili", "w1", "m1", "token:res").unwrap();
+        r.approve("ili", "w1", "m1", "token:aud").unwrap();
+        assert_eq!(r.all_latest().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn every_registry_change_is_in_the_audit_log() {
+        let (dir, r) = registry();
+        r.submit("ili", "w1", "m1", "token:res").unwrap();
+        r.approve("ili", "w1", "m1", "token:aud").unwrap();
+        r.revoke("ili", "token:aud").unwrap();
+        let run = RunRecord {
+            run_id: "run-1".into(),
+            study: "ili".into(),
+            actor: "token:res".into(),
+            params: vec![],
+            started_at: "t".into(),
+            finished_at: "t".into(),
+            status: "refused".into(),
+            error: Some("revoked".into()),
+            wasm_sha256: "w1".into(),
+            manifest_sha256: "m1".into(),
+            output_sha256: None,
+            segments_read: vec![],
+            rows_read: 0,
+            rows_released: 0,
+            disclosure: serde_json::Value::Null,
+            denied: vec![],
+            logs: vec![],
+        };
+        let seq = r.record_run(&run, None).unwrap();
+        let audit = carrel_vault::AuditLog::open(dir.path()).unwrap();
+        let actions: Vec<String> = audit
+            .entries(0)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .filter(|a| a.starts_with("study."))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "study.submit",
+                "study.approve",
+                "study.revoke",
+                "study.run.refused"
+            ]
+        );
+        assert_eq!(audit.head().unwrap().seq, seq);
+        assert_eq!(r.run("run-1").unwrap(), run);
+        assert_eq!(r.result("run-1").unwrap(), None);
+        assert!(matches!(
+            r.run("run-2").unwrap_err(),
+            RegistryError::UnknownRun(_)
+        ));
+    }
+}

@@ -1,0 +1,154 @@
+//! `carrel study try <id> --synthetic`: runs a study, approved or not, against a dataset
+//! generated on the fly in a throwaway warehouse (its own keys, its own pseudonymisation
+//! secret, deleted afterwards). It never opens the real warehouse, so a researcher can
+//! develop a study before approval without any access to real data.
+
+use super::desk::{RunContext, StudySpec, execute, study_engine};
+use super::registry::RunRecord;
+use super::sandbox::StudySandbox;
+use crate::capabilities::keyed_hash::{KeyedHashGrants, PseudonymSecret};
+use crate::engine::EpochTicker;
+use anyhow::Context;
+use carrel_vault::{ColumnGroups, MasterKeyEnv, Vault};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The dataset name the shipped ingestion pipeline writes, and synthetic tries fill.
+pub const CONSULTATIONS: &str = "consultations";
+/// The association stamped on synthetic rows.
+pub const SYNTHETIC_ASSOCIATION: &str = "synthetic";
+
+/// Creates `name` with the canonical consultation schema and its column groups unless it
+/// exists.
+pub fn ensure_consultations_dataset(vault: &Vault, name: &str, actor: &str) -> anyhow::Result<()> {
+    if !vault.datasets()?.iter().any(|d| d == name) {
+        let groups = carrel_pseudonym::column_groups()
+            .iter()
+            .fold(ColumnGroups::new(), |g, (group, columns)| {
+                g.with_group(group, columns)
+            });
+        vault.create_dataset(name, &carrel_pseudonym::canonical_schema(), &groups, actor)?;
+    }
+    Ok(())
+}
+
+/// The host's keyed hash, for pseudonymising natively.
+struct Hasher(KeyedHashGrants);
+
+impl carrel_pseudonym::KeyedHasher for Hasher {
+    type Error = String;
+    fn hash(&mut self, domain: &str, items: &[Vec<u8>]) -> Result<Vec<String>, String> {
+        self.0
+            .hash(domain, items)
+            .ok_or_else(|| format!("domain {domain} not granted"))
+    }
+}
+
+/// A throwaway warehouse holding synthetic consultations.
+pub struct SyntheticWarehouse {
+    _dir: tempfile::TempDir,
+    pub vault: Arc<Vault>,
+    pub secret: PseudonymSecret,
+    pub truth: carrel_synth::GroundTruth,
+}
+
+impl SyntheticWarehouse {
+    /// Generates `consultations` consultations with `seed`, pseudonymises them with the
+    /// same code the pseudonymisation component runs, and stores them encrypted.
+    pub fn build(
+        consultations: u64,
+        seed: u64,
+        progress: &mut dyn FnMut(u64),
+    ) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+        let state = dir.path().join("state");
+        carrel_vault::init_master_key(&state, &MasterKeyEnv::unset(), "synthetic")?;
+        let vault = Vault::open(&state, &MasterKeyEnv::unset())?;
+        ensure_consultations_dataset(&vault, CONSULTATIONS, "synthetic")?;
+        let options = carrel_synth::SynthOptions {
+            consultations,
+            seed,
+            ..Default::default()
+        };
+        let fhir = dir.path().join("fhir");
+        let truth = carrel_synth::generate(&options, &fhir, &mut |_| {})?;
+        let secret = PseudonymSecret::load_or_create(&state)?;
+        let mut hasher = Hasher(KeyedHashGrants::new(
+            &secret,
+            &["patient".into(), "consultation".into()],
+        ));
+        let mut stored = 0;
+        for file in &truth.files {
+            let body = std::fs::read(fhir.join(file))?;
+            let parsed = carrel_fhir::parse_ndjson(&body)
+                .map_err(|e| anyhow::anyhow!("synthetic file {file} does not parse: {e:?}"))?;
+            let batch = carrel_pseudonym::pseudonymise(
+                SYNTHETIC_ASSOCIATION,
+                &parsed.consultations,
+                &mut hasher,
+            )
+            .map_err(|e| anyhow::anyhow!("pseudonymising {file}: {e}"))?;
+            stored += batch.num_rows() as u64;
+            vault.append(CONSULTATIONS, &batch, "synthetic")?;
+            progress(stored);
+        }
+        Ok(Self {
+            _dir: dir,
+            vault: Arc::new(vault),
+            secret,
+            truth,
+        })
+    }
+}
+
+/// Runs `spec` against `warehouse`: the run record (never stored) and the released table.
+pub async fn try_study(
+    spec: &StudySpec,
+    warehouse: &SyntheticWarehouse,
+    params: Vec<(String, String)>,
+) -> anyhow::Result<(RunRecord, Option<Vec<u8>>)> {
+    let specs = BTreeMap::from([(spec.id.clone(), spec.clone())]);
+    let engine = study_engine(&specs)?;
+    let _ticker = EpochTicker::start(&engine);
+    let sandbox = StudySandbox::new(&engine)?;
+    let component = wasmtime::component::Component::from_file(&engine, &spec.source)
+        .map_err(anyhow::Error::from)
+        .with_context(|| {
+            format!(
+                "study `{}`: cannot load {} (build it first: `carrel build`)",
+                spec.id,
+                spec.source.display()
+            )
+        })?;
+    sandbox
+        .check(&component)
+        .with_context(|| format!("study `{}`", spec.id))?;
+    let mut record = RunRecord {
+        run_id: "synthetic".into(),
+        study: spec.id.clone(),
+        actor: "synthetic".into(),
+        params: params.clone(),
+        started_at: String::new(),
+        finished_at: String::new(),
+        status: String::new(),
+        error: None,
+        wasm_sha256: String::new(),
+        manifest_sha256: spec.manifest_sha256.clone(),
+        output_sha256: None,
+        segments_read: Vec::new(),
+        rows_read: 0,
+        rows_released: 0,
+        disclosure: serde_json::Value::Null,
+        denied: Vec::new(),
+        logs: Vec::new(),
+    };
+    let context = RunContext {
+        vault: &warehouse.vault,
+        audit: None,
+        secret: &warehouse.secret,
+        policy: &spec.tool.disclosure,
+        actor: "synthetic",
+    };
+    let released = execute(&sandbox, spec, &component, &context, &params, &mut record).await;
+    Ok((record, released))
+}

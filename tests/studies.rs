@@ -1,0 +1,567 @@
+//! Studies end to end: the real `carrel` binary, a warehouse filled through the real
+//! ingestion components, study components built for wasm32-wasip2, the approval state
+//! machine, the sandbox's limits and disclosure control.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use support::{TestApp, carrel_command, carrel_ok as run, guests};
+
+const INGESTION: &str = r#"
+[[trigger.http]]
+route = "/ingest/fhir"
+component = "ingest-fhir"
+
+[component.ingest-fhir]
+source = "ingest_fhir.wasm"
+key_value_stores = ["default"]
+[component.ingest-fhir.tool.carrel]
+auth = "ingest"
+ingest = { dataset = "consultations", pseudonymiser = "pseudonymise" }
+
+[component.pseudonymise]
+source = "pseudonymise.wasm"
+[component.pseudonymise.tool.carrel]
+keyed_hash_domains = ["patient", "consultation"]
+"#;
+
+fn study_section(id: &str, wasm: &str, columns: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[trigger.study]]
+component = "{id}"
+
+[component.{id}]
+source = "{wasm}"
+
+[component.{id}.tool.carrel.study]
+title = "Test study {id}"
+purpose = "Testing the study desk"
+legal_basis = "test"
+principal_investigator = "Dr Test"
+expires = "2099-12-31"
+time_limit_seconds = 5
+memory_limit_mb = 64
+datasets = {{ consultations = [{columns}] }}
+{extra}
+"#
+    )
+}
+
+/// A warehouse holding synthetic consultations of one association, an auditor token and
+/// a researcher token.
+struct Desk {
+    app: TestApp,
+    state: PathBuf,
+    auditor: String,
+    researcher: String,
+    researcher_token: String,
+    auditor_token: String,
+    truth: serde_json::Value,
+}
+
+fn token(state: &Path, role: &str) -> (String, String) {
+    let out = run(state, &["tokens", "add", "--role", role]);
+    let id = out.split_whitespace().nth(1).unwrap().to_owned();
+    (id, out.lines().last().unwrap().trim().to_owned())
+}
+
+fn desk(studies: &str, consultations: u32, runtime_config: Option<&str>) -> Desk {
+    let manifest = format!(
+        "spin_manifest_version = 2\n[application]\nname = \"studies-test\"\n{INGESTION}\n{studies}"
+    );
+    let app = TestApp::new(
+        &manifest,
+        &[
+            ("ingest_fhir.wasm", guests::INGEST_FHIR),
+            ("pseudonymise.wasm", guests::PSEUDONYMISE),
+            ("study_probe.wasm", guests::STUDY_PROBE),
+            ("ili_weekly.wasm", guests::ILI_WEEKLY),
+            ("activity.wasm", guests::ACTIVITY),
+        ],
+    );
+    if let Some(config) = runtime_config {
+        std::fs::write(app.path().join("runtime-config.toml"), config).unwrap();
+    }
+    let state = app.path().join("state");
+    run(&state, &["keys", "init"]);
+    let data = app.path().join("synth");
+    let out = carrel_command()
+        .args(["synth", "--seed", "5", "--consultations"])
+        .arg(consultations.to_string())
+        .arg("--out")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("ground-truth.json")).unwrap()).unwrap();
+    let imported = carrel_command()
+        .args(["import", "-f"])
+        .arg(app.manifest())
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--association", "sos-test"])
+        .args(
+            truth["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| data.join(f.as_str().unwrap())),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let (auditor, auditor_token) = token(&state, "auditor");
+    let (researcher, researcher_token) = token(&state, "researcher");
+    Desk {
+        app,
+        state,
+        auditor,
+        researcher,
+        researcher_token,
+        auditor_token,
+        truth,
+    }
+}
+
+impl Desk {
+    fn study(&self, args: &[&str]) -> Output {
+        let mut command = carrel_command();
+        command
+            .arg("study")
+            .args(args)
+            .arg("-f")
+            .arg(self.app.manifest());
+        command.arg("--state-dir").arg(&self.state);
+        let config = self.app.path().join("runtime-config.toml");
+        if config.is_file() {
+            command.arg("--runtime-config-file").arg(config);
+        }
+        command.output().unwrap()
+    }
+
+    fn study_ok(&self, args: &[&str]) -> String {
+        let out = self.study(args);
+        assert!(
+            out.status.success(),
+            "carrel study {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn approve(&self, id: &str) {
+        self.study_ok(&["submit", id]);
+        self.study_ok(&["approve", id, "--by", &self.auditor]);
+    }
+
+    /// Runs `id` and returns its run record.
+    fn run(&self, id: &str, params: &[&str]) -> serde_json::Value {
+        let mut args = vec!["run", id, "--json"];
+        for p in params {
+            args.extend(["--param", p]);
+        }
+        let out = self.study(&args);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "no run record ({e}): {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+
+    fn csv(&self, run_id: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+        let text = self.study_ok(&["results", run_id, "--format", "csv"]);
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        lines
+            .map(|line| {
+                header
+                    .iter()
+                    .zip(line.split(','))
+                    .map(|(h, v)| (h.to_string(), v.to_string()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn audit_actions(&self) -> Vec<String> {
+        let out = run(&self.state, &["audit", "export"]);
+        out.lines()
+            .map(|l| {
+                let entry: serde_json::Value = serde_json::from_str(l).unwrap();
+                entry["action"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    }
+}
+
+const PROBE_COLUMNS: &str = r#""date", "age_years", "patient_id""#;
+
+fn probe_desk(extra: &str) -> Desk {
+    let d = desk(
+        &study_section("probe", "study_probe.wasm", PROBE_COLUMNS, extra),
+        1500,
+        None,
+    );
+    d.approve("probe");
+    d
+}
+
+#[test]
+fn an_approved_study_runs_and_its_counts_leave_rounded() {
+    let d = probe_desk("");
+    let record = d.run("probe", &["op=count"]);
+    assert_eq!(record["status"], "succeeded", "{record}");
+    assert_eq!(record["rows_read"], d.truth["consultations"]);
+    assert!(!record["segments_read"].as_array().unwrap().is_empty());
+    let rows = d.csv(record["run_id"].as_str().unwrap());
+    let total: u64 = rows
+        .iter()
+        .map(|r| r["consultations"].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total % 5, 0, "released counts are rounded to 5");
+    let consultations = d.truth["consultations"].as_u64().unwrap();
+    assert!(total.abs_diff(consultations) <= 2 * rows.len() as u64 + 2);
+    assert!(d.audit_actions().contains(&"study.run".to_owned()));
+}
+
+#[test]
+fn study_cannot_open_an_unapproved_dataset_or_column() {
+    let d = probe_desk("");
+    for (op, denied) in [
+        ("op=unapproved-dataset", "dataset `prescriptions`"),
+        ("op=unapproved-column", "column `departement`"),
+    ] {
+        let record = d.run("probe", &[op]);
+        assert_eq!(record["status"], "failed", "{record}");
+        let error = record["error"].as_str().unwrap();
+        assert!(error.contains("not granted"), "{error}");
+        assert!(
+            record["denied"][0].as_str().unwrap().contains(denied),
+            "{record}"
+        );
+        assert_eq!(record["rows_read"], 0);
+    }
+    let actions = d.audit_actions();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "capability.denied").count(),
+        2
+    );
+}
+
+#[test]
+fn a_study_that_loops_or_exhausts_memory_fails_and_the_host_goes_on() {
+    let d = probe_desk("");
+    let looping = d.run("probe", &["op=loop"]);
+    assert_eq!(looping["status"], "failed");
+    assert!(
+        looping["error"].as_str().unwrap().contains("deadline"),
+        "{looping}"
+    );
+    let greedy = d.run("probe", &["op=memory"]);
+    assert_eq!(greedy["status"], "failed");
+    assert!(
+        greedy["error"].as_str().unwrap().contains("memory"),
+        "{greedy}"
+    );
+    let fine = d.run("probe", &["op=count"]);
+    assert_eq!(fine["status"], "succeeded", "{fine}");
+}
+
+#[test]
+fn outputs_that_are_too_large_or_per_patient_are_refused() {
+    let d = probe_desk("[component.probe.tool.carrel.study.disclosure]\nmax_bytes = 1000000\n");
+    let huge = d.run("probe", &["op=huge"]);
+    assert_eq!(huge["status"], "refused", "{huge}");
+    assert!(huge["error"].as_str().unwrap().contains("bytes"), "{huge}");
+    let per_patient = d.run("probe", &["op=per-patient"]);
+    assert_eq!(per_patient["status"], "refused", "{per_patient}");
+    assert!(
+        per_patient["error"].as_str().unwrap().contains("patient"),
+        "{per_patient}"
+    );
+    let none = d.study(&["results", per_patient["run_id"].as_str().unwrap()]);
+    assert!(!none.status.success(), "a refused run has no results");
+}
+
+#[test]
+fn a_table_of_counts_of_three_is_released_fully_redacted() {
+    let d = probe_desk("");
+    let record = d.run("probe", &["op=threes"]);
+    assert_eq!(record["status"], "succeeded", "{record}");
+    let rows = d.csv(record["run_id"].as_str().unwrap());
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter().all(|r| r["consultations"].is_empty()),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn approval_state_machine_refuses_unsubmitted_unapproved_changed_and_revoked_studies() {
+    let d = desk(
+        &study_section("probe", "study_probe.wasm", PROBE_COLUMNS, ""),
+        300,
+        None,
+    );
+    let refused = |record: serde_json::Value, why: &str| {
+        assert_eq!(record["status"], "refused", "{record}");
+        let error = record["error"].as_str().unwrap();
+        assert!(error.contains(why), "{error}");
+    };
+    refused(d.run("probe", &["op=count"]), "never been submitted");
+    d.study_ok(&["submit", "probe"]);
+    refused(d.run("probe", &["op=count"]), "not approved");
+    // A researcher's token cannot approve.
+    let out = d.study(&["approve", "probe", "--by", &d.researcher]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("auditor"));
+    d.study_ok(&["approve", "probe", "--by", &d.auditor]);
+    assert_eq!(d.run("probe", &["op=count"])["status"], "succeeded");
+    // One changed byte in the wasm: refused until submitted and approved again.
+    let wasm = d.app.path().join("study_probe.wasm");
+    let mut bytes = std::fs::read(&wasm).unwrap();
+    bytes.extend_from_slice(b"\0"); // a trailing byte of a custom section would do as well
+    let original = std::fs::read(&wasm).unwrap();
+    std::fs::write(&wasm, &bytes).unwrap();
+    refused(
+        d.run("probe", &["op=count"]),
+        "binary changed since approval",
+    );
+    std::fs::write(&wasm, &original).unwrap();
+    assert_eq!(d.run("probe", &["op=count"])["status"], "succeeded");
+    // A widened manifest section: refused too.
+    let manifest = std::fs::read_to_string(d.app.manifest()).unwrap();
+    std::fs::write(
+        d.app.manifest(),
+        manifest.replace(PROBE_COLUMNS, r#""date", "age_years", "patient_id", "sex""#),
+    )
+    .unwrap();
+    refused(d.run("probe", &["op=count"]), "manifest section changed");
+    std::fs::write(d.app.manifest(), &manifest).unwrap();
+    d.study_ok(&["revoke", "probe", "--by", &d.auditor]);
+    refused(d.run("probe", &["op=count"]), "revoked");
+    let list = d.study_ok(&["list", "--json"]);
+    assert!(list.contains("\"revoked\""), "{list}");
+}
+
+#[test]
+fn an_expired_study_is_refused() {
+    let section = study_section("probe", "study_probe.wasm", PROBE_COLUMNS, "")
+        .replace("2099-12-31", "2020-01-31");
+    let d = desk(&section, 200, None);
+    d.approve("probe");
+    let record = d.run("probe", &["op=count"]);
+    assert_eq!(record["status"], "refused");
+    assert!(
+        record["error"]
+            .as_str()
+            .unwrap()
+            .contains("expired on 2020-01-31"),
+        "{record}"
+    );
+}
+
+fn exact_policy() -> &'static str {
+    "[component.ili-weekly.tool.carrel.study.disclosure]\nmin_count = 1\nrounding = 1\n"
+}
+
+#[test]
+fn ili_weekly_national_numbers_equal_the_generators_ground_truth() {
+    let studies = study_section(
+        "ili-weekly",
+        "ili_weekly.wasm",
+        r#""date", "age_years", "departement", "diagnoses""#,
+        exact_policy(),
+    ) + &study_section(
+        "activity",
+        "activity.wasm",
+        r#""association", "date", "visit_type""#,
+        "[component.activity.tool.carrel.study.disclosure]\nmin_count = 1\nrounding = 1\n",
+    );
+    // The operator lets these tests see exact counts; the default minimum is 8 and 5.
+    let d = desk(
+        &studies,
+        4000,
+        Some("[disclosure]\nmin_count = 1\nrounding = 1\n"),
+    );
+    d.approve("ili-weekly");
+    d.approve("activity");
+    let record = d.run("ili-weekly", &["by=national"]);
+    assert_eq!(record["status"], "succeeded", "{record}");
+    let rows = d.csv(record["run_id"].as_str().unwrap());
+    let expected = |key: &str| -> std::collections::BTreeMap<String, u64> {
+        serde_json::from_value(d.truth[key].clone()).unwrap()
+    };
+    let column = |name: &str| -> std::collections::BTreeMap<String, u64> {
+        rows.iter()
+            .map(|r| (r["week"].clone(), r[name].parse::<u64>().unwrap()))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    };
+    assert_eq!(column("coded"), expected("coded_by_week"));
+    assert_eq!(column("ili"), expected("ili_by_week"));
+
+    let record = d.run("activity", &[]);
+    assert_eq!(record["status"], "succeeded", "{record}");
+    let rows = d.csv(record["run_id"].as_str().unwrap());
+    let mut by_week = std::collections::BTreeMap::<String, u64>::new();
+    let mut by_visit = std::collections::BTreeMap::<String, u64>::new();
+    for r in &rows {
+        assert_eq!(r["association"], "sos-test");
+        let n: u64 = r["consultations"].parse().unwrap();
+        *by_week.entry(r["week"].clone()).or_default() += n;
+        *by_visit.entry(r["visit_type"].clone()).or_default() += n;
+    }
+    assert_eq!(by_week, expected("by_week"));
+    assert_eq!(by_visit, expected("by_visit_type"));
+}
+
+#[test]
+fn shipped_study_under_the_default_policy_releases_no_small_or_unrounded_count() {
+    let d = desk(
+        &study_section(
+            "ili-weekly",
+            "ili_weekly.wasm",
+            r#""date", "age_years", "departement", "diagnoses""#,
+            "",
+        ),
+        20_000,
+        None,
+    );
+    d.approve("ili-weekly");
+    // One winter month: enough rows that a table by week, region and age class is an
+    // aggregate, not row-level output.
+    let record = d.run("ili-weekly", &["from=2024-01-01", "to=2024-01-31"]);
+    assert_eq!(record["status"], "succeeded", "{record}");
+    let rows = d.csv(record["run_id"].as_str().unwrap());
+    let mut redacted = 0;
+    for r in &rows {
+        for column in ["coded", "ili", "gastro", "bronchiolitis"] {
+            match r[column].as_str() {
+                "" => redacted += 1,
+                value => {
+                    let n: u64 = value.parse().unwrap();
+                    assert_eq!(n % 5, 0, "{column} = {n} is not rounded");
+                }
+            }
+        }
+    }
+    assert!(
+        redacted > 0,
+        "a month over regions and age classes has small cells"
+    );
+    assert!(
+        record["disclosure"].to_string().contains("secondary"),
+        "{record}"
+    );
+}
+
+#[test]
+fn researchers_and_auditors_use_the_study_api_over_http() {
+    let d = desk(
+        &study_section("probe", "study_probe.wasm", PROBE_COLUMNS, ""),
+        500,
+        None,
+    );
+    let state = d.state.to_str().unwrap().to_owned();
+    let carrel = support::Carrel::start(&d.app.manifest(), &["--state-dir", &state], &[]);
+    let client = &carrel.client;
+    let post = |path: &str, token: &str, body: &str| {
+        let r = client
+            .post(carrel.url(path))
+            .bearer_auth(token)
+            .body(body.to_owned())
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    let get = |path: &str, token: &str| {
+        let r = client
+            .get(carrel.url(path))
+            .bearer_auth(token)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    let (status, _) = get("/api/studies", "not-a-token");
+    assert_eq!(status, 401);
+    let (status, body) = post("/api/studies/probe/submit", &d.researcher_token, "");
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = post("/api/studies/probe/approve", &d.researcher_token, "");
+    assert_eq!(status, 403, "a researcher cannot approve");
+    let (status, body) = post("/api/studies/probe/approve", &d.auditor_token, "");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(
+        "/api/studies/probe/runs",
+        &d.researcher_token,
+        r#"{"params": {"op": "count"}}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let record: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let run_id = record["run_id"].as_str().unwrap();
+    let (status, csv) = get(&format!("/api/runs/{run_id}/result.csv"), &d.auditor_token);
+    assert_eq!(status, 200);
+    assert!(
+        csv.lines().next().unwrap().contains("consultations"),
+        "{csv}"
+    );
+    let (status, body) = get("/api/studies/probe/runs", &d.researcher_token);
+    assert_eq!(status, 200);
+    assert!(body.contains(run_id));
+    let (status, _) = get("/api/studies/nope/runs", &d.researcher_token);
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn try_synthetic_runs_an_unapproved_study_without_a_warehouse() {
+    let app = TestApp::new(
+        &format!(
+            "spin_manifest_version = 2\n[application]\nname = \"try\"\n{}",
+            study_section("probe", "study_probe.wasm", PROBE_COLUMNS, "")
+        ),
+        &[("study_probe.wasm", guests::STUDY_PROBE)],
+    );
+    let out = carrel_command()
+        .args([
+            "study",
+            "try",
+            "probe",
+            "--synthetic",
+            "--consultations",
+            "2000",
+            "--param",
+            "op=count",
+            "-f",
+        ])
+        .arg(app.manifest())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("succeeded") && stdout.contains("read 2000 rows"),
+        "{stdout}"
+    );
+    assert!(
+        !app.path().join(".spin/carrel.db").exists(),
+        "no warehouse was created"
+    );
+}
