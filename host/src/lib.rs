@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod app;
+pub mod audit_view;
 pub mod authn;
 pub mod build_command;
 pub mod capabilities;

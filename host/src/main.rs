@@ -43,13 +43,9 @@ enum Command {
     Synth(SynthArgs),
     /// Submit, approve, revoke, run and try studies; download their released results.
     Study(carrel::study::cli::StudyArgs),
-    /// Verify, export and inspect the hash-chained audit log.
-    Audit {
-        #[command(flatten)]
-        state: StateDirArg,
-        #[command(subcommand)]
-        command: carrel_vault::cli::AuditCommand,
-    },
+    /// What each component may do and what its binary imports; the hash-chained audit
+    /// log: verify, export, read, sign checkpoints.
+    Audit(carrel::audit_view::AuditArgs),
 }
 
 #[derive(Args)]
@@ -188,7 +184,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Synth(args) => synth(args),
         Command::Study(args) => carrel::study::cli::run(args),
         Command::Tokens { state, command } => tokens(&state.state_dir, command),
-        Command::Audit { state, command } => command.run(&state.state_dir, &mut std::io::stdout()),
+        Command::Audit(args) => carrel::audit_view::run(args),
     }
 }
 

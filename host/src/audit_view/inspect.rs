@@ -1,0 +1,283 @@
+//! Builds the capability report: reads spin.toml, the study register and the binaries.
+
+use super::classify;
+use super::report::{
+    ApplicationView, ApprovalView, ComponentReport, DisclosureGrant, FORMAT, FORMAT_VERSION,
+    Finding, FindingKind, Grants, ImportView, IngestGrant, Report, StudyGrant, WarehouseView,
+};
+use crate::manifest::{ComponentSource, FileMount, HttpRoute, LoadedManifest};
+use crate::study::registry::{StudyRegistry, Submission};
+use crate::tool_config::CarrelTool;
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use wasmtime::component::Component;
+
+impl ApprovalView {
+    fn from_submission(s: Submission, current: Option<(&str, &str)>) -> Self {
+        Self {
+            state: s.state().as_str().to_owned(),
+            matches_current: current.map(|(w, m)| w == s.wasm_sha256 && m == s.manifest_sha256),
+            study: s.study,
+            wasm_sha256: Some(s.wasm_sha256),
+            manifest_sha256: Some(s.manifest_sha256),
+            submitted_by: Some(s.submitted_by),
+            submitted_at: Some(s.submitted_at),
+            approved_by: s.approved_by,
+            approved_at: s.approved_at,
+            revoked_by: s.revoked_by,
+            revoked_at: s.revoked_at,
+        }
+    }
+
+    fn not_submitted(study: &str) -> Self {
+        Self {
+            study: study.to_owned(),
+            state: "not-submitted".into(),
+            wasm_sha256: None,
+            manifest_sha256: None,
+            submitted_by: None,
+            submitted_at: None,
+            approved_by: None,
+            approved_at: None,
+            revoked_by: None,
+            revoked_at: None,
+            matches_current: None,
+        }
+    }
+}
+
+/// What to report on.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    pub manifest: PathBuf,
+    /// Only this component.
+    pub component: Option<String>,
+    /// Default: `.spin` next to the manifest.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// An engine able to load every component carrel runs. Only types are read, so code is
+/// compiled without optimisation.
+fn type_engine() -> anyhow::Result<wasmtime::Engine> {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    config.wasm_component_model_async(true);
+    config.cranelift_opt_level(wasmtime::OptLevel::None);
+    Ok(wasmtime::Engine::new(&config)?)
+}
+
+pub fn build(options: &ReportOptions) -> anyhow::Result<Report> {
+    let manifest = crate::manifest::load(&options.manifest)?;
+    let manifest_text = std::fs::read_to_string(&options.manifest)?;
+    let ids: Vec<&String> = match &options.component {
+        Some(id) => {
+            let known = manifest.manifest.component.keys();
+            let (id, _) = manifest
+                .manifest
+                .component
+                .get_key_value(id)
+                .with_context(|| {
+                    let all: Vec<&str> = known.map(String::as_str).collect();
+                    format!(
+                        "no component `{id}` in {} (it has: {})",
+                        options.manifest.display(),
+                        all.join(", ")
+                    )
+                })?;
+            vec![id]
+        }
+        None => manifest.manifest.component.keys().collect(),
+    };
+    let state_dir = options
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| crate::app::default_state_dir(&manifest));
+    let registry =
+        if state_dir.join(carrel_vault::CATALOG_FILE).is_file() {
+            Some(StudyRegistry::open(&state_dir).with_context(|| {
+                format!("reading the study register in {}", state_dir.display())
+            })?)
+        } else {
+            None
+        };
+    let engine = type_engine()?;
+    let mut components = Vec::new();
+    for id in ids {
+        let mut report = component(&manifest, &engine, id)?;
+        if report.grants.study.is_some() {
+            report.manifest_sha256 = Some(
+                crate::study::manifest::manifest_section_sha256(&manifest_text, id)
+                    .context("hashing the study's manifest section")?,
+            );
+            if let Some(registry) = &registry {
+                let current = report
+                    .sha256
+                    .as_deref()
+                    .zip(report.manifest_sha256.as_deref());
+                report.approval = Some(match registry.latest(id)? {
+                    Some(s) => ApprovalView::from_submission(s, current),
+                    None => ApprovalView::not_submitted(id),
+                });
+            }
+        }
+        components.push(report);
+    }
+    let warehouse = match &registry {
+        None => None,
+        Some(registry) => Some(WarehouseView {
+            state_dir: state_dir.display().to_string(),
+            other_studies: registry
+                .all_latest()?
+                .into_iter()
+                .filter(|s| !manifest.manifest.component.contains_key(&s.study))
+                .map(|s| ApprovalView::from_submission(s, None))
+                .collect(),
+        }),
+    };
+    Ok(Report {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        application: ApplicationView {
+            name: manifest.manifest.application.name.clone(),
+            version: manifest.manifest.application.version.clone(),
+        },
+        manifest: options.manifest.display().to_string(),
+        warehouse,
+        components,
+    })
+}
+
+fn grants(manifest: &LoadedManifest, id: &str) -> anyhow::Result<Grants> {
+    let c = &manifest.manifest.component[id];
+    let tool = CarrelTool::of(id, &c.tool)?;
+    Ok(Grants {
+        routes: manifest
+            .http_triggers
+            .iter()
+            .filter(|t| t.component == id)
+            .map(|t| match &t.route {
+                HttpRoute::Path(p) => p.clone(),
+                HttpRoute::Private(_) => "(private)".to_owned(),
+            })
+            .collect(),
+        auth: tool.auth.map(|r| r.as_str().to_owned()),
+        key_value_stores: c.key_value_stores.clone(),
+        allowed_outbound_hosts: c.allowed_outbound_hosts.clone(),
+        variables: c.variables.clone(),
+        files: c
+            .files
+            .iter()
+            .map(|f| match f {
+                FileMount::Pattern(p) => p.clone(),
+                FileMount::Placement(p) => format!("{} -> {}", p.source, p.destination),
+            })
+            .collect(),
+        environment: c.environment.clone(),
+        ingest: tool.ingest.map(|i| IngestGrant {
+            dataset: i.dataset,
+            pseudonymiser: i.pseudonymiser,
+        }),
+        keyed_hash_domains: tool.keyed_hash_domains,
+        study: tool.study.map(|s| StudyGrant {
+            title: s.title,
+            purpose: s.purpose,
+            legal_basis: s.legal_basis,
+            principal_investigator: s.principal_investigator,
+            datasets: s.datasets,
+            disclosure: DisclosureGrant {
+                min_count: s.disclosure.min_count,
+                rounding: s.disclosure.rounding,
+                max_rows: s.disclosure.max_rows as u64,
+                max_bytes: s.disclosure.max_bytes as u64,
+            },
+            time_limit_seconds: s.time_limit_seconds,
+            memory_limit_mb: s.memory_limit_mb,
+            expires: s.expires,
+        }),
+    })
+}
+
+fn component(
+    manifest: &LoadedManifest,
+    engine: &wasmtime::Engine,
+    id: &str,
+) -> anyhow::Result<ComponentReport> {
+    let grants = grants(manifest, id)?;
+    let mut report = ComponentReport {
+        id: id.to_owned(),
+        source: match &manifest.manifest.component[id].source {
+            ComponentSource::Local(p) => p.clone(),
+            ComponentSource::Remote(_) => "(remote)".to_owned(),
+        },
+        sha256: None,
+        manifest_sha256: None,
+        grants,
+        imports: Vec::new(),
+        exports: Vec::new(),
+        findings: Vec::new(),
+        approval: None,
+    };
+    let mut problem = None;
+    match manifest.component_source_path(id) {
+        Err(e) => problem = Some((FindingKind::Unreadable, e.to_string())),
+        Ok(path) if !path.is_file() => {
+            problem = Some((
+                FindingKind::NotBuilt,
+                format!(
+                    "{} does not exist: build it to see what it imports",
+                    path.display()
+                ),
+            ))
+        }
+        Ok(path) => match read_component(engine, &path) {
+            Ok((sha256, imports, exports)) => {
+                report.sha256 = Some(sha256);
+                report.imports = imports;
+                report.exports = exports;
+            }
+            Err((sha256, e)) => {
+                report.sha256 = sha256;
+                problem = Some((FindingKind::Unreadable, format!("{e:#}")));
+            }
+        },
+    }
+    // Without imports, every grant would look unused: compare only a readable binary.
+    if problem.is_none() {
+        report.findings = classify::compare(&mut report.imports, &report.grants);
+    }
+    if let Some((kind, message)) = problem {
+        report.findings.push(Finding {
+            kind,
+            capability: None,
+            subject: report.source.clone(),
+            message,
+        });
+    }
+    Ok(report)
+}
+
+type Read = (String, Vec<ImportView>, Vec<String>);
+
+fn read_component(
+    engine: &wasmtime::Engine,
+    path: &Path,
+) -> Result<Read, (Option<String>, anyhow::Error)> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read {}", path.display()))
+        .map_err(|e| (None, e))?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let component = Component::new(engine, &bytes)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("{} is not a component carrel can load", path.display()))
+        .map_err(|e| (Some(sha256.clone()), e))?;
+    let ty = component.component_type();
+    let mut imports: Vec<ImportView> = ty
+        .imports(engine)
+        .map(|(name, _)| classify::classify(name))
+        .collect();
+    imports.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
+    exports.sort();
+    Ok((sha256, imports, exports))
+}

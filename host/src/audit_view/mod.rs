@@ -1,0 +1,133 @@
+//! The auditor's view on the command line: `carrel audit manifest|diff|log|checkpoint`,
+//! next to the vault's `carrel audit verify|export|head`.
+//!
+//! - `manifest`: for every component, what spin.toml grants it, what its binary imports
+//!   (read from the component with wasmtime), the difference (imports without a grant,
+//!   grants it cannot use), and the approval of studies. JSON with `--format json`,
+//!   documented in [`report`].
+//! - `diff OLD.json NEW.json`: what changed between two such reports; exits 1 when
+//!   anything did, like diff(1).
+//! - `log`: audit entries, one readable line each, filtered.
+//! - `checkpoint`: a signed audit head that later proves the log only grew.
+
+pub mod checkpoint;
+pub mod classify;
+pub mod diff;
+pub mod inspect;
+pub mod log;
+pub mod render;
+pub mod report;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// State directory (as `carrel up --state-dir`). Default `.spin`; for `audit manifest`,
+    /// `.spin` next to the manifest.
+    #[arg(long, global = true)]
+    pub state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// What every component is granted, what its binary imports, and the difference:
+    /// imports that will be denied, grants it cannot use. Approvals of studies.
+    Manifest {
+        /// Only this component.
+        component: Option<String>,
+        /// The application manifest.
+        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+        from: PathBuf,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// What changed between two `audit manifest --format json` reports: components,
+    /// grants, imports, hashes. Exits 0 when identical, 1 when different, 2 on trouble.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// Audit entries, one readable line each: seq, time, actor, action, subject, details.
+    Log(log::LogArgs),
+    /// Sign the audit head (seq, hash, time) with the host's Ed25519 key and print the
+    /// checkpoint as JSON; keep it elsewhere to prove later that the log only grew.
+    Checkpoint {
+        /// Check a checkpoint instead: its signature, and that the log still has that
+        /// entry with that hash (exits non-zero otherwise).
+        #[arg(long, value_name = "FILE")]
+        verify: Option<PathBuf>,
+    },
+    #[command(flatten)]
+    Chain(carrel_vault::cli::AuditCommand),
+}
+
+pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(".spin"));
+    let mut out = std::io::stdout().lock();
+    match args.command {
+        AuditCommand::Manifest {
+            component,
+            from,
+            format,
+        } => {
+            let report = inspect::build(&inspect::ReportOptions {
+                manifest: from,
+                component,
+                state_dir: args.state_dir,
+            })?;
+            match format {
+                OutputFormat::Text => render::text(&report, &mut out)?,
+                OutputFormat::Json => {
+                    serde_json::to_writer_pretty(&mut out, &report)?;
+                    writeln!(out)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Diff { old, new, format } => {
+            let reports = diff::read(&old).and_then(|o| Ok((o, diff::read(&new)?)));
+            let (old, new) = match reports {
+                Ok(reports) => reports,
+                Err(e) => {
+                    eprintln!("Error: {e:#}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let changes = diff::diff(&old, &new);
+            match format {
+                OutputFormat::Text => diff::text(&changes, &mut out)?,
+                OutputFormat::Json => {
+                    serde_json::to_writer_pretty(&mut out, &changes)?;
+                    writeln!(out)?;
+                }
+            }
+            Ok(if changes.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        AuditCommand::Log(filters) => log::run(&state_dir, &filters, &mut out),
+        AuditCommand::Checkpoint { verify: None } => checkpoint::create(&state_dir, &mut out),
+        AuditCommand::Checkpoint { verify: Some(file) } => {
+            checkpoint::verify(&state_dir, &file, &mut out)
+        }
+        AuditCommand::Chain(command) => command.run(&state_dir, &mut out),
+    }
+}
