@@ -20,4 +20,5 @@ pub mod server;
 pub mod study;
 pub mod tokens;
 pub mod tool_config;
+pub mod web;
 pub mod worker;

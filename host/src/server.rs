@@ -74,6 +74,9 @@ impl Server {
         {
             return crate::api::handle(&self.app, desk.clone(), request).await;
         }
+        if self.app.warehouse.is_some() && crate::web::is_web_path(&path) {
+            return crate::web::handle(&self.app, request).await;
+        }
         let Some(matched) = self.app.router.route(&path) else {
             return plain(StatusCode::NOT_FOUND, format!("no route matches {path}"));
         };

@@ -1,0 +1,478 @@
+//! The auditor's pages: overview, capability report, one study with its runs, and the
+//! audit log filtered and paged. The chain status (a full `verify` of the audit log,
+//! with the head's seq and hash) is at the top of every page.
+
+use super::html::{esc, field, html, page, parse_form, tag, url_encode};
+use crate::app::App;
+use crate::audit_view::log::{LogArgs, compact};
+use crate::audit_view::report::{ComponentReport, ImportClass};
+use crate::responses::HostResponse;
+use crate::study::registry::RunRecord;
+use crate::tokens::Principal;
+use carrel_vault::audit::VerifyReport;
+use http::StatusCode;
+use std::fmt::Write;
+
+/// Entries on one page of the log.
+pub const PAGE_SIZE: usize = 50;
+
+pub async fn handle(app: &App, who: &Principal, path: &str, query: &str) -> HostResponse {
+    let banner = chain_banner(app);
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let outcome = match segments.as_slice() {
+        ["audit"] => overview(app, who),
+        ["audit", "components"] => components(app).await,
+        ["audit", "log"] => log(app, query),
+        ["audit", "studies", id] => study(app, &super::html::url_decode(id)),
+        _ => Err(Missing("No such page.".into()).into()),
+    };
+    match outcome {
+        Ok((title, body)) => html(StatusCode::OK, true, page(&title, true, &banner, &body)),
+        Err(e) => {
+            let status = if e.is::<Missing>() {
+                StatusCode::NOT_FOUND
+            } else {
+                tracing::error!(error = %format!("{e:#}"), "audit page failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            };
+            let body = format!("<p class=\"error\">{}</p>", esc(&format!("{e:#}")));
+            html(status, true, page("Not available", true, &banner, &body))
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Missing(String);
+
+type Page = anyhow::Result<(String, String)>;
+
+fn chain_banner(app: &App) -> String {
+    let Some(warehouse) = &app.warehouse else {
+        return String::new();
+    };
+    match warehouse.audit.verify() {
+        Ok(VerifyReport::Intact { entries, head }) => format!(
+            "<div class=\"chain ok\" id=\"chain-status\">Audit chain intact: {entries} entries, \
+             head <span id=\"head-seq\">#{}</span> <span class=\"hash\" id=\"head-hash\">{}</span></div>",
+            head.seq,
+            esc(&head.hash)
+        ),
+        Ok(VerifyReport::Broken { seq, problem }) => {
+            let head = warehouse
+                .audit
+                .head()
+                .map(|h| format!("#{} {}", h.seq, h.hash))
+                .unwrap_or_else(|e| format!("unreadable ({e})"));
+            format!(
+                "<div class=\"chain broken\" id=\"chain-status\">Audit chain BROKEN at entry #{seq}: {}. \
+                 Recorded head {}</div>",
+                esc(&problem.to_string()),
+                esc(&head)
+            )
+        }
+        Err(e) => format!(
+            "<div class=\"chain broken\" id=\"chain-status\">The audit chain cannot be verified: {}</div>",
+            esc(&e.to_string())
+        ),
+    }
+}
+
+fn overview(app: &App, who: &Principal) -> Page {
+    let mut body = format!(
+        "<p>Logged in as auditor <code>token:{}</code> on <strong>{}</strong>. The \
+         <a href=\"/audit/components\">capability report</a> compares what every component \
+         is granted with what its binary imports; the <a href=\"/audit/log\">audit log</a> \
+         holds every change and refusal.</p><h2>Studies</h2>",
+        esc(&who.token_id),
+        esc(&app.name)
+    );
+    let Some(desk) = &app.studies else {
+        body.push_str("<p>The app declares no study.</p>");
+        return Ok(("Auditor's view".into(), body));
+    };
+    body.push_str(
+        "<table id=\"studies\"><thead><tr><th>Study</th><th>Title</th><th>Principal investigator</th>\
+         <th>Approval</th><th>Expires</th><th>Runs</th><th>Rows read</th><th>Rows released</th>\
+         </tr></thead><tbody>",
+    );
+    for listing in desk.list()? {
+        let runs = desk.registry.runs(Some(&listing.id))?;
+        let changed = if listing.changed_since_submission {
+            " <span class=\"tag finding\">changed since submission</span>"
+        } else {
+            ""
+        };
+        let _ = write!(
+            body,
+            "<tr><td><a class=\"study-link\" href=\"/audit/studies/{}\">{}</a></td><td>{}</td><td>{}</td>\
+             <td>{}{changed}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td></tr>",
+            url_encode(&listing.id),
+            esc(&listing.id),
+            esc(&listing.title),
+            esc(&listing.principal_investigator),
+            tag(&listing.state),
+            esc(&listing.expires),
+            runs.len(),
+            runs.iter().map(|r| r.rows_read).sum::<u64>(),
+            runs.iter().map(|r| r.rows_released).sum::<u64>(),
+        );
+    }
+    body.push_str("</tbody></table>");
+    Ok(("Auditor's view".into(), body))
+}
+
+async fn components(app: &App) -> Page {
+    let report = super::capability_report(app).await;
+    let report = match report.as_ref() {
+        Ok(r) => r,
+        Err(e) => anyhow::bail!("the capability report cannot be built: {e}"),
+    };
+    let findings: usize = report.components.iter().map(|c| c.findings.len()).sum();
+    let mut body = format!(
+        "<p>Application <strong>{}</strong> {} from <code>{}</code>: {} components, \
+         <span id=\"findings-total\">{findings}</span> findings. Built once when first shown; \
+         approvals below are as of then (the <a href=\"/audit\">overview</a> is live).</p>",
+        esc(&report.application.name),
+        esc(report.application.version.as_deref().unwrap_or("")),
+        esc(&report.manifest),
+        report.components.len()
+    );
+    for c in &report.components {
+        component(c, &mut body);
+    }
+    Ok(("Capability report".into(), body))
+}
+
+fn component(c: &ComponentReport, out: &mut String) {
+    let _ = write!(
+        out,
+        "<section class=\"component\" id=\"component-{id}\"><h2>{id}</h2><p><code>{}</code> sha256 \
+         <span class=\"hash\">{}</span></p>",
+        esc(&c.source),
+        esc(c.sha256.as_deref().unwrap_or("(not built)")),
+        id = esc(&c.id)
+    );
+    let g = &c.grants;
+    let mut grants: Vec<(&str, String)> = vec![
+        ("routes", g.routes.join(", ")),
+        ("auth", g.auth.clone().unwrap_or_default()),
+        ("key-value stores", g.key_value_stores.join(", ")),
+        ("outbound hosts", g.allowed_outbound_hosts.join(", ")),
+        (
+            "variables",
+            g.variables.keys().cloned().collect::<Vec<_>>().join(", "),
+        ),
+        ("files", g.files.join(", ")),
+        ("keyed-hash domains", g.keyed_hash_domains.join(", ")),
+    ];
+    if let Some(i) = &g.ingest {
+        grants.push(("ingest", format!("{} via {}", i.dataset, i.pseudonymiser)));
+    }
+    if let Some(s) = &g.study {
+        let datasets: Vec<String> = s
+            .datasets
+            .iter()
+            .map(|(d, cols)| format!("{d}: {}", cols.join(", ")))
+            .collect();
+        grants.push(("datasets and columns", datasets.join("; ")));
+        let d = &s.disclosure;
+        grants.push((
+            "disclosure",
+            format!(
+                "min count {}, rounding {}, max rows {}, max bytes {}",
+                d.min_count, d.rounding, d.max_rows, d.max_bytes
+            ),
+        ));
+        grants.push((
+            "limits",
+            format!("{} s, {} MB", s.time_limit_seconds, s.memory_limit_mb),
+        ));
+        grants.push(("expires", s.expires.clone()));
+    }
+    out.push_str("<h3>Granted</h3><table class=\"grants\"><tbody>");
+    for (name, value) in grants.iter().filter(|(_, v)| !v.is_empty()) {
+        let _ = write!(
+            out,
+            "<tr><th>{}</th><td>{}</td></tr>",
+            esc(name),
+            esc(value)
+        );
+    }
+    out.push_str("</tbody></table><h3>Imported by the binary</h3><table class=\"imports\"><thead><tr>\
+                  <th>Interface</th><th>Version</th><th>Class</th><th>Granted</th><th>Note</th></tr></thead><tbody>");
+    for i in &c.imports {
+        let class = match i.class {
+            ImportClass::Capability => "capability",
+            ImportClass::Baseline => "baseline",
+            ImportClass::Types => "types",
+            ImportClass::Never => "never",
+            ImportClass::Unknown => "unknown",
+        };
+        let granted = match i.granted {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "",
+        };
+        let _ = write!(
+            out,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{class}</td><td>{granted}</td><td>{}</td></tr>",
+            esc(&i.interface),
+            esc(i.version.as_deref().unwrap_or("")),
+            esc(&i.note)
+        );
+    }
+    out.push_str("</tbody></table><h3>Findings</h3>");
+    if c.findings.is_empty() {
+        out.push_str("<p class=\"note\">None: grants and imports match.</p>");
+    } else {
+        out.push_str("<ul class=\"findings\">");
+        for f in &c.findings {
+            let _ = write!(
+                out,
+                "<li>{} <code>{}</code>: {}</li>",
+                tag(f.kind.label()).replace("class=\"tag ", "class=\"tag finding "),
+                esc(&f.subject),
+                esc(&f.message)
+            );
+        }
+        out.push_str("</ul>");
+    }
+    if let Some(a) = &c.approval {
+        let _ = write!(
+            out,
+            "<p>Approval: {} <span class=\"note\">approved by {} at {}</span></p>",
+            tag(&a.state),
+            esc(a.approved_by.as_deref().unwrap_or("-")),
+            esc(a.approved_at.as_deref().unwrap_or("-"))
+        );
+    }
+    out.push_str("</section>");
+}
+
+fn study(app: &App, id: &str) -> Page {
+    let desk = app
+        .studies
+        .as_ref()
+        .ok_or_else(|| Missing("The app declares no study.".into()))?;
+    let spec = desk.specs.get(id);
+    let submission = desk.registry.latest(id)?;
+    if spec.is_none() && submission.is_none() {
+        return Err(Missing(format!("No study `{id}`.")).into());
+    }
+    let mut body = String::new();
+    if let Some(spec) = spec {
+        let t = &spec.tool;
+        let datasets: Vec<String> = t
+            .datasets
+            .iter()
+            .map(|(d, cols)| format!("{d}: {}", cols.join(", ")))
+            .collect();
+        let rows = [
+            ("Title", t.title.clone()),
+            ("Purpose", t.purpose.clone()),
+            ("Legal basis", t.legal_basis.clone()),
+            ("Principal investigator", t.principal_investigator.clone()),
+            ("Datasets and columns", datasets.join("; ")),
+            (
+                "Disclosure",
+                format!(
+                    "min count {}, rounding {}, max rows {}",
+                    t.disclosure.min_count, t.disclosure.rounding, t.disclosure.max_rows
+                ),
+            ),
+            ("Expires", t.expires.clone()),
+            ("Manifest section sha256", spec.manifest_sha256.clone()),
+        ];
+        body.push_str("<table id=\"study-spec\"><tbody>");
+        for (k, v) in rows {
+            let _ = write!(body, "<tr><th>{k}</th><td>{}</td></tr>", esc(&v));
+        }
+        body.push_str("</tbody></table>");
+    } else {
+        body.push_str(
+            "<p class=\"note\">This study is in the register but no longer in the manifest.</p>",
+        );
+    }
+    body.push_str("<h2>Approval</h2>");
+    match &submission {
+        None => body.push_str("<p id=\"approval\">Never submitted.</p>"),
+        Some(s) => {
+            let _ = write!(
+                body,
+                "<p id=\"approval\">{}</p><table><tbody><tr><th>Submitted</th><td>{} by {}</td></tr>\
+                 <tr><th>Approved</th><td>{} by {}</td></tr><tr><th>Revoked</th><td>{} by {}</td></tr>\
+                 <tr><th>wasm sha256</th><td class=\"hash\">{}</td></tr>\
+                 <tr><th>manifest sha256</th><td class=\"hash\">{}</td></tr></tbody></table>",
+                tag(s.state().as_str()),
+                esc(&s.submitted_at),
+                esc(&s.submitted_by),
+                esc(s.approved_at.as_deref().unwrap_or("-")),
+                esc(s.approved_by.as_deref().unwrap_or("-")),
+                esc(s.revoked_at.as_deref().unwrap_or("-")),
+                esc(s.revoked_by.as_deref().unwrap_or("-")),
+                esc(&s.wasm_sha256),
+                esc(&s.manifest_sha256),
+            );
+        }
+    }
+    let runs = desk.registry.runs(Some(id))?;
+    let _ = write!(
+        body,
+        "<h2>Runs ({})</h2><p><a href=\"/audit/log?subject={}\">Audit entries of this study</a></p>",
+        runs.len(),
+        url_encode(&format!("study:{id}"))
+    );
+    if runs.is_empty() {
+        body.push_str("<p id=\"no-runs\">No run yet.</p>");
+    } else {
+        body.push_str(
+            "<table id=\"runs\"><thead><tr><th>Run</th><th>Started</th><th>By</th><th>Status</th>\
+             <th>Segments read</th><th>Rows read</th><th>Rows released</th><th>Cells redacted</th>\
+             <th>Error</th></tr></thead><tbody>",
+        );
+        for run in &runs {
+            run_row(run, &mut body);
+        }
+        body.push_str("</tbody></table>");
+    }
+    Ok((format!("Study {id}"), body))
+}
+
+/// Redactions from a disclosure report: (primary, secondary, shares, total).
+fn redactions(report: &serde_json::Value) -> Option<(u64, u64, u64, u64)> {
+    let counts = report.get("counts")?.as_array()?;
+    let sum = |key: &str| {
+        counts
+            .iter()
+            .filter_map(|c| c.get(key).and_then(|v| v.as_u64()))
+            .sum::<u64>()
+    };
+    let shares = report
+        .get("shares_redacted")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    let (primary, secondary) = (sum("primary"), sum("secondary"));
+    let total = report
+        .get("total_redacted")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(primary + secondary + shares);
+    Some((primary, secondary, shares, total))
+}
+
+fn run_row(run: &RunRecord, out: &mut String) {
+    let redacted = match redactions(&run.disclosure) {
+        Some((p, s, sh, total)) => format!(
+            "<span class=\"redacted-total\">{total}</span> <span class=\"note\">({p} primary, {s} secondary, {sh} shares)</span>"
+        ),
+        None => "<span class=\"note\">-</span>".into(),
+    };
+    let segments = if run.segments_read.is_empty() {
+        "0".to_owned()
+    } else {
+        format!(
+            "{} <span class=\"note\">{}</span>",
+            run.segments_read.len(),
+            esc(&run.segments_read.join(", "))
+        )
+    };
+    let _ = write!(
+        out,
+        "<tr class=\"run\" id=\"run-{id}\"><td><code>{id}</code></td><td>{}</td><td>{}</td><td>{}</td>\
+         <td class=\"segments-read\">{segments}</td><td class=\"num rows-read\">{}</td>\
+         <td class=\"num rows-released\">{}</td><td class=\"redacted\">{redacted}</td><td class=\"error\">{}</td></tr>",
+        esc(&run.started_at),
+        esc(&run.actor),
+        tag(&run.status),
+        run.rows_read,
+        run.rows_released,
+        esc(run.error.as_deref().unwrap_or("")),
+        id = esc(&run.run_id),
+    );
+}
+
+fn log(app: &App, query: &str) -> Page {
+    let warehouse = app.warehouse.as_ref().expect("checked by the caller");
+    let form = parse_form(query);
+    let filters = LogArgs {
+        actor: field(&form, "actor").map(str::to_owned),
+        action: field(&form, "action").map(str::to_owned),
+        subject: field(&form, "subject").map(str::to_owned),
+        ..LogArgs::default()
+    };
+    let page_no: usize = field(&form, "page")
+        .and_then(|p| p.parse().ok())
+        .filter(|p| *p >= 1)
+        .unwrap_or(1);
+    let entries = warehouse.audit.entries(0)?;
+    let total = entries.len();
+    let mut selected = filters.select(entries);
+    selected.reverse();
+    let pages = selected.len().div_ceil(PAGE_SIZE).max(1);
+    let shown: Vec<_> = selected
+        .iter()
+        .skip((page_no - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .collect();
+    let value = |v: &Option<String>| esc(v.as_deref().unwrap_or(""));
+    let mut body = format!(
+        "<form class=\"filters\" method=\"get\" action=\"/audit/log\" id=\"log-filters\">\
+         <label>Actor <input name=\"actor\" id=\"filter-actor\" value=\"{}\" placeholder=\"token:…\"></label>\
+         <label>Action <input name=\"action\" id=\"filter-action\" value=\"{}\" placeholder=\"study or study.run\"></label>\
+         <label>Subject <input name=\"subject\" id=\"filter-subject\" value=\"{}\" placeholder=\"study:\"></label>\
+         <button type=\"submit\" id=\"filter-submit\">Filter</button> <a href=\"/audit/log\">Clear</a></form>\
+         <p id=\"log-summary\">{} of {total} entries match; newest first, page {page_no} of {pages}.</p>",
+        value(&filters.actor),
+        value(&filters.action),
+        value(&filters.subject),
+        selected.len(),
+    );
+    body.push_str(
+        "<table id=\"log\"><thead><tr><th>#</th><th>Time</th><th>Actor</th><th>Action</th>\
+         <th>Subject</th><th>Details</th></tr></thead><tbody>",
+    );
+    for e in &shown {
+        let _ = write!(
+            body,
+            "<tr class=\"entry\"><td class=\"num seq\">{}</td><td>{}</td><td class=\"actor\">{}</td>\
+             <td class=\"action\">{}</td><td class=\"subject\">{}</td><td><code>{}</code></td></tr>",
+            e.seq,
+            esc(&e.time),
+            esc(&e.actor),
+            esc(&e.action),
+            esc(&e.subject),
+            esc(&compact(&e.details))
+        );
+    }
+    body.push_str("</tbody></table><nav class=\"pages\">");
+    let link = |n: usize| {
+        let mut q = String::new();
+        for (k, v) in [
+            ("actor", &filters.actor),
+            ("action", &filters.action),
+            ("subject", &filters.subject),
+        ] {
+            if let Some(v) = v {
+                let _ = write!(q, "{k}={}&", url_encode(v));
+            }
+        }
+        format!("/audit/log?{q}page={n}")
+    };
+    if page_no > 1 {
+        let _ = write!(
+            body,
+            "<a id=\"page-newer\" href=\"{}\">Newer</a>",
+            esc(&link(page_no - 1))
+        );
+    }
+    if page_no < pages {
+        let _ = write!(
+            body,
+            "<a id=\"page-older\" href=\"{}\">Older</a>",
+            esc(&link(page_no + 1))
+        );
+    }
+    body.push_str("</nav>");
+    Ok(("Audit log".into(), body))
+}

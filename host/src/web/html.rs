@@ -1,0 +1,213 @@
+//! Small pieces of server-rendered HTML: escaping, the page frame with its inline CSS,
+//! form and query decoding, responses. No external resource and no script is ever used.
+
+use crate::responses::{HostResponse, bytes};
+use http::{HeaderValue, StatusCode, header};
+use std::fmt::Write;
+
+/// Escapes text for an HTML element or a double-quoted attribute.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Percent-encodes a query or path component (everything but unreserved characters).
+pub fn url_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// Decodes `application/x-www-form-urlencoded` text (`+` is a space).
+pub fn url_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = |b: u8| (b as char).to_digit(16);
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `a=1&b=2` as pairs, decoded; empty values are kept.
+pub fn parse_form(text: &str) -> Vec<(String, String)> {
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (url_decode(k), url_decode(v))
+        })
+        .collect()
+}
+
+/// The first non-empty value of `name` in `pairs`.
+pub fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, v)| k == name && !v.trim().is_empty())
+        .map(|(_, v)| v.trim())
+}
+
+const CSS: &str = "\
+body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}\
+header{background:#1f3a5f;color:#fff;padding:.6em 1.2em;display:flex;gap:1.2em;align-items:center;flex-wrap:wrap}\
+header a{color:#fff}header form{margin:0 0 0 auto}\
+main{padding:1em 1.2em;max-width:82em}\
+h1{font-size:1.5em;margin:.3em 0}h2{font-size:1.2em;margin:1.2em 0 .4em}h3{font-size:1.05em;margin:1em 0 .3em}\
+table{border-collapse:collapse;background:#fff;margin:.4em 0 1em;width:100%}\
+th,td{border:1px solid #d5d9e0;padding:.3em .5em;text-align:left;vertical-align:top}\
+th{background:#eef1f5}td.num{text-align:right;font-variant-numeric:tabular-nums}\
+code,.hash{font-family:ui-monospace,monospace;font-size:.9em;word-break:break-all}\
+.chain{padding:.5em 1.2em;font-weight:600}.chain.ok{background:#dff3e4;color:#14532d}\
+.chain.broken{background:#fde2e1;color:#7f1d1d}\
+.tag{display:inline-block;padding:0 .45em;border-radius:.3em;font-size:.85em;background:#e5e7eb}\
+.tag.approved,.tag.succeeded{background:#dff3e4}.tag.submitted{background:#fef3c7}\
+.tag.revoked,.tag.failed,.tag.refused,.tag.finding{background:#fde2e1}\
+.note{color:#4b5563}.error{color:#991b1b}\
+form.filters{display:flex;gap:.6em;flex-wrap:wrap;align-items:end;margin:.5em 0}\
+form.filters label{display:flex;flex-direction:column;font-size:.9em}\
+input{font:inherit;padding:.2em .4em}button{font:inherit;padding:.2em .8em}\
+nav.pages{display:flex;gap:1em;margin:.5em 0}";
+
+/// A whole page: `title`, an optional banner above the content (the chain status) and
+/// the navigation of the auditor's view when `nav` is set.
+pub fn page(title: &str, nav: bool, banner: &str, body: &str) -> String {
+    let mut out = String::with_capacity(body.len() + 4096);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} · carrel</title><style>{CSS}</style></head><body><header>\
+         <strong>carrel</strong>",
+        esc(title)
+    );
+    if nav {
+        out.push_str(
+            "<a href=\"/audit\">Overview</a><a href=\"/audit/components\">Components</a>\
+             <a href=\"/audit/log\">Audit log</a><a href=\"/register\">Public register</a>\
+             <form method=\"post\" action=\"/audit/logout\"><button type=\"submit\" id=\"logout\">Log out</button></form>",
+        );
+    } else {
+        out.push_str("<a href=\"/register\">Public register</a>");
+    }
+    out.push_str("</header>");
+    out.push_str(banner);
+    let _ = writeln!(
+        out,
+        "<main><h1>{}</h1>{body}</main></body></html>",
+        esc(title)
+    );
+    out
+}
+
+fn secure_headers(response: &mut HostResponse, private: bool) {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if private {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}
+
+/// An HTML response. `private` pages are never cached.
+pub fn html(status: StatusCode, private: bool, body: String) -> HostResponse {
+    let mut response = bytes(status, "text/html; charset=utf-8", body);
+    secure_headers(&mut response, private);
+    response
+}
+
+/// 303 See Other to `location`, with an optional `Set-Cookie`.
+pub fn redirect(location: &str, cookie: Option<&str>) -> HostResponse {
+    let mut response = bytes(StatusCode::SEE_OTHER, "text/html; charset=utf-8", "");
+    secure_headers(&mut response, true);
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(c).ok()) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// A coloured label: `<span class="tag approved">approved</span>`.
+pub fn tag(text: &str) -> String {
+    let class: String = text
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    format!("<span class=\"tag {class}\">{}</span>", esc(text))
+}
+
+/// The day of an RFC 3339 time (`2026-03-01T10:00:00Z` → `2026-03-01`).
+pub fn day(time: &str) -> &str {
+    time.get(..10).unwrap_or(time)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_markup_and_quotes() {
+        assert_eq!(
+            esc("<a href=\"x\">O'Neil & co</a>"),
+            "&lt;a href=&quot;x&quot;&gt;O&#39;Neil &amp; co&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn forms_and_queries_decode() {
+        let pairs = parse_form("token=carrel_ab%5Fc&action=study.approve&x=a+b&empty=&bad=%zz%4");
+        assert_eq!(field(&pairs, "token"), Some("carrel_ab_c"));
+        assert_eq!(field(&pairs, "action"), Some("study.approve"));
+        assert_eq!(field(&pairs, "x"), Some("a b"));
+        assert_eq!(field(&pairs, "empty"), None);
+        assert_eq!(field(&pairs, "bad"), Some("%zz%4"));
+        assert_eq!(
+            url_decode(&url_encode("study:ili weekly/é")),
+            "study:ili weekly/é"
+        );
+    }
+}
