@@ -63,6 +63,8 @@ pub struct Warehouse {
 
 pub struct App {
     pub name: String,
+    /// The manifest the app was loaded from (the auditor's capability report reads it).
+    pub manifest_path: PathBuf,
     pub router: Router,
     pub components: BTreeMap<String, HttpComponent>,
     pub state_dir: PathBuf,
@@ -188,6 +190,7 @@ impl App {
         tracing::info!(app = %manifest.manifest.application.name, components = components.len(), "application loaded");
         Ok(Self {
             name: manifest.manifest.application.name.clone(),
+            manifest_path: options.manifest.clone(),
             router,
             components,
             state_dir,

@@ -33,8 +33,8 @@ use html::{esc, field, html, page, parse_form, redirect};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+
+use std::sync::Arc;
 
 /// Name of the login cookie.
 pub const COOKIE: &str = "carrel_audit";
@@ -48,30 +48,6 @@ pub fn is_web_path(path: &str) -> bool {
     path == "/register" || path == "/audit" || path.starts_with("/audit/")
 }
 
-static MANIFEST: OnceLock<PathBuf> = OnceLock::new();
-
-/// Tells the pages which manifest the app was loaded from, for the capability report.
-/// Without it, the manifest named by `carrel up -f` on the command line is used.
-pub fn set_manifest_path(path: PathBuf) {
-    let _ = MANIFEST.set(path);
-}
-
-fn manifest_path() -> PathBuf {
-    if let Some(path) = MANIFEST.get() {
-        return path.clone();
-    }
-    let args: Vec<String> = std::env::args().collect();
-    let mut found = None;
-    for (i, arg) in args.iter().enumerate() {
-        if arg == "-f" || arg == "--from" {
-            found = args.get(i + 1).cloned();
-        } else if let Some(v) = arg.strip_prefix("--from=") {
-            found = Some(v.to_owned());
-        }
-    }
-    PathBuf::from(found.unwrap_or_else(|| "spin.toml".into()))
-}
-
 /// The capability report, built once (it compiles every binary) and kept; `Err` holds
 /// why it could not be built.
 static REPORT: tokio::sync::OnceCell<Arc<Result<Report, String>>> =
@@ -81,7 +57,7 @@ pub async fn capability_report(app: &App) -> Arc<Result<Report, String>> {
     REPORT
         .get_or_init(|| async {
             let options = crate::audit_view::inspect::ReportOptions {
-                manifest: manifest_path(),
+                manifest: app.manifest_path.clone(),
                 component: None,
                 state_dir: Some(app.state_dir.clone()),
             };
