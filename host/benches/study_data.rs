@@ -49,8 +49,8 @@ fn batch(dice: &mut Dice, first: usize, rows: usize) -> RecordBatch {
     let mut sex = StringBuilder::new();
     let mut departement = StringBuilder::new();
     let mut visit = StringBuilder::new();
-    let mut diagnoses = ListBuilder::new(StringBuilder::new())
-        .with_field(carrel_pseudonym::diagnosis_item_field());
+    let mut diagnoses =
+        ListBuilder::new(StringBuilder::new()).with_field(carrel_pseudonym::diagnosis_item_field());
     let mut outcome = StringBuilder::new();
     for i in first..first + rows {
         let day = dice.below(730) as i32;
@@ -103,7 +103,10 @@ fn batch(dice: &mut Dice, first: usize, rows: usize) -> RecordBatch {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     anyhow::ensure!(args.len() == 3, "usage: study_data N STATE_DIR ROWS.arrow");
     let n: usize = args[0].parse()?;
     let state = std::path::Path::new(&args[1]);
