@@ -6,6 +6,7 @@ pub mod audit_view;
 pub mod authn;
 pub mod build_command;
 pub mod capabilities;
+pub mod demo;
 pub mod engine;
 pub mod files;
 pub mod import;

@@ -18,6 +18,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// A warehouse with two winters of synthetic data, approved studies and demo tokens,
+    /// served: the first command to run.
+    Demo(carrel::demo::DemoArgs),
     /// Serve a Spin application (`spin.toml`).
     Up(UpArgs),
     /// Run every component's build command, like `spin build`.
@@ -178,6 +181,7 @@ fn main() -> anyhow::Result<ExitCode> {
             carrel::build_command::build_all(&manifest, &args.components)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Demo(args) => carrel::demo::run(args),
         Command::Up(args) => up(args).map(|()| ExitCode::SUCCESS),
         Command::Keys { state, command } => command.run(&state.state_dir, &mut std::io::stdout()),
         Command::Import(args) => import(args),

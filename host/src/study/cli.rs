@@ -31,6 +31,22 @@ pub struct StudyArgs {
 
 #[derive(Subcommand)]
 pub enum StudyCommand {
+    /// Write a new study crate on the study SDK (a worked example that builds and passes
+    /// `try --synthetic` as it is), add it to the components workspace and the manifest.
+    New {
+        /// The study's id: lowercase letters, digits and `-`, starting with a letter.
+        name: String,
+        /// Directory the crate is created in; default `components/studies` next to the
+        /// manifest.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Append the study's section to the manifest (the default).
+        #[arg(long, overrides_with = "no_manifest")]
+        add_to_manifest: bool,
+        /// Only print the manifest section (also written to study.toml.example).
+        #[arg(long)]
+        no_manifest: bool,
+    },
     /// Studies in the manifest with their approval state, hashes and expiry.
     List {
         #[arg(long)]
@@ -140,6 +156,21 @@ fn operator_actor() -> String {
 }
 
 pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
+    // Scaffolding needs no loadable manifest (it may be the first study of a new one).
+    if let StudyCommand::New {
+        name,
+        dir,
+        no_manifest,
+        ..
+    } = &args.command
+    {
+        return super::scaffold::run(&super::scaffold::ScaffoldOptions {
+            name: name.clone(),
+            dir: dir.clone(),
+            manifest: args.from.clone(),
+            add_to_manifest: !no_manifest,
+        });
+    }
     let manifest = crate::manifest::load(&args.from)?;
     let specs = study_specs(&manifest)?;
     let state_dir = args
@@ -298,7 +329,7 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        StudyCommand::Try { .. } => unreachable!("handled above"),
+        StudyCommand::Try { .. } | StudyCommand::New { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -339,7 +370,7 @@ fn print_record(r: &RunRecord) {
     }
 }
 
-fn print_table(ipc: &[u8], rows: usize) -> anyhow::Result<()> {
+pub(crate) fn print_table(ipc: &[u8], rows: usize) -> anyhow::Result<()> {
     let batches = carrel_pseudonym::from_ipc(ipc)?;
     let mut shown = Vec::new();
     let mut left = rows;

@@ -12,6 +12,7 @@ pub mod desk;
 pub mod manifest;
 pub mod registry;
 pub mod sandbox;
+pub mod scaffold;
 pub mod synthetic;
 
 pub use desk::{StudyDesk, StudySpec, study_specs};

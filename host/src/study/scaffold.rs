@@ -1,0 +1,507 @@
+//! `carrel study new <name>`: writes a study component crate on the study SDK (a worked
+//! example that builds and passes `carrel study try <name> --synthetic` as it is), adds it
+//! to the components workspace and, unless told not to, its section to the manifest.
+
+use anyhow::{Context, anyhow, bail};
+use std::path::{Component, Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const CARGO_TOML: &str = include_str!("templates/Cargo.toml.tmpl");
+const LIB_RS: &str = include_str!("templates/lib.rs.tmpl");
+const STUDY_TOML: &str = include_str!("templates/study.toml.tmpl");
+
+/// The manifest section is also written next to the crate under this name.
+pub const SECTION_FILE: &str = "study.toml.example";
+
+pub struct ScaffoldOptions {
+    pub name: String,
+    /// Where the crate directory is created; default `components/studies` next to the
+    /// manifest.
+    pub dir: Option<PathBuf>,
+    pub manifest: PathBuf,
+    pub add_to_manifest: bool,
+}
+
+/// What `scaffold` did.
+pub struct Scaffolded {
+    pub crate_dir: PathBuf,
+    pub workspace: PathBuf,
+    /// The crate's path in the workspace's `members`.
+    pub member: String,
+    pub section: String,
+    pub manifest_updated: bool,
+    /// Why `Cargo.lock` could not be brought up to date, if it could not.
+    pub lock_problem: Option<String>,
+}
+
+/// A study name is a Spin component id and a Cargo package name: lowercase ASCII letters,
+/// digits and single `-` between them, starting with a letter.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+        && name.len() <= 64;
+    if !valid {
+        return Err(format!(
+            "`{name}` is not a valid study name: use lowercase letters, digits and `-` (not \
+             doubled, not last), starting with a letter, at most 64 characters, e.g. `flu-by-week`"
+        ));
+    }
+    const TAKEN: &[&str] = &[
+        "test",
+        "core",
+        "std",
+        "alloc",
+        "proc-macro",
+        "self",
+        "crate",
+    ];
+    if TAKEN.contains(&name) || name == "study-sdk" {
+        return Err(format!(
+            "`{name}` is reserved (a Rust or Cargo name, or the SDK's): choose another"
+        ));
+    }
+    Ok(())
+}
+
+/// `flu-by-week` → `FluByWeekStudy`: a type name that cannot clash with the SDK's prelude.
+fn type_name(name: &str) -> String {
+    let mut out: String = name
+        .split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    if out == "Study" {
+        out = "ThisStudy".into();
+    } else if !out.ends_with("Study") {
+        out.push_str("Study");
+    }
+    out
+}
+
+fn render(template: &str, vars: &[(&str, &str)]) -> String {
+    vars.iter().fold(template.to_owned(), |text, (key, value)| {
+        text.replace(&format!("{{{{{key}}}}}"), value)
+    })
+}
+
+/// `path` relative to `base` (both absolute), with `/` separators.
+fn relative(path: &Path, base: &Path) -> String {
+    let path: Vec<Component> = path.components().collect();
+    let base: Vec<Component> = base.components().collect();
+    let common = path.iter().zip(&base).take_while(|(a, b)| a == b).count();
+    let parts: Vec<String> = std::iter::repeat_n("..".to_owned(), base.len() - common)
+        .chain(
+            path[common..]
+                .iter()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+        )
+        .collect();
+    if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    }
+}
+
+/// The nearest directory at or above `dir` whose Cargo.toml has a `[workspace]`.
+fn find_workspace(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors().find_map(|a| {
+        let text = std::fs::read_to_string(a.join("Cargo.toml")).ok()?;
+        let table: toml::Table = toml::from_str(&text).ok()?;
+        table.contains_key("workspace").then(|| a.to_owned())
+    })
+}
+
+/// `text` (a Cargo.toml) with `member` added to `[workspace] members`, keeping the rest of
+/// the file as it is; `None` when it is listed already.
+pub fn add_member(text: &str, member: &str) -> anyhow::Result<Option<String>> {
+    let members = |text: &str| -> anyhow::Result<Vec<String>> {
+        let table: toml::Table = toml::from_str(text)?;
+        Ok(table
+            .get("workspace")
+            .and_then(|w| w.get("members"))
+            .and_then(|m| m.as_array())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    };
+    if members(text)?.iter().any(|m| m == member) {
+        return Ok(None);
+    }
+    let unsupported = || anyhow!("cannot find a `members = [...]` array under [workspace]");
+    let workspace = text
+        .find("[workspace]")
+        .ok_or_else(|| anyhow!("no [workspace] table"))?;
+    let mut key = None;
+    let mut start = workspace;
+    for (index, line) in text[workspace..].split_inclusive('\n').enumerate() {
+        let trimmed = line.trim_start();
+        if index > 0 && trimmed.starts_with('[') {
+            break;
+        }
+        let is_members = trimmed
+            .strip_prefix("members")
+            .is_some_and(|rest| rest.trim_start().starts_with('='));
+        if index > 0 && is_members {
+            key = Some(start);
+            break;
+        }
+        start += line.len();
+    }
+    let key = key.ok_or_else(unsupported)?;
+    let open = key + text[key..].find('[').ok_or_else(unsupported)?;
+    let close = open + text[open..].find(']').ok_or_else(unsupported)?;
+    let inside = &text[open + 1..close];
+    let entry = format!("\"{member}\"");
+    let new = if !inside.contains('\n') {
+        // members = ["a", "b"]
+        let body = inside.trim_end();
+        let sep = if body.trim().is_empty() {
+            ""
+        } else if body.ends_with(',') {
+            " "
+        } else {
+            ", "
+        };
+        format!(
+            "{}{sep}{entry}{}",
+            &text[..open + 1 + body.len()],
+            &text[open + 1 + body.len()..]
+        )
+    } else {
+        // One entry a line: after the last entry, with its indentation and a comma.
+        let last = inside
+            .split_inclusive('\n')
+            .scan(open + 1, |at, line| {
+                let start = *at;
+                *at += line.len();
+                Some((start, line))
+            })
+            .filter(|(_, line)| line.trim_start().starts_with('"'))
+            .last();
+        match last {
+            Some((start, line)) => {
+                let indent = &line[..line.len() - line.trim_start().len()];
+                let content = line.trim_end_matches(['\n', '\r']);
+                // The value, without a trailing comment: a missing comma goes after it.
+                let value = content.split('#').next().unwrap_or("").trim_end();
+                let comma = if value.ends_with(',') { "" } else { "," };
+                let (value_end, end) = (start + value.len(), start + content.len());
+                format!(
+                    "{}{comma}{}\n{indent}{entry},{}",
+                    &text[..value_end],
+                    &text[value_end..end],
+                    &text[end..]
+                )
+            }
+            None => format!("{}\n    {entry},{}", &text[..open + 1], &text[open + 1..]),
+        }
+    };
+    if !members(&new)?.iter().any(|m| m == member) {
+        bail!("{}", unsupported());
+    }
+    Ok(Some(new))
+}
+
+/// Brings the workspace's Cargo.lock up to date with the new member (its dependencies are
+/// the SDK's, already locked), offline first, so the next `--locked` build passes.
+fn update_lock(workspace: &Path) -> Option<String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut last = String::new();
+    for offline in [true, false] {
+        let mut command = Command::new(&cargo);
+        command
+            .args(["update", "--workspace", "-q"])
+            .current_dir(workspace);
+        if offline {
+            command.arg("--offline");
+        }
+        match command.output() {
+            Ok(out) if out.status.success() => return None,
+            Ok(out) => last = String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            Err(e) => last = format!("cannot run {}: {e}", cargo.to_string_lossy()),
+        }
+    }
+    Some(last)
+}
+
+pub fn scaffold(options: &ScaffoldOptions) -> anyhow::Result<Scaffolded> {
+    let name = &options.name;
+    validate_name(name).map_err(|e| anyhow!(e))?;
+    let manifest_dir = std::path::absolute(&options.manifest)?
+        .parent()
+        .map(Path::to_owned)
+        .unwrap_or_default();
+    let dir = match &options.dir {
+        Some(dir) => std::path::absolute(dir)?,
+        None => manifest_dir.join("components").join("studies"),
+    };
+    let crate_dir = dir.join(name);
+    if crate_dir.exists() {
+        bail!(
+            "{} already exists: choose another name, or remove it first",
+            crate_dir.display()
+        );
+    }
+    let workspace = find_workspace(&dir).ok_or_else(|| {
+        anyhow!(
+            "{} is not inside a Cargo workspace (the components workspace, components/Cargo.toml): pass --dir components/studies",
+            dir.display()
+        )
+    })?;
+    let sdk = workspace.join("study-sdk");
+    if !sdk.is_dir() {
+        bail!(
+            "the workspace {} has no study-sdk directory to build the study on",
+            workspace.display()
+        );
+    }
+    let member = relative(&crate_dir, &workspace);
+    let workspace_toml = workspace.join("Cargo.toml");
+    let workspace_text = std::fs::read_to_string(&workspace_toml)
+        .with_context(|| format!("cannot read {}", workspace_toml.display()))?;
+    let new_workspace_text = add_member(&workspace_text, &member).with_context(|| {
+        format!(
+            "{}: add \"{member}\" to its members by hand",
+            workspace_toml.display()
+        )
+    })?;
+
+    let crate_name = name.replace('-', "_");
+    let source = relative(
+        &workspace
+            .join("target/wasm32-wasip2/release")
+            .join(format!("{crate_name}.wasm")),
+        &manifest_dir,
+    );
+    let expires = (time::OffsetDateTime::now_utc().date() + time::Duration::days(365))
+        .format(&time::macros::format_description!("[year]-[month]-[day]"))?;
+    let sdk_path = relative(&sdk, &crate_dir);
+    let workdir = relative(&workspace, &manifest_dir);
+    let type_name = type_name(name);
+    let vars = [
+        ("name", name.as_str()),
+        ("type_name", &type_name),
+        ("sdk_path", &sdk_path),
+        ("source", &source),
+        ("expires", &expires),
+        ("workdir", &workdir),
+        ("member", &member),
+    ];
+    let section = render(STUDY_TOML, &vars);
+
+    // Check the manifest before anything is written.
+    let manifest_text = if options.add_to_manifest {
+        let text = std::fs::read_to_string(&options.manifest).with_context(|| {
+            format!(
+                "cannot read the manifest {} (pass -f <spin.toml>, or --no-manifest to print the section instead)",
+                options.manifest.display()
+            )
+        })?;
+        let table: toml::Table = toml::from_str(&text)
+            .with_context(|| format!("{} is not valid TOML", options.manifest.display()))?;
+        if table
+            .get("component")
+            .and_then(|c| c.get(name.as_str()))
+            .is_some()
+        {
+            bail!(
+                "{} already has a component `{name}`: choose another name",
+                options.manifest.display()
+            );
+        }
+        Some(text)
+    } else {
+        None
+    };
+
+    std::fs::create_dir_all(crate_dir.join("src"))
+        .with_context(|| format!("cannot create {}", crate_dir.display()))?;
+    for (file, text) in [
+        ("Cargo.toml", render(CARGO_TOML, &vars)),
+        ("src/lib.rs", render(LIB_RS, &vars)),
+        (SECTION_FILE, section.trim_start().to_owned()),
+    ] {
+        let path = crate_dir.join(file);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(text) = new_workspace_text {
+        std::fs::write(&workspace_toml, text)
+            .with_context(|| format!("cannot write {}", workspace_toml.display()))?;
+    }
+    let lock_problem = update_lock(&workspace);
+
+    let mut manifest_updated = false;
+    if let Some(text) = manifest_text {
+        let mut new = text.clone();
+        if !new.ends_with('\n') {
+            new.push('\n');
+        }
+        new.push_str(&section);
+        toml::from_str::<toml::Table>(&new)
+            .context("the manifest section does not parse (a bug in carrel)")?;
+        std::fs::write(&options.manifest, new)
+            .with_context(|| format!("cannot write {}", options.manifest.display()))?;
+        manifest_updated = true;
+    }
+    Ok(Scaffolded {
+        crate_dir,
+        workspace,
+        member,
+        section,
+        manifest_updated,
+        lock_problem,
+    })
+}
+
+/// `carrel study new`: scaffolds and tells the researcher what to do next.
+pub fn run(options: &ScaffoldOptions) -> anyhow::Result<ExitCode> {
+    let done = scaffold(options)?;
+    let name = &options.name;
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let shown = |p: &Path| relative(p, &cwd);
+    println!(
+        "Created study `{name}` in {}: Cargo.toml, src/lib.rs (a worked example: consultations by ISO week and age class) and {SECTION_FILE}.",
+        shown(&done.crate_dir)
+    );
+    println!(
+        "Added \"{}\" to the members of {}.",
+        done.member,
+        shown(&done.workspace.join("Cargo.toml"))
+    );
+    match &done.lock_problem {
+        None => println!("Updated {}.", shown(&done.workspace.join("Cargo.lock"))),
+        Some(why) => eprintln!(
+            "warning: could not update {} ({why}); run `cargo update --workspace` in {} before a --locked build",
+            shown(&done.workspace.join("Cargo.lock")),
+            shown(&done.workspace)
+        ),
+    }
+    if done.manifest_updated {
+        println!(
+            "Appended its section to {}: fill in purpose, legal_basis and principal_investigator before submitting.",
+            options.manifest.display()
+        );
+    } else {
+        println!(
+            "Paste this section into your spin.toml (it is also in {SECTION_FILE}):\n{}",
+            done.section
+        );
+    }
+    let flag = if options.manifest == Path::new("spin.toml") {
+        String::new()
+    } else {
+        format!(" -f {}", options.manifest.display())
+    };
+    println!(
+        "Next:\n  (cd {} && cargo build --release --target wasm32-wasip2 -p {name})\n  carrel study try {name} --synthetic{flag}",
+        shown(&done.workspace)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_must_be_lowercase_kebab_case_starting_with_a_letter() {
+        for good in ["my-study", "flu2", "a", "ili-by-week-2"] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "My-study",
+            "2flu",
+            "-flu",
+            "flu-",
+            "flu--week",
+            "flu_week",
+            "flu week",
+            "flu/x",
+            "test",
+            "study-sdk",
+        ] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn type_names_never_clash_with_the_prelude() {
+        assert_eq!(type_name("my-study"), "MyStudy");
+        assert_eq!(type_name("flu"), "FluStudy");
+        assert_eq!(type_name("study"), "ThisStudy");
+        assert_eq!(type_name("result"), "ResultStudy");
+    }
+
+    #[test]
+    fn a_member_is_added_after_the_last_one_keeping_the_layout() {
+        let text = "# comment\n[workspace]\nresolver = \"3\"\nmembers = [\n    \"welcome\",\n    \"studies/activity\" # last\n]\n\n[workspace.package]\nedition = \"2024\"\n";
+        let new = add_member(text, "studies/my-study").unwrap().unwrap();
+        assert_eq!(
+            new,
+            "# comment\n[workspace]\nresolver = \"3\"\nmembers = [\n    \"welcome\",\n    \"studies/activity\", # last\n    \"studies/my-study\",\n]\n\n[workspace.package]\nedition = \"2024\"\n"
+        );
+        assert!(add_member(&new, "studies/my-study").unwrap().is_none());
+        let inline = "[workspace]\nmembers = [\"a\", \"b\"]\n";
+        assert_eq!(
+            add_member(inline, "c").unwrap().unwrap(),
+            "[workspace]\nmembers = [\"a\", \"b\", \"c\"]\n"
+        );
+        assert_eq!(
+            add_member("[workspace]\nmembers = []\n", "c")
+                .unwrap()
+                .unwrap(),
+            "[workspace]\nmembers = [\"c\"]\n"
+        );
+        assert!(add_member("[workspace]\nresolver = \"3\"\n", "c").is_err());
+    }
+
+    #[test]
+    fn relative_paths_climb_to_the_common_ancestor() {
+        assert_eq!(
+            relative(
+                Path::new("/r/components/study-sdk"),
+                Path::new("/r/components/studies/x")
+            ),
+            "../../study-sdk"
+        );
+        assert_eq!(
+            relative(Path::new("/r/components"), Path::new("/r")),
+            "components"
+        );
+        assert_eq!(relative(Path::new("/r"), Path::new("/r")), ".");
+    }
+
+    #[test]
+    fn the_templates_have_no_placeholder_left() {
+        let vars = [
+            ("name", "x"),
+            ("type_name", "XStudy"),
+            ("sdk_path", "../../study-sdk"),
+            ("source", "s.wasm"),
+            ("expires", "2099-01-01"),
+            ("workdir", "components"),
+            ("member", "studies/x"),
+        ];
+        for template in [CARGO_TOML, LIB_RS, STUDY_TOML] {
+            assert!(!render(template, &vars).contains("{{"), "{template}");
+        }
+        let section: toml::Table = toml::from_str(&render(STUDY_TOML, &vars)).unwrap();
+        let study = &section["component"]["x"]["tool"]["carrel"]["study"];
+        let tool: super::super::manifest::StudyTool = study.clone().try_into().unwrap();
+        tool.validate("x").unwrap();
+    }
+}
