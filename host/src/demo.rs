@@ -117,7 +117,7 @@ fn build_missing(manifest: &LoadedManifest) -> anyhow::Result<()> {
 }
 
 /// Creates the master key as `carrel keys init` does, unless the state has one.
-fn init_keys(state_dir: &Path) -> anyhow::Result<()> {
+pub fn init_keys(state_dir: &Path) -> anyhow::Result<()> {
     let env = MasterKeyEnv::from_process();
     match carrel_vault::init_master_key(state_dir, &env, carrel_vault::cli::OPERATOR_ACTOR) {
         Ok(report) => {

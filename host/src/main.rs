@@ -300,6 +300,14 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         let manifest = carrel::manifest::load(&args.manifest.from)?;
         carrel::build_command::build_all(&manifest, &[])?;
     }
+    if args.init {
+        let manifest = carrel::manifest::load(&args.manifest.from)?;
+        let state_dir = args
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| carrel::app::default_state_dir(&manifest));
+        carrel::demo::init_keys(&state_dir)?;
+    }
     anyhow::ensure!(
         args.request_timeout > 0.0,
         "--request-timeout must be positive"
