@@ -8,17 +8,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
-struct Hasher(KeyedHashGrants);
-
-impl carrel_pseudonym::KeyedHasher for Hasher {
-    type Error = String;
-    fn hash(&mut self, domain: &str, items: &[Vec<u8>]) -> Result<Vec<String>, String> {
-        self.0
-            .hash(domain, items)
-            .ok_or_else(|| format!("domain {domain} not granted"))
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let files: Vec<PathBuf> = std::env::args()
         .skip(1)
@@ -38,7 +27,7 @@ fn main() -> anyhow::Result<()> {
             .unwrap_or(1)
         {
             scope.spawn(|| {
-                let mut hasher = Hasher(grants.clone());
+                let mut hasher = grants.clone();
                 while let Some(file) = files.get(next.fetch_add(1, Ordering::SeqCst)) {
                     let body = std::fs::read(file).expect("read input");
                     let ingested = carrel_fhir::parse_ndjson(&body).expect("valid input");

@@ -112,7 +112,7 @@ fn main() -> anyhow::Result<()> {
     let state = std::path::Path::new(&args[1]);
     carrel_vault::init_master_key(state, &MasterKeyEnv::unset(), "bench")?;
     let vault = Vault::open(state, &MasterKeyEnv::unset())?;
-    carrel::study::synthetic::ensure_consultations_dataset(&vault, "consultations", "bench")?;
+    carrel::ingest::ensure_canonical_dataset(&vault, "consultations", "bench")?;
     let file = std::io::BufWriter::new(std::fs::File::create(&args[2])?);
     let mut ipc =
         arrow_ipc::writer::StreamWriter::try_new(file, &carrel_pseudonym::canonical_schema())?;

@@ -27,6 +27,20 @@ pub struct IngestPipeline {
     receipts: Mutex<Connection>,
 }
 
+/// Creates `name` with the canonical consultation schema and its column groups unless it
+/// exists (ingestion, synthetic tries and the study benchmark all write it).
+pub fn ensure_canonical_dataset(vault: &Vault, name: &str, actor: &str) -> anyhow::Result<()> {
+    if !vault.datasets()?.iter().any(|d| d == name) {
+        let groups = carrel_pseudonym::column_groups()
+            .iter()
+            .fold(ColumnGroups::new(), |g, (group, columns)| {
+                g.with_group(group, columns)
+            });
+        vault.create_dataset(name, &carrel_pseudonym::canonical_schema(), &groups, actor)?;
+    }
+    Ok(())
+}
+
 impl IngestPipeline {
     /// Creates the dataset with the canonical schema if it does not exist yet.
     pub fn new(
@@ -34,19 +48,7 @@ impl IngestPipeline {
         dataset: &str,
         pseudonymiser: Pseudonymiser,
     ) -> anyhow::Result<Self> {
-        if !vault.datasets()?.iter().any(|d| d == dataset) {
-            let groups = carrel_pseudonym::column_groups()
-                .iter()
-                .fold(ColumnGroups::new(), |g, (group, columns)| {
-                    g.with_group(group, columns)
-                });
-            vault.create_dataset(
-                dataset,
-                &carrel_pseudonym::canonical_schema(),
-                &groups,
-                carrel_vault::SYSTEM_ACTOR,
-            )?;
-        }
+        ensure_canonical_dataset(&vault, dataset, carrel_vault::SYSTEM_ACTOR)?;
         let conn = Connection::open(vault.state_dir().join(carrel_vault::CATALOG_FILE))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // Receipts by (association, sha256 of the batch key): a repeat gets the first

@@ -2,7 +2,7 @@
 //! warehouse. Shared by the `carrel study` commands and the `/api/studies` routes.
 
 use super::manifest::{StudyTool, manifest_section_sha256};
-use super::registry::{ApprovalState, RunRecord, StudyRegistry, Submission};
+use super::registry::{ApprovalState, RunRecord, StudyRegistry, Submission, now};
 use super::sandbox::{RunLimits, StudySandbox};
 use crate::capabilities::dataset::{DatasetAccess, DatasetGrants, ReadStats};
 use crate::capabilities::keyed_hash::PseudonymSecret;
@@ -139,12 +139,6 @@ fn new_run_id() -> String {
         day.day(),
         hex::encode(random)
     )
-}
-
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("current UTC time formats as RFC 3339")
 }
 
 impl StudyDesk {

@@ -137,7 +137,8 @@ CREATE TABLE IF NOT EXISTS study_runs (
 CREATE INDEX IF NOT EXISTS study_runs_by_study ON study_runs (study, started_at);
 ";
 
-fn now() -> String {
+/// The current UTC time as RFC 3339, as run records and submissions store it.
+pub(crate) fn now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .expect("current UTC time formats as RFC 3339")

@@ -9,7 +9,7 @@ use super::sandbox::StudySandbox;
 use crate::capabilities::keyed_hash::{KeyedHashGrants, PseudonymSecret};
 use crate::engine::EpochTicker;
 use anyhow::Context;
-use carrel_vault::{ColumnGroups, MasterKeyEnv, Vault};
+use carrel_vault::{MasterKeyEnv, Vault};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -17,32 +17,6 @@ use std::sync::Arc;
 pub const CONSULTATIONS: &str = "consultations";
 /// The association stamped on synthetic rows.
 pub const SYNTHETIC_ASSOCIATION: &str = "synthetic";
-
-/// Creates `name` with the canonical consultation schema and its column groups unless it
-/// exists.
-pub fn ensure_consultations_dataset(vault: &Vault, name: &str, actor: &str) -> anyhow::Result<()> {
-    if !vault.datasets()?.iter().any(|d| d == name) {
-        let groups = carrel_pseudonym::column_groups()
-            .iter()
-            .fold(ColumnGroups::new(), |g, (group, columns)| {
-                g.with_group(group, columns)
-            });
-        vault.create_dataset(name, &carrel_pseudonym::canonical_schema(), &groups, actor)?;
-    }
-    Ok(())
-}
-
-/// The host's keyed hash, for pseudonymising natively.
-struct Hasher(KeyedHashGrants);
-
-impl carrel_pseudonym::KeyedHasher for Hasher {
-    type Error = String;
-    fn hash(&mut self, domain: &str, items: &[Vec<u8>]) -> Result<Vec<String>, String> {
-        self.0
-            .hash(domain, items)
-            .ok_or_else(|| format!("domain {domain} not granted"))
-    }
-}
 
 /// A throwaway warehouse holding synthetic consultations.
 pub struct SyntheticWarehouse {
@@ -64,7 +38,7 @@ impl SyntheticWarehouse {
         let state = dir.path().join("state");
         carrel_vault::init_master_key(&state, &MasterKeyEnv::unset(), "synthetic")?;
         let vault = Vault::open(&state, &MasterKeyEnv::unset())?;
-        ensure_consultations_dataset(&vault, CONSULTATIONS, "synthetic")?;
+        crate::ingest::ensure_canonical_dataset(&vault, CONSULTATIONS, "synthetic")?;
         let options = carrel_synth::SynthOptions {
             consultations,
             seed,
@@ -73,10 +47,7 @@ impl SyntheticWarehouse {
         let fhir = dir.path().join("fhir");
         let truth = carrel_synth::generate(&options, &fhir, &mut |_| {})?;
         let secret = PseudonymSecret::load_or_create(&state)?;
-        let mut hasher = Hasher(KeyedHashGrants::new(
-            &secret,
-            &["patient".into(), "consultation".into()],
-        ));
+        let mut hasher = KeyedHashGrants::new(&secret, &["patient".into(), "consultation".into()]);
         let mut stored = 0;
         for file in &truth.files {
             let body = std::fs::read(fhir.join(file))?;
