@@ -12,7 +12,6 @@ pub mod files;
 pub mod import;
 pub mod ingest;
 pub mod instance_state;
-pub mod manifest;
 pub mod progress;
 pub mod responses;
 pub mod results;
@@ -23,3 +22,7 @@ pub mod tokens;
 pub mod tool_config;
 pub mod web;
 pub mod worker;
+
+/// The manifest reader and router live in their own crate (no wasmtime behind it), so
+/// fuzz/ can build them alone.
+pub use carrel_manifest as manifest;
