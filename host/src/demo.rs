@@ -59,13 +59,11 @@ const RUNS: [(&str, &str); 3] = [
 ];
 const ACTOR: &str = "demo";
 
-/// Largest request body the demo sends: the synthetic files (50,000 consultations, about
-/// 46 MB) are split below the server's default body limit (32 MiB).
-const PART_BYTES: usize = 8 << 20;
-/// In `<demo>/synth`, once the generated files are split into parts.
+/// In `<demo>/synth`, once the consultations are generated.
 const PARTS_FILE: &str = "parts.json";
 
-/// The generated consultations, as the parts sent; also the marker of their ingestion.
+/// The generated consultations and their files (each a payload under the server's body
+/// limit); also the marker of their ingestion.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Parts {
     consultations: u64,
@@ -195,8 +193,7 @@ fn ingest(
     Ok(())
 }
 
-/// Generates the consultations and splits each file into parts of about [`PART_BYTES`],
-/// at consultation boundaries (each starts with its Patient).
+/// Generates the consultations into `dir`.
 fn synthesise(args: &DemoArgs, dir: &Path) -> anyhow::Result<Parts> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
@@ -217,29 +214,12 @@ fn synthesise(args: &DemoArgs, dir: &Path) -> anyhow::Result<Parts> {
         done = n;
     })?;
     progress.finish();
-    let mut parts = Parts {
+    let parts = Parts {
         consultations: args.consultations,
         seed: args.seed,
         valid: truth.consultations,
-        files: Vec::new(),
+        files: truth.files,
     };
-    for name in &truth.files {
-        let path = dir.join(name);
-        let text = std::fs::read_to_string(&path)?;
-        let mut part = String::new();
-        let lines = text.split_inclusive('\n');
-        for line in lines.chain(std::iter::once("")) {
-            let boundary = line.is_empty() || line.starts_with(r#"{"resourceType":"Patient""#);
-            if boundary && (part.len() >= PART_BYTES || line.is_empty()) && !part.is_empty() {
-                let file = format!("part-{:04}.ndjson", parts.files.len() + 1);
-                std::fs::write(dir.join(&file), &part)?;
-                parts.files.push(file);
-                part.clear();
-            }
-            part.push_str(line);
-        }
-        std::fs::remove_file(&path)?;
-    }
     std::fs::write(dir.join(PARTS_FILE), serde_json::to_vec_pretty(&parts)?)?;
     Ok(parts)
 }
@@ -470,10 +450,7 @@ async fn serve_demo(args: &DemoArgs, options: &AppOptions, demo_dir: &Path) -> a
         "For example:\n  curl -H \"Authorization: Bearer {}\" {base}/api/studies\nCtrl-C stops it; `carrel demo` again starts it with the same data.",
         credentials.get(Role::Researcher).1
     );
-    // Polled once so the signal handlers are in place before anyone is told to connect
-    // (a SIGTERM right after "Serving" would otherwise kill the process uncleanly).
-    let mut shutdown = Box::pin(shutdown_signal());
-    let _ = futures::poll!(&mut shutdown);
+    let shutdown = shutdown_signal()?;
     println!("Serving {base}");
     std::io::stdout().flush()?;
     serve(app, listener, ServerOptions::default(), shutdown).await

@@ -340,6 +340,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = listener.local_addr()?;
+        let shutdown = shutdown_signal()?;
         println!("Serving http://{address}");
         for route in app.router.routes() {
             println!(
@@ -350,6 +351,6 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         }
         use std::io::Write;
         std::io::stdout().flush()?;
-        serve(app, listener, server, shutdown_signal()).await
+        serve(app, listener, server, shutdown).await
     })
 }

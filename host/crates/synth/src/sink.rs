@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use crate::SynthFormat;
 use crate::fhir::{BASE_URL, Resources};
 
-/// Encounters per NDJSON file and per Bundle.
-pub const NDJSON_LIMIT: u64 = 50_000;
+/// Encounters per NDJSON file and per Bundle. An NDJSON consultation is about 0.9 KB, so a
+/// file (about 18 MB) stays under the server's default body limit of 32 MiB and
+/// `carrel import` can send it as one payload.
+pub const NDJSON_LIMIT: u64 = 20_000;
 pub const BUNDLE_LIMIT: u64 = 5_000;
 
 pub struct Sink {
