@@ -183,7 +183,17 @@ fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Demo(args) => carrel::demo::run(args),
         Command::Up(args) => up(args).map(|()| ExitCode::SUCCESS),
-        Command::Keys { state, command } => command.run(&state.state_dir, &mut std::io::stdout()),
+        Command::Keys { state, command } => {
+            let bar = carrel::progress::RotationBar::default();
+            let code = command.run_with_progress(
+                &state.state_dir,
+                &carrel_vault::MasterKeyEnv::from_process(),
+                &mut std::io::stdout(),
+                &mut |step| bar.update(step),
+            );
+            bar.finish();
+            code
+        }
         Command::Import(args) => import(args),
         Command::Synth(args) => synth(args),
         Command::Study(args) => carrel::study::cli::run(args),

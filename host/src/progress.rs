@@ -3,14 +3,14 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub struct Progress {
     bar: Option<ProgressBar>,
     label: &'static str,
-    total: u64,
-    plain: Mutex<(u64, Instant)>,
+    /// Off a terminal: (done, total, time of the last line).
+    plain: Mutex<(u64, u64, Instant)>,
 }
 
 const PLAIN_INTERVAL: Duration = Duration::from_secs(2);
@@ -31,9 +31,16 @@ impl Progress {
         Self {
             bar,
             label,
-            total,
-            plain: Mutex::new((0, Instant::now())),
+            plain: Mutex::new((0, total, Instant::now())),
         }
+    }
+
+    /// Adds to the total, for work found on the way (a study opening another scan).
+    pub fn grow(&self, by: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc_length(by);
+        }
+        self.plain.lock().expect("progress lock").1 += by;
     }
 
     pub fn advance(&self, by: u64, message: &str) {
@@ -46,21 +53,57 @@ impl Progress {
             return;
         }
         let mut state = self.plain.lock().expect("progress lock");
-        state.0 += by;
-        if state.1.elapsed() >= PLAIN_INTERVAL || state.0 >= self.total {
-            let percent = if self.total == 0 {
+        let (done, total) = (state.0 + by, state.1);
+        state.0 = done;
+        if state.2.elapsed() >= PLAIN_INTERVAL || done >= total {
+            let percent = if total == 0 {
                 100.0
             } else {
-                state.0 as f64 * 100.0 / self.total as f64
+                done as f64 * 100.0 / total as f64
             };
             eprintln!("{}: {percent:.0}% {message}", self.label);
-            state.1 = Instant::now();
+            state.2 = Instant::now();
         }
     }
 
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish();
+        }
+    }
+}
+
+/// The progress of `carrel keys rotate --data`: segments re-encrypted, with the rate in
+/// MB/s. The bar starts with the first segment, when the total is known.
+#[derive(Default)]
+pub struct RotationBar {
+    progress: OnceLock<(Progress, Instant)>,
+    bytes: Mutex<u64>,
+}
+
+impl RotationBar {
+    pub fn update(&self, step: carrel_vault::RotationProgress) {
+        let (progress, started) = self.progress.get_or_init(|| {
+            (
+                Progress::new("re-encrypting segments", step.segments_total),
+                Instant::now(),
+            )
+        });
+        let mut bytes = self.bytes.lock().expect("progress lock");
+        *bytes += step.bytes;
+        let rate = *bytes as f64 / 1e6 / started.elapsed().as_secs_f64().max(1e-3);
+        progress.advance(
+            1,
+            &format!(
+                "{} of {} segments, {rate:.1} MB/s",
+                step.segments_done, step.segments_total
+            ),
+        );
+    }
+
+    pub fn finish(&self) {
+        if let Some((progress, _)) = self.progress.get() {
+            progress.finish();
         }
     }
 }

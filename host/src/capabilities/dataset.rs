@@ -45,6 +45,15 @@ pub struct DatasetAccess {
     /// The study's own key for re-keying patient pseudonyms.
     pub patient_key: [u8; 32],
     pub read: ReadStats,
+    /// Told of the reading as it goes, for a progress display.
+    pub observer: Option<Arc<dyn ReadObserver>>,
+}
+
+/// Follows a run's reading: the segments each scan will decrypt when the study opens it,
+/// then the segments and rows handed to the study. Only numbers, never data.
+pub trait ReadObserver: Send + Sync {
+    fn planned(&self, segments: u64);
+    fn read(&self, segments: u64, rows: u64);
 }
 
 #[derive(Debug, Default, Clone)]
@@ -160,6 +169,9 @@ impl DatasetView<'_> {
                 }
                 other => WitError::Other(other.to_string()),
             })?;
+        if let Some(observer) = &self.access.observer {
+            observer.planned(scan.segments_planned() as u64);
+        }
         let patient_column = columns.iter().position(|c| c == "patient_id");
         if patient_column.is_some() && self.access.read.patients.is_none() {
             self.access.read.patients = Some(HashSet::new());
@@ -226,6 +238,7 @@ impl dataset::HostReader for DatasetView<'_> {
                 .segments
                 .push(format!("{}/{segment}", open.dataset));
         }
+        let new_segments = open.scan.segment_ids_read().len() - open.segments_noted;
         open.segments_noted = open.scan.segment_ids_read().len();
         let batch = match (open.patient_column, self.access.read.patients.as_mut()) {
             (Some(column), Some(seen)) => {
@@ -237,6 +250,9 @@ impl dataset::HostReader for DatasetView<'_> {
             _ => batch,
         };
         self.access.read.rows += batch.num_rows() as u64;
+        if let Some(observer) = &self.access.observer {
+            observer.read(new_segments as u64, batch.num_rows() as u64);
+        }
         Ok(carrel_pseudonym::to_ipc(&batch)
             .map(Some)
             .map_err(|e| WitError::Other(e.to_string())))

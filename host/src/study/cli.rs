@@ -5,6 +5,7 @@
 use super::desk::{StudyDesk, study_specs};
 use super::registry::RunRecord;
 use super::synthetic::{SyntheticWarehouse, try_study};
+use crate::capabilities::dataset::ReadObserver;
 use crate::progress::Progress;
 use crate::tokens::{Role, TokenStore};
 use anyhow::{Context, anyhow, bail};
@@ -13,6 +14,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 #[derive(Args)]
 pub struct StudyArgs {
@@ -278,7 +282,11 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
                 Some(token) => token_actor(&state_dir, &token, Role::Researcher)?,
                 None => operator_actor(),
             };
-            let (record, seq) = runtime.block_on(desk.run(&id, params, &actor))?;
+            let progress = Arc::new(RunProgress::default());
+            let observer: Arc<dyn ReadObserver> = progress.clone();
+            let run = desk.run_observed(&id, params, &actor, Some(observer));
+            let (record, seq) = runtime.block_on(run)?;
+            progress.finish();
             if json {
                 println!("{}", serde_json::to_string_pretty(&record)?);
                 return Ok(exit_code(&record));
@@ -332,6 +340,45 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
         StudyCommand::Try { .. } | StudyCommand::New { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The reading of a run as a progress bar: segments decrypted of those planned, with the
+/// rows handed to the study and their rate. It starts when the study opens its first scan
+/// (compiling the study is not reading).
+#[derive(Default)]
+struct RunProgress {
+    started: OnceLock<(Progress, Instant)>,
+    rows: AtomicU64,
+}
+
+impl RunProgress {
+    fn finish(&self) {
+        if let Some((progress, _)) = self.started.get() {
+            progress.finish();
+        }
+    }
+}
+
+impl ReadObserver for RunProgress {
+    fn planned(&self, segments: u64) {
+        let mut created = false;
+        let (progress, _) = self.started.get_or_init(|| {
+            created = true;
+            (Progress::new("reading segments", segments), Instant::now())
+        });
+        if !created {
+            progress.grow(segments);
+        }
+    }
+
+    fn read(&self, segments: u64, rows: u64) {
+        let Some((progress, started)) = self.started.get() else {
+            return;
+        };
+        let rows = self.rows.fetch_add(rows, Ordering::Relaxed) + rows;
+        let rate = rows as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        progress.advance(segments, &format!("{rows} rows, {rate:.0} rows/s"));
+    }
 }
 
 fn exit_code(record: &RunRecord) -> ExitCode {

@@ -4,7 +4,7 @@
 use super::manifest::{StudyTool, manifest_section_sha256};
 use super::registry::{ApprovalState, RunRecord, StudyRegistry, Submission, now};
 use super::sandbox::{RunLimits, StudySandbox};
-use crate::capabilities::dataset::{DatasetAccess, DatasetGrants, ReadStats};
+use crate::capabilities::dataset::{DatasetAccess, DatasetGrants, ReadObserver, ReadStats};
 use crate::capabilities::keyed_hash::PseudonymSecret;
 use crate::engine::{EngineOptions, EpochTicker, build_engine, load_component};
 use crate::manifest::LoadedManifest;
@@ -93,6 +93,8 @@ pub struct RunContext<'a> {
     pub secret: &'a PseudonymSecret,
     pub policy: &'a Policy,
     pub actor: &'a str,
+    /// Follows the reading, for a progress display.
+    pub observer: Option<Arc<dyn ReadObserver>>,
 }
 
 pub struct StudyDesk {
@@ -299,6 +301,17 @@ impl StudyDesk {
         params: Vec<(String, String)>,
         actor: &str,
     ) -> anyhow::Result<(RunRecord, u64)> {
+        self.run_observed(id, params, actor, None).await
+    }
+
+    /// [`StudyDesk::run`], with `observer` told of the reading as it goes.
+    pub async fn run_observed(
+        &self,
+        id: &str,
+        params: Vec<(String, String)>,
+        actor: &str,
+        observer: Option<Arc<dyn ReadObserver>>,
+    ) -> anyhow::Result<(RunRecord, u64)> {
         let spec = self.spec(id)?;
         let bytes = std::fs::read(&spec.source)
             .with_context(|| format!("study `{id}`: cannot read {}", spec.source.display()))?;
@@ -335,6 +348,7 @@ impl StudyDesk {
                     secret: &self.secret,
                     policy: &spec.tool.disclosure,
                     actor,
+                    observer,
                 };
                 released = execute(
                     &self.sandbox,
@@ -379,6 +393,7 @@ pub async fn execute(
         audit: context.audit.cloned(),
         patient_key: context.secret.domain_key(&format!("study:{}", spec.id)),
         read: ReadStats::default(),
+        observer: context.observer.clone(),
     };
     let limits = RunLimits {
         time: std::time::Duration::from_secs(spec.tool.time_limit_seconds),

@@ -119,6 +119,7 @@ pub async fn try_study(
         secret: &warehouse.secret,
         policy: &spec.tool.disclosure,
         actor: "synthetic",
+        observer: None,
     };
     let released = execute(&sandbox, spec, &component, &context, &params, &mut record).await;
     Ok((record, released))

@@ -22,6 +22,7 @@ use anyhow::Context;
 
 use crate::audit::{AuditLog, VerifyReport};
 use crate::master_key::{MasterKeyEnv, init_master_key};
+use crate::rotation::RotationProgress;
 use crate::store::Vault;
 
 /// Actor recorded in the audit log for operator commands.
@@ -52,6 +53,18 @@ impl KeysCommand {
         state_dir: &Path,
         env: &MasterKeyEnv,
         out: &mut impl Write,
+    ) -> anyhow::Result<ExitCode> {
+        self.run_with_progress(state_dir, env, out, &mut |_| {})
+    }
+
+    /// Like [`KeysCommand::run_with_env`], telling `progress` of each segment that a data
+    /// key rotation re-encrypts (the host draws it as a progress bar).
+    pub fn run_with_progress(
+        self,
+        state_dir: &Path,
+        env: &MasterKeyEnv,
+        out: &mut impl Write,
+        progress: &mut dyn FnMut(RotationProgress),
     ) -> anyhow::Result<ExitCode> {
         match self {
             Self::Init => {
@@ -88,7 +101,7 @@ impl KeysCommand {
                     )?;
                 }
                 if data {
-                    let report = vault.rotate_data_keys(OPERATOR_ACTOR, None)?;
+                    let report = vault.rotate_data_keys_with(OPERATOR_ACTOR, None, progress)?;
                     writeln!(
                         out,
                         "data keys rotated: {} segments re-encrypted, {} old data keys destroyed",

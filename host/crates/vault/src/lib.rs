@@ -44,7 +44,7 @@ pub use error::{Result, SegmentDamage, VaultError};
 pub use master_key::{
     KeyInitReport, KeySource, MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKeyEnv, init_master_key,
 };
-pub use rotation::{DataRotationReport, MasterRotationReport};
+pub use rotation::{DataRotationReport, MasterRotationReport, RotationProgress};
 pub use scan::{Scan, ScanStats};
 pub use store::{AppendReceipt, SEGMENTS_DIR, SYSTEM_ACTOR, SegmentInfo, Vault};
 

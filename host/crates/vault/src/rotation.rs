@@ -44,6 +44,18 @@ pub struct DataRotationReport {
     pub completed: bool,
 }
 
+/// How far a data key rotation has come, reported after each re-encrypted segment so
+/// that a command can show progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotationProgress {
+    /// Segments re-encrypted by this call so far.
+    pub segments_done: u64,
+    /// Segments under retiring keys when this call began.
+    pub segments_total: u64,
+    /// Size of the segment just re-encrypted, in bytes.
+    pub bytes: u64,
+}
+
 impl Vault {
     /// Replaces the master key and rewraps every data key under it. Requires the key to
     /// come from the key file. Audited as `key.rotate`.
@@ -119,10 +131,23 @@ impl Vault {
         actor: &str,
         max_segments: Option<u64>,
     ) -> Result<DataRotationReport> {
+        self.rotate_data_keys_with(actor, max_segments, &mut |_| {})
+    }
+
+    /// [`Vault::rotate_data_keys`], calling `progress` after each re-encrypted segment.
+    pub fn rotate_data_keys_with(
+        &self,
+        actor: &str,
+        max_segments: Option<u64>,
+        progress: &mut dyn FnMut(RotationProgress),
+    ) -> Result<DataRotationReport> {
         let mut report = DataRotationReport {
             started_new_rotation: self.start_data_rotation(actor)?,
             ..Default::default()
         };
+        let segments_total = self.with_reader(|conn| {
+            Ok(conn.query_row(SEGMENTS_REMAINING, [], |r| r.get::<_, i64>(0))?)
+        })? as u64;
         loop {
             let Some((dataset, segment)) = self.next_segment_to_reencrypt()? else {
                 break;
@@ -135,6 +160,11 @@ impl Vault {
             }
             self.reencrypt_segment(&dataset, &segment)?;
             report.segments_reencrypted += 1;
+            progress(RotationProgress {
+                segments_done: report.segments_reencrypted,
+                segments_total,
+                bytes: segment.bytes,
+            });
         }
         report.data_keys_destroyed =
             self.finish_data_rotation(actor, report.segments_reencrypted)?;

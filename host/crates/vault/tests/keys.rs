@@ -334,7 +334,18 @@ fn interrupted_data_rotation_resumes_where_it_stopped_and_loses_nothing() {
         8
     );
 
-    let resumed = vault.rotate_data_keys(ACTOR, None).unwrap();
+    let mut steps = Vec::new();
+    let resumed = vault
+        .rotate_data_keys_with(ACTOR, None, &mut |step| {
+            assert!(step.bytes > 0);
+            steps.push((step.segments_done, step.segments_total));
+        })
+        .unwrap();
+    assert_eq!(
+        steps,
+        [(1, 4), (2, 4), (3, 4), (4, 4)],
+        "progress per segment"
+    );
     assert!(!resumed.started_new_rotation && resumed.completed);
     assert_eq!(
         (resumed.segments_reencrypted, resumed.data_keys_destroyed),
