@@ -164,6 +164,10 @@ struct UpArgs {
     /// Requests allowed to wait for a slot before new ones get 503.
     #[arg(long, default_value_t = 1024)]
     max_queued_requests: usize,
+    /// Seconds a client may take to send a request's headers, and again its body; a
+    /// slower one (slowloris) gets 408 or is disconnected.
+    #[arg(long, default_value_t = 30.0)]
+    read_timeout: f64,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -322,6 +326,10 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         args.request_timeout > 0.0,
         "--request-timeout must be positive"
     );
+    anyhow::ensure!(
+        args.read_timeout > 0.0 && args.read_timeout.is_finite(),
+        "--read-timeout must be a positive number of seconds"
+    );
     let slots = u32::try_from(args.max_concurrent_requests * 2)
         .context("--max-concurrent-requests is too large")?;
     let options = AppOptions {
@@ -339,6 +347,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_mib << 20,
         max_concurrent_requests: args.max_concurrent_requests,
         max_queued_requests: args.max_queued_requests,
+        read_timeout: Duration::from_secs_f64(args.read_timeout),
         ..ServerOptions::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -34,7 +34,7 @@ pub struct ServerOptions {
     pub max_queued_requests: usize,
     /// How long a queued request waits before it gets 503.
     pub queue_timeout: Duration,
-    /// How long a client may take to send its headers and body.
+    /// How long a client may take to send a request's headers, and again its body.
     pub read_timeout: Duration,
 }
 
@@ -68,6 +68,10 @@ impl Server {
         let path = request.uri().path().to_owned();
         if path == HEALTH_PATH {
             return plain(StatusCode::OK, "OK");
+        }
+        // Before any route, page or API sees it: a path that could resolve elsewhere.
+        if let Err(error) = crate::manifest::check_request_path(&path) {
+            return plain(StatusCode::BAD_REQUEST, format!("{error}"));
         }
         if let Some(desk) = &self.app.studies
             && crate::api::is_api_path(&path)
@@ -262,6 +266,7 @@ pub async fn serve(
         options,
         app,
     });
+    let read_timeout = server.options.read_timeout;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -285,7 +290,7 @@ pub async fn serve(
         let mut builder = http1::Builder::new();
         builder
             .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(30))
+            .header_read_timeout(read_timeout)
             .max_headers(100);
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let watched = graceful.watch(connection);

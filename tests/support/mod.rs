@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 pub use test_programs_artifacts as guests;
 
+pub mod batches;
+pub mod desk;
 pub mod webdriver;
 
 /// An application directory with components copied in and a manifest written.

@@ -117,7 +117,7 @@ async fn handle(request: Request) -> Response<String> {
             &[issue(
                 "not-supported",
                 "Content-Type",
-                "send application/fhir+json (a Bundle) or application/fhir+ndjson",
+                "send application/fhir+json (a Bundle) or application/fhir+ndjson, in UTF-8",
             )],
         );
     };

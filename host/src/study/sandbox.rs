@@ -2,13 +2,17 @@
 //! time and memory limits, the `dataset` and `log` capabilities, and WASI reduced to
 //! nothing that reaches the outside: no files, no environment, no arguments, no network,
 //! and clocks no finer than a day (so a study cannot time the host or learn when data
-//! arrived beyond what the data says).
+//! arrived beyond what the data says). Its random numbers come from a generator seeded by
+//! the run's parameters: they tell nothing of the host, and a run repeated on the same
+//! data gives the same output.
 
 use crate::capabilities::dataset::bindings::StudyPre;
 use crate::capabilities::dataset::bindings::carrel::eds::study_types::StudyError;
 use crate::capabilities::dataset::{self, DatasetAccess, DatasetState, DatasetView};
 use crate::capabilities::study_log::{self, StudyLog, StudyLogState};
 use crate::engine::ticks;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use std::time::Duration;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
@@ -41,6 +45,20 @@ impl HostMonotonicClock for StillClock {
     fn now(&self) -> u64 {
         0
     }
+}
+
+/// The seed of a run's random numbers: a hash of its parameters, in order.
+fn random_seed(params: &[(String, String)]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(b"carrel study random\0");
+    for (name, value) in params {
+        for part in [name, value] {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part.as_bytes());
+        }
+    }
+    hash.finalize().into()
 }
 
 pub struct StudyState {
@@ -127,11 +145,17 @@ impl StudySandbox {
         limits: RunLimits,
         params: &[(String, String)],
     ) -> SandboxOutcome {
+        let seed = random_seed(params);
         let state = StudyState {
             table: ResourceTable::new(),
             wasi: WasiCtx::builder()
                 .wall_clock(DayClock)
                 .monotonic_clock(StillClock)
+                .secure_random(StdRng::from_seed(seed))
+                .insecure_random(StdRng::from_seed(seed))
+                .insecure_random_seed(u128::from_le_bytes(
+                    seed[..16].try_into().expect("16 bytes"),
+                ))
                 .allow_tcp(false)
                 .allow_udp(false)
                 .allow_ip_name_lookup(false)

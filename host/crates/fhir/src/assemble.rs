@@ -1,6 +1,8 @@
 //! From the resources of a payload to one identified consultation per Encounter:
 //! references are followed (every problem reported), then rows are built.
 
+use std::collections::HashSet;
+
 use crate::collect::{Collector, NIR_SYSTEMS, Resources};
 use crate::model::{Coding, IdentifiedConsultation, IdentifiedPatient, Ingested, is_icd10_system};
 use crate::nir::validate_nir;
@@ -165,9 +167,49 @@ fn identify(patient: &raw::Patient<'_>) -> IdentifiedPatient {
     }
 }
 
+/// The codings of one consultation, in order, without repeats. The set makes each
+/// addition constant time: ten thousand Conditions pointing at one Encounter would
+/// otherwise be compared with each other, a hundred million times.
+#[derive(Default)]
+struct Diagnoses {
+    listed: Vec<Coding>,
+    seen: HashSet<(Option<String>, String)>,
+    /// Bytes of the listed codes and systems.
+    bytes: usize,
+}
+
+/// Most bytes of identified data the consultations of one payload may carry. Each
+/// consultation repeats its patient and diagnoses, so a payload well under the body
+/// limit could otherwise expand a thousandfold (one patient of a megabyte of telecoms
+/// with a hundred thousand Encounters) and exhaust the component's memory. Real
+/// payloads carry a few hundred bytes per consultation, far below this.
+pub const MAX_IDENTIFIED_BYTES: usize = 64 << 20;
+
+/// What a consultation costs beyond its strings: its fields and vectors.
+const CONSULTATION_OVERHEAD: usize = 256;
+
+fn text_len(value: &Option<String>) -> usize {
+    value.as_ref().map_or(0, String::len)
+}
+
+fn identified_bytes(patient: &IdentifiedPatient) -> usize {
+    let text = text_len;
+    text(&patient.nir)
+        + text(&patient.family)
+        + text(&patient.given)
+        + text(&patient.birth_date)
+        + text(&patient.sex)
+        + text(&patient.postcode)
+        + patient
+            .telecom
+            .iter()
+            .map(|value| value.len() + 24)
+            .sum::<usize>()
+}
+
 /// Adds a concept's ICD-10 codings, or its first coding when it has none, skipping
 /// codings already listed.
-fn add_concept(diagnoses: &mut Vec<Coding>, concept: &CodeableConcept<'_>) {
+fn add_concept(diagnoses: &mut Diagnoses, concept: &CodeableConcept<'_>) {
     let usable = |coding: &&raw::Coding<'_>| {
         coding
             .code
@@ -183,14 +225,16 @@ fn add_concept(diagnoses: &mut Vec<Coding>, concept: &CodeableConcept<'_>) {
             .map(str::trim)
             .filter(|s| !s.is_empty());
         let code = coding.code.as_deref().unwrap_or_default().trim();
-        let listed = diagnoses
-            .iter()
-            .any(|known| known.code == code && known.system.as_deref() == system);
-        if !listed {
-            diagnoses.push(Coding {
-                system: system.map(str::to_owned),
-                code: code.to_owned(),
-            });
+        let coding = Coding {
+            system: system.map(str::to_owned),
+            code: code.to_owned(),
+        };
+        if diagnoses
+            .seen
+            .insert((coding.system.clone(), coding.code.clone()))
+        {
+            diagnoses.bytes += coding.code.len() + text_len(&coding.system) + 32;
+            diagnoses.listed.push(coding);
         }
     };
     if concept
@@ -249,56 +293,72 @@ pub(crate) fn finish(
         .iter()
         .map(|p| identify(&p.resource))
         .collect();
-    let consultations = resources
-        .encounters
-        .iter()
-        .enumerate()
-        .map(|(position, located)| {
-            let encounter = &located.resource;
-            let mut diagnoses = Vec::new();
-            for condition in paired_with(&links.conditions_pointing_at, position)
-                .chain(paired_with(&links.diagnosis_conditions, position))
-            {
-                if let Some(code) = &resources.conditions[condition].resource.code {
-                    add_concept(&mut diagnoses, code);
-                }
+    let patient_bytes: Vec<usize> = patients.iter().map(identified_bytes).collect();
+    let mut consultations = Vec::with_capacity(resources.encounters.len());
+    let mut total_bytes = 0usize;
+    for (position, located) in resources.encounters.iter().enumerate() {
+        let encounter = &located.resource;
+        let mut diagnoses = Diagnoses::default();
+        for condition in paired_with(&links.conditions_pointing_at, position)
+            .chain(paired_with(&links.diagnosis_conditions, position))
+        {
+            if let Some(code) = &resources.conditions[condition].resource.code {
+                add_concept(&mut diagnoses, code);
             }
-            for reason in &encounter.reason_code {
-                add_concept(&mut diagnoses, reason);
-            }
-            let discharge_disposition = encounter
-                .hospitalization
+        }
+        for reason in &encounter.reason_code {
+            add_concept(&mut diagnoses, reason);
+        }
+        let discharge_disposition = encounter
+            .hospitalization
+            .as_ref()
+            .and_then(|stay| stay.discharge_disposition.as_ref())
+            .and_then(|concept| concept.coding.iter().find(|coding| coding.code.is_some()))
+            .map(|coding| Coding {
+                system: owned(&coding.system),
+                code: coding.code.as_deref().unwrap_or_default().trim().to_owned(),
+            });
+        let source_encounter_id = encounter
+            .id
+            .as_deref()
+            .or(located.full_url.as_deref())
+            .unwrap_or_default()
+            .to_owned();
+        let patient = links.patient_of_encounter[position];
+        total_bytes += patient_bytes[patient]
+            + diagnoses.bytes
+            + source_encounter_id.len()
+            + CONSULTATION_OVERHEAD;
+        if total_bytes > MAX_IDENTIFIED_BYTES {
+            let mut problems = Problems::default();
+            problems.push(
+                    IssueCode::TooCostly,
+                    whole.to_owned(),
+                    format!(
+                        "the consultations up to Encounter number {} already carry more than {} MiB of identified data (each repeats its patient and diagnoses): send them in smaller payloads",
+                        position + 1,
+                        MAX_IDENTIFIED_BYTES >> 20
+                    ),
+                );
+            return Err(problems.into_refusal(whole));
+        }
+        consultations.push(IdentifiedConsultation {
+            source_encounter_id,
+            start: encounter
+                .period
                 .as_ref()
-                .and_then(|stay| stay.discharge_disposition.as_ref())
-                .and_then(|concept| concept.coding.iter().find(|coding| coding.code.is_some()))
-                .map(|coding| Coding {
-                    system: owned(&coding.system),
-                    code: coding.code.as_deref().unwrap_or_default().trim().to_owned(),
-                });
-            let source_encounter_id = encounter
-                .id
-                .as_deref()
-                .or(located.full_url.as_deref())
+                .and_then(|period| period.start.as_deref())
                 .unwrap_or_default()
-                .to_owned();
-            IdentifiedConsultation {
-                source_encounter_id,
-                start: encounter
-                    .period
-                    .as_ref()
-                    .and_then(|period| period.start.as_deref())
-                    .unwrap_or_default()
-                    .to_owned(),
-                class_code: encounter
-                    .class
-                    .as_ref()
-                    .and_then(|class| owned(&class.code)),
-                diagnoses,
-                discharge_disposition,
-                patient: patients[links.patient_of_encounter[position]].clone(),
-            }
-        })
-        .collect();
+                .to_owned(),
+            class_code: encounter
+                .class
+                .as_ref()
+                .and_then(|class| owned(&class.code)),
+            diagnoses: diagnoses.listed,
+            discharge_disposition,
+            patient: patients[patient].clone(),
+        });
+    }
     Ok(Ingested {
         consultations,
         bundle_id,

@@ -4,8 +4,9 @@ use crate::assemble::finish;
 use crate::collect::{Collector, Site, bare_message};
 use crate::depth::{MAX_DEPTH, find_too_deep};
 use crate::model::Ingested;
-use crate::problem::{IssueCode, Problem, Refusal};
+use crate::problem::{IssueCode, Problem, Refusal, clip, cut_message};
 use crate::raw::{self, Bundle, Header};
+use crate::utf8::not_utf8;
 
 /// Bundle types whose entries are resources to store. A searchset, document, history
 /// or message Bundle carries something else (search results, a signed document, …).
@@ -18,7 +19,7 @@ fn refuse(code: IssueCode, location: String, message: String) -> Refusal {
         problems: vec![Problem {
             code,
             location,
-            message,
+            message: cut_message(message),
         }],
     }
 }
@@ -36,6 +37,9 @@ fn malformed(error: &serde_json::Error) -> Refusal {
 /// listing every problem located by FHIRPath (`Bundle.entry[3].resource.subject`).
 pub fn parse_bundle(body: &[u8]) -> Result<Ingested, Refusal> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    if let Some(why) = not_utf8(body) {
+        return Err(refuse(IssueCode::Structure, WHOLE_BUNDLE.to_owned(), why));
+    }
     if let Some(too_deep) = find_too_deep(body, MAX_DEPTH) {
         return Err(refuse(
             IssueCode::Structure,
@@ -64,7 +68,7 @@ pub fn parse_bundle(body: &[u8]) -> Result<Ingested, Refusal> {
     };
     if resource_type.as_deref() != Some("Bundle") {
         let found = resource_type.map_or("an object without resourceType".to_owned(), |name| {
-            format!("a {name}")
+            format!("a {}", clip(&name))
         });
         return Err(refuse(
             IssueCode::Structure,
@@ -91,7 +95,8 @@ pub fn parse_bundle(body: &[u8]) -> Result<Ingested, Refusal> {
             IssueCode::NotSupported,
             "Bundle.type".to_owned(),
             format!(
-                "a {kind} Bundle is not ingested: send a {}",
+                "a {} Bundle is not ingested: send a {}",
+                clip(kind),
                 ACCEPTED_BUNDLE_TYPES.join(", ")
             ),
         ),

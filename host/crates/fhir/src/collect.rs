@@ -7,7 +7,7 @@ use serde::de::IgnoredAny;
 
 use crate::date::{parse_date, parse_date_time};
 use crate::nir::validate_nir;
-use crate::problem::{IssueCode, Problems};
+use crate::problem::{IssueCode, Problems, clip};
 use crate::raw::{self, Condition, Encounter, Header, Identifier, Patient, Text};
 use crate::reference::Kind;
 
@@ -16,6 +16,12 @@ pub const NIR_SYSTEMS: [&str; 2] = [
     "urn:oid:1.2.250.1.213.1.4.8",
     "urn:oid:1.2.250.1.213.1.4.10",
 ];
+
+/// Largest Patient, Encounter or Condition read, in bytes of JSON. Real ones are a few
+/// kilobytes; one of megabytes is an attack on the sandbox's memory or a broken export,
+/// and its values would be stored or echoed. Resources of other types are skipped
+/// unbuilt, so a large attachment in a DocumentReference is no trouble.
+pub const MAX_RESOURCE_BYTES: usize = 1 << 20;
 
 /// Where a resource sits in its payload, for problem locations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +157,13 @@ impl<'a> Collector<'a> {
     /// A message for a JSON error: with its column on an NDJSON line, without a position
     /// inside a Bundle entry (the position would count from the entry, not the body).
     fn json_problem(&mut self, site: Site, what: &str, error: &serde_json::Error) {
+        // A resource cut short or broken is bad JSON, whatever type it started as; a
+        // type the reader did not expect (a number for an id) is about that resource.
+        let what = if error.is_data() {
+            what
+        } else {
+            "malformed JSON"
+        };
         let message = match site {
             Site::Line(_) if error.line() > 0 => {
                 format!(
@@ -215,6 +228,19 @@ impl<'a> Collector<'a> {
                 Err(error) => return self.json_problem(site, "malformed JSON", &error),
             },
         };
+        if let Some(kind) = Kind::from_name(resource_type)
+            && json.len() > MAX_RESOURCE_BYTES
+        {
+            return self.problem(
+                IssueCode::TooCostly,
+                site.resource(),
+                format!(
+                    "a {} of {} bytes is larger than the {MAX_RESOURCE_BYTES} bytes a Patient, Encounter or Condition may take",
+                    kind.name(),
+                    json.len()
+                ),
+            );
+        }
         match Kind::from_name(resource_type) {
             Some(Kind::Patient) => match serde_json::from_slice::<Patient<'a>>(json) {
                 Ok(patient) => self.add_patient(patient, site, full_url),
@@ -253,7 +279,10 @@ impl<'a> Collector<'a> {
             return self.problem(
                 IssueCode::Structure,
                 site.resource_type(),
-                format!("`{resource_type}` is not a FHIR resource type{hint}"),
+                format!(
+                    "`{}` is not a FHIR resource type{hint}",
+                    clip(resource_type)
+                ),
             );
         }
         if !well_formed && let Err(error) = serde_json::from_slice::<IgnoredAny>(json) {
@@ -335,7 +364,10 @@ impl<'a> Collector<'a> {
                 Ok(parsed) if parsed.date.day.is_none() => self.problem(
                     IssueCode::Value,
                     site.element("Encounter", "period.start"),
-                    format!("`{start}` does not give the day of the consultation"),
+                    format!(
+                        "`{}` does not give the day of the consultation",
+                        clip(start)
+                    ),
                 ),
                 Ok(_) => {}
             },

@@ -1,6 +1,8 @@
 //! FHIR `date` and `dateTime` values, checked against the calendar (no month 13, no
 //! 30 February), and the day arithmetic the pseudonymiser needs.
 
+use crate::problem::clip;
+
 /// A FHIR date: a year, optionally with a month, optionally with a day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FhirDate {
@@ -21,22 +23,25 @@ pub struct FhirDateTime {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DateError {
-    #[error("`{0}` is not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)")]
+    #[error("`{}` is not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)", clip(.0))]
     DateSyntax(String),
-    #[error("`{0}` is not a FHIR dateTime (YYYY-MM-DD, or YYYY-MM-DDThh:mm:ss with an offset)")]
+    #[error(
+        "`{}` is not a FHIR dateTime (YYYY-MM-DD, or YYYY-MM-DDThh:mm:ss with an offset)",
+        clip(.0)
+    )]
     DateTimeSyntax(String),
-    #[error("`{value}`: month {month} does not exist")]
+    #[error("`{}`: month {month} does not exist", clip(.value))]
     Month { value: String, month: u8 },
-    #[error("`{value}`: day {day} does not exist in {year}-{month:02}")]
+    #[error("`{}`: day {day} does not exist in {year}-{month:02}", clip(.value))]
     Day {
         value: String,
         year: u16,
         month: u8,
         day: u8,
     },
-    #[error("`{0}`: the time of day is out of range")]
+    #[error("`{}`: the time of day is out of range", clip(.0))]
     Time(String),
-    #[error("`{0}`: the offset is out of range")]
+    #[error("`{}`: the offset is out of range", clip(.0))]
     Offset(String),
 }
 

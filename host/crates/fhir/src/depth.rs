@@ -53,7 +53,8 @@ pub(crate) fn find_too_deep(text: &[u8], limit: usize) -> Option<TooDeep> {
     None
 }
 
-fn position_of(text: &[u8], offset: usize) -> TooDeep {
+/// The 1-based line and byte column of `offset` in `text`.
+pub(crate) fn position_of(text: &[u8], offset: usize) -> TooDeep {
     let before = &text[..offset];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
     let line_start = before

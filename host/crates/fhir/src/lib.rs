@@ -18,14 +18,19 @@ mod problem;
 mod raw;
 mod reference;
 mod resolve;
+mod utf8;
 
+pub use assemble::MAX_IDENTIFIED_BYTES;
 pub use bundle::{ACCEPTED_BUNDLE_TYPES, parse_bundle};
-pub use collect::NIR_SYSTEMS;
+pub use collect::{MAX_RESOURCE_BYTES, NIR_SYSTEMS};
 pub use depth::MAX_DEPTH;
 pub use model::{Coding, IdentifiedConsultation, IdentifiedPatient, Ingested, is_icd10_system};
-pub use ndjson::parse_ndjson;
+pub use ndjson::{ndjson_lines, parse_ndjson};
 pub use nir::{Nir, NirError, looks_like_valid_nir, validate_nir};
-pub use problem::{IssueCode, MAX_LISTED_PROBLEMS, Problem, Refusal, operation_outcome};
+pub use problem::{
+    IssueCode, MAX_LISTED_PROBLEMS, MAX_MESSAGE_BYTES, MAX_QUOTED_CHARS, Problem, Refusal, clip,
+    operation_outcome,
+};
 
 /// The two payload formats of `POST /ingest/fhir`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,10 +42,22 @@ pub enum PayloadFormat {
 }
 
 impl PayloadFormat {
-    /// The format named by a Content-Type header value (parameters such as
-    /// `charset` or `fhirVersion` are ignored), or `None` for any other media type.
+    /// The format named by a Content-Type header value, or `None` for any other media
+    /// type or for a `charset` other than UTF-8 (FHIR JSON is UTF-8 only; other
+    /// parameters such as `fhirVersion` are ignored).
     pub fn from_content_type(content_type: &str) -> Option<PayloadFormat> {
-        let media_type = content_type.split(';').next().unwrap_or_default().trim();
+        let mut parts = content_type.split(';');
+        let media_type = parts.next().unwrap_or_default().trim();
+        for parameter in parts {
+            if let Some((name, value)) = parameter.split_once('=')
+                && name.trim().eq_ignore_ascii_case("charset")
+                && !["utf-8", "utf8"]
+                    .iter()
+                    .any(|utf8| value.trim().trim_matches('"').eq_ignore_ascii_case(utf8))
+            {
+                return None;
+            }
+        }
         let is = |name: &str| media_type.eq_ignore_ascii_case(name);
         if is("application/fhir+json") || is("application/json") {
             Some(PayloadFormat::Bundle)

@@ -19,6 +19,8 @@ pub enum IssueCode {
     Duplicate,
     /// Something FHIR allows that the warehouse does not take (a searchset Bundle).
     NotSupported,
+    /// A resource larger than the reader takes.
+    TooCostly,
 }
 
 impl IssueCode {
@@ -31,6 +33,7 @@ impl IssueCode {
             IssueCode::NotFound => "not-found",
             IssueCode::Duplicate => "duplicate",
             IssueCode::NotSupported => "not-supported",
+            IssueCode::TooCostly => "too-costly",
         }
     }
 }
@@ -66,6 +69,34 @@ fn summary(problems: &[Problem]) -> String {
     }
 }
 
+/// Most characters of a sent value quoted back in a problem: enough to recognise it, and
+/// a hostile megabyte-long value is not sent back (nor kept) a hundred times over.
+pub const MAX_QUOTED_CHARS: usize = 64;
+
+/// Longest problem message: longer ones (a serde message quoting a whole value) are cut.
+pub const MAX_MESSAGE_BYTES: usize = 512;
+
+/// `value` cut to [`MAX_QUOTED_CHARS`] characters, with `…` when it was longer.
+pub fn clip(value: &str) -> std::borrow::Cow<'_, str> {
+    match value.char_indices().nth(MAX_QUOTED_CHARS) {
+        None => std::borrow::Cow::Borrowed(value),
+        Some((end, _)) => std::borrow::Cow::Owned(format!("{}…", &value[..end])),
+    }
+}
+
+/// `message` cut to at most [`MAX_MESSAGE_BYTES`] bytes on a character boundary.
+pub(crate) fn cut_message(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES - '…'.len_utf8();
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    message
+}
+
 /// More problems than this are counted, not listed: a million-line file with the same
 /// mistake on every line must not produce a million-issue response.
 pub const MAX_LISTED_PROBLEMS: usize = 200;
@@ -83,7 +114,7 @@ impl Problems {
             self.listed.push(Problem {
                 code,
                 location,
-                message,
+                message: cut_message(message),
             });
         } else {
             self.unlisted += 1;

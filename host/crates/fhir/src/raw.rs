@@ -7,7 +7,7 @@ use std::fmt;
 use std::ops::Deref;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde_json::value::RawValue;
 
 /// A JSON string borrowed from the payload when it has no escapes.
@@ -117,6 +117,10 @@ pub(crate) struct ContactPoint<'a> {
 #[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Patient<'a> {
+    /// Declared so that a second `resourceType` in the object is a duplicate-field
+    /// error: the type was read from the first, and another reader may take the last.
+    #[serde(rename = "resourceType")]
+    _resource_type: Option<IgnoredAny>,
     #[serde(borrow)]
     pub id: Option<Text<'a>>,
     #[serde(default, borrow)]
@@ -155,6 +159,10 @@ pub(crate) struct Hospitalization<'a> {
 #[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Encounter<'a> {
+    /// Declared so that a second `resourceType` in the object is a duplicate-field
+    /// error: the type was read from the first, and another reader may take the last.
+    #[serde(rename = "resourceType")]
+    _resource_type: Option<IgnoredAny>,
     #[serde(borrow)]
     pub id: Option<Text<'a>>,
     #[serde(default, borrow)]
@@ -175,6 +183,10 @@ pub(crate) struct Encounter<'a> {
 
 #[derive(Deserialize, Debug)]
 pub(crate) struct Condition<'a> {
+    /// Declared so that a second `resourceType` in the object is a duplicate-field
+    /// error: the type was read from the first, and another reader may take the last.
+    #[serde(rename = "resourceType")]
+    _resource_type: Option<IgnoredAny>,
     #[serde(borrow)]
     pub id: Option<Text<'a>>,
     #[serde(default, borrow)]
@@ -199,6 +211,10 @@ pub(crate) struct BundleEntry<'a> {
 
 #[derive(Deserialize)]
 pub(crate) struct Bundle<'a> {
+    /// Declared so that a second `resourceType` in the object is a duplicate-field
+    /// error: the type was read from the first, and another reader may take the last.
+    #[serde(rename = "resourceType")]
+    _resource_type: Option<IgnoredAny>,
     #[serde(borrow)]
     pub id: Option<Text<'a>>,
     #[serde(rename = "type", borrow)]

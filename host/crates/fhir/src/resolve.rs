@@ -5,7 +5,7 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use crate::collect::{NIR_SYSTEMS, Resources};
-use crate::problem::{IssueCode, Problems};
+use crate::problem::{IssueCode, Problems, clip};
 use crate::raw::{Identifier, Reference};
 use crate::reference::{Kind, Target, parse_reference};
 
@@ -36,11 +36,11 @@ impl Unresolved {
 
     pub(crate) fn message(&self, reference: &Reference<'_>, expected: Kind) -> String {
         let shown = match (&reference.reference, &reference.identifier) {
-            (Some(text), _) => format!("`{}`", &**text),
+            (Some(text), _) => format!("`{}`", clip(text)),
             (None, Some(identifier)) => format!(
                 "identifier `{}|{}`",
-                identifier.system.as_deref().unwrap_or(""),
-                identifier.value.as_deref().unwrap_or("")
+                clip(identifier.system.as_deref().unwrap_or("")),
+                clip(identifier.value.as_deref().unwrap_or(""))
             ),
             (None, None) => String::new(),
         };
@@ -51,7 +51,10 @@ impl Unresolved {
                 format!("{shown} points at no {expected} in this payload")
             }
             Unresolved::WrongType { found } => {
-                format!("{shown} points at a {found}, where a {expected} is expected")
+                format!(
+                    "{shown} points at a {}, where a {expected} is expected",
+                    clip(found)
+                )
             }
             Unresolved::Ambiguous(count) => {
                 format!("{shown} matches {count} {expected} resources, where one is expected")
@@ -104,8 +107,9 @@ impl<'c> Index<'c> {
                         IssueCode::Duplicate,
                         site.element(kind.name(), "id"),
                         format!(
-                            "{}/{id} appears twice (first at {})",
+                            "{}/{} appears twice (first at {})",
                             kind.name(),
+                            clip(id),
                             resources.keys(kind, first).2.resource()
                         ),
                     );
@@ -117,7 +121,7 @@ impl<'c> Index<'c> {
                         problems.push(
                             IssueCode::Duplicate,
                             site.full_url(),
-                            format!("fullUrl `{full_url}` is used by two entries"),
+                            format!("fullUrl `{}` is used by two entries", clip(full_url)),
                         );
                     } else {
                         by_full_url.insert(full_url, (kind, position));

@@ -212,6 +212,14 @@ fn the_content_type_chooses_the_reader() {
         Some(PayloadFormat::Ndjson)
     );
     assert_eq!(PayloadFormat::from_content_type("text/csv"), None);
+    assert_eq!(
+        PayloadFormat::from_content_type("application/fhir+json; charset=\"UTF-8\""),
+        Some(PayloadFormat::Bundle)
+    );
+    assert_eq!(
+        PayloadFormat::from_content_type("application/fhir+ndjson;charset=iso-8859-1"),
+        None
+    );
     let payload = bundle(
         "batch",
         vec![

@@ -9,7 +9,9 @@
 mod routes;
 mod variables;
 
-pub use routes::{Route, RouteError, RouteMatch, RoutePattern, Router};
+pub use routes::{
+    PathError, Route, RouteError, RouteMatch, RoutePattern, Router, check_request_path,
+};
 pub use variables::{
     ResolvedVariables, VariableError, check_variable_name, resolve_component_variables,
 };

@@ -141,6 +141,78 @@ impl RoutePattern {
     }
 }
 
+/// Why a request path is refused before routing.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PathError {
+    #[error("the request path must start with `/`")]
+    NotAbsolute,
+    #[error(
+        "the request path has a `{0}` segment: paths are matched as sent, never resolved, so send it without dot segments"
+    )]
+    DotSegment(&'static str),
+    #[error("the request path has an empty segment (`//`)")]
+    EmptySegment,
+    #[error("the request path holds `{0}`, which is not allowed in a path")]
+    Forbidden(&'static str),
+}
+
+/// Refuses request paths that could be read as another path than the one routed: dot
+/// segments (`/ingest/../audit`, also percent-encoded as `%2e%2e`), empty segments
+/// (`//`) except one trailing slash, backslashes, and encoded separators or NUL (`%2f`,
+/// `%5c`, `%00`). The router matches paths as sent and never resolves them; refusing
+/// these outright means a proxy, a guest or a log reader that does resolve them can
+/// never be pointed somewhere the route check did not see.
+pub fn check_request_path(path: &str) -> Result<(), PathError> {
+    let rest = path.strip_prefix('/').ok_or(PathError::NotAbsolute)?;
+    if path.contains('\\') {
+        return Err(PathError::Forbidden("\\"));
+    }
+    for encoded in ["%2f", "%5c", "%00"] {
+        if path
+            .as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(encoded.as_bytes()))
+        {
+            return Err(PathError::Forbidden(encoded));
+        }
+    }
+    if rest.is_empty() {
+        return Ok(());
+    }
+    let segments: Vec<&str> = rest.split('/').collect();
+    let last = segments.len() - 1;
+    for (index, segment) in segments.into_iter().enumerate() {
+        let dots = decoded_dots(segment);
+        if dots == Some(1) {
+            return Err(PathError::DotSegment("."));
+        }
+        if dots == Some(2) {
+            return Err(PathError::DotSegment(".."));
+        }
+        if segment.is_empty() && index != last {
+            return Err(PathError::EmptySegment);
+        }
+    }
+    Ok(())
+}
+
+/// How many dots a segment made only of `.` and `%2e` stands for.
+fn decoded_dots(segment: &str) -> Option<usize> {
+    let mut rest = segment.as_bytes();
+    let mut dots = 0;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix(b".") {
+            rest = after;
+        } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case(b"%2e") {
+            rest = &rest[3..];
+        } else {
+            return None;
+        }
+        dots += 1;
+    }
+    (dots > 0).then_some(dots)
+}
+
 /// A route bound to the component that serves it.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -203,6 +275,40 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_paths_that_could_resolve_elsewhere_are_refused() {
+        for (path, error) in [
+            ("/ingest/../audit", PathError::DotSegment("..")),
+            ("/ingest/%2e%2E/audit", PathError::DotSegment("..")),
+            ("/ingest/.%2e", PathError::DotSegment("..")),
+            ("/./ingest/fhir", PathError::DotSegment(".")),
+            ("//ingest/fhir", PathError::EmptySegment),
+            ("/ingest//fhir", PathError::EmptySegment),
+            ("/ingest\\..\\audit", PathError::Forbidden("\\")),
+            ("/ingest%2F..%2Faudit", PathError::Forbidden("%2f")),
+            ("/ingest/fhir%00", PathError::Forbidden("%00")),
+            ("ingest/fhir", PathError::NotAbsolute),
+        ] {
+            assert_eq!(check_request_path(path), Err(error), "{path}");
+        }
+    }
+
+    #[test]
+    fn ordinary_request_paths_pass_the_check() {
+        for path in [
+            "/",
+            "/ingest/fhir",
+            "/ingest/fhir/",
+            "/api/runs/r-1/result.csv",
+            "/files/.hidden",
+            "/files/a...b",
+            "/files/...",
+            "/q%20x",
+        ] {
+            assert_eq!(check_request_path(path), Ok(()), "{path}");
+        }
+    }
 
     fn router(routes: &[(&str, &str)]) -> Router {
         Router::new(

@@ -1,7 +1,7 @@
 //! Probe guest built on spin-sdk 5.2 (WASIp2): it exports `wasi:http/incoming-handler@0.2.0`.
 //!
 //! The host's tests drive it with the query parameter `op` (hello, headers,
-//! kv-set/get/delete/exists/keys, var, outbound, trap, loop, echo, env, file,
+//! kv-set/get/delete/exists/keys, var, outbound, trap, loop, recurse, echo, env, file,
 //! memory, sleep). `spin7-probe` implements the same behaviour on spin-sdk 7.
 
 use std::collections::{BTreeMap, HashMap};
@@ -49,6 +49,7 @@ async fn handle(req: Request) -> Response {
         }
         "trap" => panic!("probe asked to trap"),
         "loop" => spin_forever(),
+        "recurse" => text(200, format!("depth {}", recurse(0))),
         "echo" => Response::builder()
             .status(200)
             .header("x-body-len", req.body().len().to_string())
@@ -109,6 +110,16 @@ fn query_params(query: &str) -> HashMap<String, String> {
     form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect()
+}
+
+/// Recurses until the guest's stack is exhausted: the host must turn it into a trap.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 64]);
+    if frame[63] == u64::MAX {
+        return 0;
+    }
+    recurse(depth + 1) + frame[0]
 }
 
 fn spin_forever() -> ! {

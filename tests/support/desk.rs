@@ -1,0 +1,219 @@
+//! A warehouse for study tests: the real `carrel` binary, synthetic consultations of one
+//! association ingested through the real ingestion components, an auditor and a
+//! researcher token, and the study commands as methods.
+
+use super::{TestApp, carrel_command, carrel_ok as run, guests};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+pub const INGESTION: &str = r#"
+[[trigger.http]]
+route = "/ingest/fhir"
+component = "ingest-fhir"
+
+[component.ingest-fhir]
+source = "ingest_fhir.wasm"
+key_value_stores = ["default"]
+[component.ingest-fhir.tool.carrel]
+auth = "ingest"
+ingest = { dataset = "consultations", pseudonymiser = "pseudonymise" }
+
+[component.pseudonymise]
+source = "pseudonymise.wasm"
+[component.pseudonymise.tool.carrel]
+keyed_hash_domains = ["patient", "consultation"]
+"#;
+
+pub fn study_section(id: &str, wasm: &str, columns: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[trigger.study]]
+component = "{id}"
+
+[component.{id}]
+source = "{wasm}"
+
+[component.{id}.tool.carrel.study]
+title = "Test study {id}"
+purpose = "Testing the study desk"
+legal_basis = "test"
+principal_investigator = "Dr Test"
+expires = "2099-12-31"
+time_limit_seconds = 5
+memory_limit_mb = 64
+datasets = {{ consultations = [{columns}] }}
+{extra}
+"#
+    )
+}
+
+/// A warehouse holding synthetic consultations of one association, an auditor token and
+/// a researcher token.
+pub struct Desk {
+    pub app: TestApp,
+    pub state: PathBuf,
+    pub auditor: String,
+    pub researcher: String,
+    pub researcher_token: String,
+    pub auditor_token: String,
+    pub truth: serde_json::Value,
+}
+
+pub fn token(state: &Path, role: &str) -> (String, String) {
+    let out = run(state, &["tokens", "add", "--role", role]);
+    let id = out.split_whitespace().nth(1).unwrap().to_owned();
+    (id, out.lines().last().unwrap().trim().to_owned())
+}
+
+pub fn desk(studies: &str, consultations: u32, runtime_config: Option<&str>) -> Desk {
+    let manifest = format!(
+        "spin_manifest_version = 2\n[application]\nname = \"studies-test\"\n{INGESTION}\n{studies}"
+    );
+    let app = TestApp::new(
+        &manifest,
+        &[
+            ("ingest_fhir.wasm", guests::INGEST_FHIR),
+            ("pseudonymise.wasm", guests::PSEUDONYMISE),
+            ("study_probe.wasm", guests::STUDY_PROBE),
+            ("ili_weekly.wasm", guests::ILI_WEEKLY),
+            ("activity.wasm", guests::ACTIVITY),
+        ],
+    );
+    if let Some(config) = runtime_config {
+        std::fs::write(app.path().join("runtime-config.toml"), config).unwrap();
+    }
+    let state = app.path().join("state");
+    run(&state, &["keys", "init"]);
+    let data = app.path().join("synth");
+    let out = carrel_command()
+        .args(["synth", "--seed", "5", "--consultations"])
+        .arg(consultations.to_string())
+        .arg("--out")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("ground-truth.json")).unwrap()).unwrap();
+    let imported = carrel_command()
+        .args(["import", "-f"])
+        .arg(app.manifest())
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--association", "sos-test"])
+        .args(
+            truth["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| data.join(f.as_str().unwrap())),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let (auditor, auditor_token) = token(&state, "auditor");
+    let (researcher, researcher_token) = token(&state, "researcher");
+    Desk {
+        app,
+        state,
+        auditor,
+        researcher,
+        researcher_token,
+        auditor_token,
+        truth,
+    }
+}
+
+impl Desk {
+    pub fn study(&self, args: &[&str]) -> Output {
+        let mut command = carrel_command();
+        command
+            .arg("study")
+            .args(args)
+            .arg("-f")
+            .arg(self.app.manifest());
+        command.arg("--state-dir").arg(&self.state);
+        let config = self.app.path().join("runtime-config.toml");
+        if config.is_file() {
+            command.arg("--runtime-config-file").arg(config);
+        }
+        command.output().unwrap()
+    }
+
+    pub fn study_ok(&self, args: &[&str]) -> String {
+        let out = self.study(args);
+        assert!(
+            out.status.success(),
+            "carrel study {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn approve(&self, id: &str) {
+        self.study_ok(&["submit", id]);
+        self.study_ok(&["approve", id, "--by", &self.auditor]);
+    }
+
+    /// Runs `id` and returns its run record.
+    pub fn run(&self, id: &str, params: &[&str]) -> serde_json::Value {
+        let mut args = vec!["run", id, "--json"];
+        for p in params {
+            args.extend(["--param", p]);
+        }
+        let out = self.study(&args);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "no run record ({e}): {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+
+    pub fn csv(&self, run_id: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+        let text = self.study_ok(&["results", run_id, "--format", "csv"]);
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        lines
+            .map(|line| {
+                header
+                    .iter()
+                    .zip(line.split(','))
+                    .map(|(h, v)| (h.to_string(), v.to_string()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    pub fn audit_actions(&self) -> Vec<String> {
+        let out = run(&self.state, &["audit", "export"]);
+        out.lines()
+            .map(|l| {
+                let entry: serde_json::Value = serde_json::from_str(l).unwrap();
+                entry["action"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    }
+}
+
+pub const PROBE_COLUMNS: &str = r#""date", "age_years", "patient_id""#;
+
+pub fn probe_desk(extra: &str) -> Desk {
+    let d = desk(
+        &study_section("probe", "study_probe.wasm", PROBE_COLUMNS, extra),
+        1500,
+        None,
+    );
+    d.approve("probe");
+    d
+}
