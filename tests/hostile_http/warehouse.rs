@@ -44,12 +44,52 @@ pub fn start(extra: &[&str]) -> Warehouse {
     let token = out.lines().last().unwrap().trim().to_owned();
     let mut args = vec!["--state-dir", state.to_str().unwrap()];
     args.extend_from_slice(extra);
+    let shared = shared_cache();
+    copy_new_files(&shared, &state.join("cache"));
     let carrel = Carrel::start(&repo().join("spin.toml"), &args, &[]);
+    copy_new_files(&state.join("cache"), &shared);
     Warehouse {
         _dir: dir,
         state,
         token,
         carrel: Some(carrel),
+    }
+}
+
+/// Native code of the components, compiled by the first warehouse of a test run and
+/// copied into the state of the next ones: compiling the five components of spin.toml
+/// again for each test took most of its time. Entries are keyed by engine and binary
+/// hash, so a stale one is never used.
+fn shared_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hostile_http-component-cache")
+}
+
+/// Copies the files under `from` (two levels: engine, binary) missing from `to`, each
+/// through a temporary name so a concurrent reader never sees half a file.
+fn copy_new_files(from: &Path, to: &Path) {
+    let Ok(engines) = std::fs::read_dir(from) else {
+        return;
+    };
+    for engine in engines.flatten() {
+        let Ok(files) = std::fs::read_dir(engine.path()) else {
+            continue;
+        };
+        let target_dir = to.join(engine.file_name());
+        std::fs::create_dir_all(&target_dir).unwrap();
+        for file in files.flatten() {
+            let target = target_dir.join(file.file_name());
+            if target.exists() || file.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let partial = target_dir.join(format!(
+                ".{}.{}",
+                file.file_name().to_string_lossy(),
+                std::process::id()
+            ));
+            if std::fs::copy(file.path(), &partial).is_ok() {
+                let _ = std::fs::rename(&partial, &target);
+            }
+        }
     }
 }
 
