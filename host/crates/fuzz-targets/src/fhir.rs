@@ -85,21 +85,26 @@ fn check_accepted(ingested: &Ingested) {
     assert_eq!(back, vec![batch]);
 }
 
-fn check(result: Result<Ingested, Refusal>) {
+fn check(data: &[u8], result: Result<Ingested, Refusal>) {
     match result {
-        Ok(ingested) => check_accepted(&ingested),
+        Ok(ingested) => {
+            // FHIR JSON is UTF-8: bytes that are not, even in a skipped element, refuse
+            // the payload.
+            assert!(std::str::from_utf8(data).is_ok(), "accepted bytes that are not UTF-8");
+            check_accepted(&ingested)
+        }
         Err(refusal) => check_refusal(&refusal),
     }
 }
 
 /// `application/fhir+json`: a Bundle.
 pub fn fhir_bundle(data: &[u8]) {
-    check(carrel_fhir::parse_bundle(data));
+    check(data, carrel_fhir::parse_bundle(data));
 }
 
 /// `application/fhir+ndjson`: one resource a line.
 pub fn fhir_ndjson(data: &[u8]) {
-    check(carrel_fhir::parse_ndjson(data));
+    check(data, carrel_fhir::parse_ndjson(data));
 }
 
 /// The NDJSON splitter: every non-blank line, once, with the number an editor shows.
