@@ -90,7 +90,10 @@ fn check(data: &[u8], result: Result<Ingested, Refusal>) {
         Ok(ingested) => {
             // FHIR JSON is UTF-8: bytes that are not, even in a skipped element, refuse
             // the payload.
-            assert!(std::str::from_utf8(data).is_ok(), "accepted bytes that are not UTF-8");
+            assert!(
+                std::str::from_utf8(data).is_ok(),
+                "accepted bytes that are not UTF-8"
+            );
             check_accepted(&ingested)
         }
         Err(refusal) => check_refusal(&refusal),
