@@ -15,6 +15,8 @@
 
 mod studies;
 
+pub(crate) use studies::result_file;
+
 use crate::app::App;
 use crate::responses::HostResponse;
 use crate::study::StudyDesk;

@@ -91,7 +91,12 @@ pub async fn handle(
     outcome.unwrap_or_else(desk_error)
 }
 
-fn result_file(desk: &StudyDesk, run_id: &str, file: &str) -> anyhow::Result<HostResponse> {
+/// `result.csv` or `result.arrow` of a run: the API's downloads, and the results page's.
+pub(crate) fn result_file(
+    desk: &StudyDesk,
+    run_id: &str,
+    file: &str,
+) -> anyhow::Result<HostResponse> {
     let ipc = desk.registry.result(run_id)?;
     let Some(ipc) = ipc else {
         return Ok(plain(

@@ -3,6 +3,7 @@
 //! with the head's seq and hash) is at the top of every page.
 
 use super::html::{esc, field, html, page, parse_form, tag, url_encode};
+use super::result_table::Redactions;
 use crate::app::App;
 use crate::audit_view::log::{LogArgs, compact};
 use crate::audit_view::report::{ComponentReport, ImportClass};
@@ -340,31 +341,11 @@ fn study(app: &App, id: &str) -> Page {
     Ok((format!("Study {id}"), body))
 }
 
-/// Redactions from a disclosure report: (primary, secondary, shares, total).
-fn redactions(report: &serde_json::Value) -> Option<(u64, u64, u64, u64)> {
-    let counts = report.get("counts")?.as_array()?;
-    let sum = |key: &str| {
-        counts
-            .iter()
-            .filter_map(|c| c.get(key).and_then(|v| v.as_u64()))
-            .sum::<u64>()
-    };
-    let shares = report
-        .get("shares_redacted")
-        .and_then(|v| v.as_u64())
-        .unwrap_or(0);
-    let (primary, secondary) = (sum("primary"), sum("secondary"));
-    let total = report
-        .get("total_redacted")
-        .and_then(|v| v.as_u64())
-        .unwrap_or(primary + secondary + shares);
-    Some((primary, secondary, shares, total))
-}
-
 fn run_row(run: &RunRecord, out: &mut String) {
-    let redacted = match redactions(&run.disclosure) {
-        Some((p, s, sh, total)) => format!(
-            "<span class=\"redacted-total\">{total}</span> <span class=\"note\">({p} primary, {s} secondary, {sh} shares)</span>"
+    let redacted = match Redactions::of(&run.disclosure) {
+        Some(r) => format!(
+            "<span class=\"redacted-total\">{}</span> <span class=\"note\">({} primary, {} secondary, {} shares)</span>",
+            r.total, r.primary, r.secondary, r.shares
         ),
         None => "<span class=\"note\">-</span>".into(),
     };

@@ -97,11 +97,37 @@ code,.hash{font-family:ui-monospace,monospace;font-size:.9em;word-break:break-al
 form.filters{display:flex;gap:.6em;flex-wrap:wrap;align-items:end;margin:.5em 0}\
 form.filters label{display:flex;flex-direction:column;font-size:.9em}\
 input{font:inherit;padding:.2em .4em}button{font:inherit;padding:.2em .8em}\
-nav.pages{display:flex;gap:1em;margin:.5em 0}";
+nav.pages{display:flex;gap:1em;margin:.5em 0}\
+td.redacted,.mark.redacted{background:repeating-linear-gradient(135deg,#fde2e1 0 4px,#fff 4px 8px);color:#7f1d1d;font-style:italic;text-align:center}\
+td.na,.mark.na{color:#6b7280;text-align:center}.mark{padding:0 .4em;border:1px solid #d5d9e0}\
+.legend-box{background:#fff;border:1px solid #d5d9e0;padding:.2em 1em;margin:.5em 0}.legend-box li{margin:.3em 0}\
+svg.curves{display:block;max-width:100%;height:auto;margin:.6em 0;border:1px solid #d5d9e0}\
+#result-table td,#result-table th{padding:.15em .4em;font-size:.92em}td.nowrap{white-space:nowrap}";
+
+/// The navigation a page shows in its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    /// The public register only.
+    Public,
+    /// The auditor's view, with its logout button.
+    Auditor,
+    /// The researcher's results, with its logout button.
+    Researcher,
+}
 
 /// A whole page: `title`, an optional banner above the content (the chain status) and
 /// the navigation of the auditor's view when `nav` is set.
 pub fn page(title: &str, nav: bool, banner: &str, body: &str) -> String {
+    page_with(
+        title,
+        if nav { Nav::Auditor } else { Nav::Public },
+        banner,
+        body,
+    )
+}
+
+/// A whole page with the given navigation.
+pub fn page_with(title: &str, nav: Nav, banner: &str, body: &str) -> String {
     let mut out = String::with_capacity(body.len() + 4096);
     let _ = write!(
         out,
@@ -111,15 +137,18 @@ pub fn page(title: &str, nav: bool, banner: &str, body: &str) -> String {
          <strong>carrel</strong>",
         esc(title)
     );
-    if nav {
-        out.push_str(
+    out.push_str(match nav {
+        Nav::Auditor => {
             "<a href=\"/audit\">Overview</a><a href=\"/audit/components\">Components</a>\
              <a href=\"/audit/log\">Audit log</a><a href=\"/register\">Public register</a>\
-             <form method=\"post\" action=\"/audit/logout\"><button type=\"submit\" id=\"logout\">Log out</button></form>",
-        );
-    } else {
-        out.push_str("<a href=\"/register\">Public register</a>");
-    }
+             <form method=\"post\" action=\"/audit/logout\"><button type=\"submit\" id=\"logout\">Log out</button></form>"
+        }
+        Nav::Researcher => {
+            "<a href=\"/results\">My runs</a><a href=\"/register\">Public register</a>\
+             <form method=\"post\" action=\"/results/logout\"><button type=\"submit\" id=\"logout\">Log out</button></form>"
+        }
+        Nav::Public => "<a href=\"/register\">Public register</a>",
+    });
     out.push_str("</header>");
     out.push_str(banner);
     let _ = writeln!(

@@ -10,42 +10,43 @@
 //! | `GET /audit/components` | auditor | the capability report of every component |
 //! | `GET /audit/studies/<id>` | auditor | a study, its approval and its runs |
 //! | `GET /audit/log?actor=&action=&subject=&page=` | auditor | the audit log, filtered, 50 a page |
+//! | `GET /results/login`, `POST /results/login`, `POST /results/logout` | anyone | the researcher's login |
+//! | `GET /results` | researcher | the researcher's runs ([`results_page`]) |
+//! | `GET /results/<run-id>?page=` | researcher | a run: record, released table, curves |
+//! | `GET /results/<run-id>/result.csv` or `.arrow` | researcher | the released table |
 //!
-//! An auditor authenticates with an auditor token, as a bearer token or in the
-//! `carrel_audit` cookie that `POST /audit/login` sets after checking the token. The
-//! cookie holds the token itself: it is `HttpOnly` (no script reads it), `SameSite=Strict`
-//! (no other site's page sends it), scoped to `Path=/audit` (app components never see it)
-//! and lasts 8 hours; the server keeps only token hashes, so nothing on disk can forge it,
-//! and revoking the token ends the session. Refused logins and refused page requests are
-//! audited as `auth.failed`, like refusals on the API; accepted form logins as
-//! `auth.login`. Pages use no script and no external resource, and send a strict CSP.
+//! An auditor authenticates with an auditor token, a researcher with a researcher token,
+//! as a bearer token or in the cookie that the login form of their pages sets after
+//! checking the token (`carrel_audit` for `/audit`, `carrel_results` for `/results`; see
+//! [`session`]). Refused logins and refused page requests are audited as `auth.failed`,
+//! like refusals on the API; accepted form logins as `auth.login`. Pages use no script and
+//! no external resource, and send a strict CSP.
 
 pub mod audit_page;
+pub mod curves;
 pub mod html;
 pub mod register;
+pub mod result_table;
+pub mod results_page;
+pub mod session;
 
 use crate::app::App;
 use crate::audit_view::report::Report;
 use crate::responses::HostResponse;
-use crate::tokens::{Principal, Role};
-use carrel_vault::{AuditAction, AuditEvent};
-use html::{esc, field, html, page, parse_form, redirect};
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
+use html::{esc, html, page};
+use http::{Method, StatusCode};
 use hyper::body::Incoming;
+use session::{AUDITOR, RESEARCHER};
 
 use std::sync::Arc;
 
-/// Name of the login cookie.
-pub const COOKIE: &str = "carrel_audit";
-/// Lifetime of the login cookie, in seconds.
-const COOKIE_MAX_AGE: u64 = 8 * 3600;
-/// Largest login form accepted.
-const MAX_FORM_BYTES: usize = 4 << 10;
-
 /// Paths the host answers itself when the app has a warehouse.
 pub fn is_web_path(path: &str) -> bool {
-    path == "/register" || path == "/audit" || path.starts_with("/audit/")
+    path == "/register"
+        || [AUDITOR.base, RESEARCHER.base].iter().any(|base| {
+            path.strip_prefix(base)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
 }
 
 /// The capability report, built once (it compiles every binary) and kept; `Err` holds
@@ -92,21 +93,22 @@ pub async fn handle(app: &App, request: http::Request<Incoming>) -> HostResponse
             page("Not found", false, "", "<p>This app has no warehouse.</p>"),
         );
     }
+    let realm = if path == RESEARCHER.base || path.starts_with("/results/") {
+        RESEARCHER
+    } else {
+        AUDITOR
+    };
+    let query = request.uri().query().unwrap_or("").to_owned();
     match (&method, path.as_str()) {
         (&Method::GET, "/register") => register::handle(app),
-        (&Method::GET, "/audit/login") => login_form(StatusCode::OK, None),
-        (&Method::POST, "/audit/login") => login(app, request).await,
-        (&Method::POST, "/audit/logout") => redirect(
-            "/audit/login",
-            Some(&format!(
-                "{COOKIE}=; Path=/audit; HttpOnly; SameSite=Strict; Max-Age=0"
-            )),
-        ),
-        (&Method::GET, _) => match auditor(app, request.headers(), &path) {
-            Ok(principal) => {
-                let query = request.uri().query().unwrap_or("").to_owned();
-                audit_page::handle(app, &principal, &path, &query).await
+        (&Method::GET, p) if p == realm.login_path() => realm.login_form(StatusCode::OK, None),
+        (&Method::POST, p) if p == realm.login_path() => realm.login(app, request).await,
+        (&Method::POST, p) if p == realm.logout_path() => realm.logout(),
+        (&Method::GET, _) => match realm.principal(app, request.headers(), &path) {
+            Ok(principal) if realm.role == RESEARCHER.role => {
+                results_page::handle(app, &principal, &path, &query).await
             }
+            Ok(principal) => audit_page::handle(app, &principal, &path, &query).await,
             Err(response) => *response,
         },
         _ => html(
@@ -123,139 +125,5 @@ pub async fn handle(app: &App, request: http::Request<Incoming>) -> HostResponse
                 ),
             ),
         ),
-    }
-}
-
-/// The request's token: the bearer token, else the login cookie.
-fn token_of(headers: &HeaderMap) -> Option<(String, bool)> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    if let Some(token) = bearer {
-        return Some((token.to_owned(), false));
-    }
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == COOKIE && !value.is_empty())
-        .map(|(_, value)| (value.to_owned(), true))
-}
-
-fn bearer_headers(token: &str) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    if let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}")) {
-        headers.insert(header::AUTHORIZATION, value);
-    }
-    headers
-}
-
-/// The auditor making the request, or what to answer: to the login form without any
-/// credential or with a stale cookie, 403 for a token of another role.
-fn auditor(app: &App, headers: &HeaderMap, path: &str) -> Result<Principal, Box<HostResponse>> {
-    let Some((token, from_cookie)) = token_of(headers) else {
-        return Err(Box::new(redirect("/audit/login", None)));
-    };
-    match crate::authn::authenticate(app, &bearer_headers(&token), &[Role::Auditor], path) {
-        Ok(principal) => Ok(principal),
-        Err(refusal) => {
-            let status = refusal.status();
-            Err(Box::new(
-                if status == StatusCode::UNAUTHORIZED && from_cookie {
-                    redirect(
-                        "/audit/login",
-                        Some(&format!(
-                            "{COOKIE}=; Path=/audit; HttpOnly; SameSite=Strict; Max-Age=0"
-                        )),
-                    )
-                } else if status == StatusCode::FORBIDDEN {
-                    html(
-                        status,
-                        true,
-                        page(
-                            "Forbidden",
-                            false,
-                            "",
-                            "<p class=\"error\">This page is for auditors; your token has another role.</p>",
-                        ),
-                    )
-                } else {
-                    *refusal
-                },
-            ))
-        }
-    }
-}
-
-fn login_form(status: StatusCode, message: Option<&str>) -> HostResponse {
-    let message = message
-        .map(|m| format!("<p class=\"error\" id=\"login-error\">{}</p>", esc(m)))
-        .unwrap_or_default();
-    html(
-        status,
-        true,
-        page(
-            "Auditor login",
-            false,
-            "",
-            &format!(
-                "{message}<form method=\"post\" action=\"/audit/login\" id=\"login\">\
-                 <p><label>Auditor token<br><input type=\"password\" name=\"token\" id=\"token\" \
-                 autocomplete=\"off\" size=\"60\" required></label></p>\
-                 <p><button type=\"submit\" id=\"login-submit\">Log in</button></p></form>\
-                 <p class=\"note\">The token is kept in an HttpOnly cookie for this view only, \
-                 for 8 hours or until you log out.</p>"
-            ),
-        ),
-    )
-}
-
-async fn login(app: &App, request: http::Request<Incoming>) -> HostResponse {
-    let body = match Limited::new(request.into_body(), MAX_FORM_BYTES)
-        .collect()
-        .await
-    {
-        Ok(body) => body.to_bytes(),
-        Err(_) => return login_form(StatusCode::BAD_REQUEST, Some("The form is too large.")),
-    };
-    let form = parse_form(&String::from_utf8_lossy(&body));
-    let Some(token) = field(&form, "token") else {
-        return login_form(StatusCode::BAD_REQUEST, Some("Enter an auditor token."));
-    };
-    let path = "/audit/login";
-    match crate::authn::authenticate(app, &bearer_headers(token), &[Role::Auditor], path) {
-        Ok(principal) => {
-            if let Some(warehouse) = &app.warehouse {
-                let event = AuditEvent::new(
-                    format!("token:{}", principal.token_id),
-                    AuditAction::Other("auth.login".into()),
-                    format!("route:{path}"),
-                )
-                .with_details(serde_json::json!({"via": "form"}));
-                if let Err(e) = warehouse.audit.append(&event) {
-                    tracing::error!(error = %e, "cannot audit a login");
-                }
-            }
-            redirect(
-                "/audit",
-                Some(&format!(
-                    "{COOKIE}={token}; Path=/audit; HttpOnly; SameSite=Strict; Max-Age={COOKIE_MAX_AGE}"
-                )),
-            )
-        }
-        Err(refusal) => {
-            let status = refusal.status();
-            let message = match status {
-                StatusCode::FORBIDDEN => "This token is not an auditor token.",
-                StatusCode::UNAUTHORIZED => "Unknown or revoked token.",
-                _ => "The token cannot be checked now.",
-            };
-            login_form(status, Some(message))
-        }
     }
 }
