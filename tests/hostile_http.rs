@@ -319,6 +319,18 @@ fn slow_headers_and_slowloris_bodies_are_cut_off_by_the_read_timeout_and_nothing
     );
     assert!(answer.took < Duration::from_secs(4), "{:?}", answer.took);
 
+    // The host's own pages read their bodies under the same bound: the login form is
+    // open to anyone.
+    let login_head = "POST /audit/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ntoken=".to_owned();
+    let answer = trickle(login_head);
+    assert_eq!(answer.status, Some(408), "{}", answer.text);
+    assert!(
+        answer.text.contains("not received in time"),
+        "{}",
+        answer.text
+    );
+    assert!(answer.took < Duration::from_secs(4), "{:?}", answer.took);
+
     // Headers that never end: the connection is closed with no request made of them.
     let answer = trickle("POST /ingest/fhir HTTP/1.1\r\nHost: t\r\nX-Slow: ".to_owned());
     assert_eq!(answer.status, None, "{}", answer.text);

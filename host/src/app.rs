@@ -69,6 +69,9 @@ pub struct App {
     pub components: BTreeMap<String, HttpComponent>,
     pub state_dir: PathBuf,
     pub deadline: Duration,
+    /// How long a client may take to send a request body; `serve` sets it from its
+    /// options, for the bodies the API and web pages read themselves.
+    pub read_timeout: Duration,
     pub warehouse: Option<Warehouse>,
     /// The study desk, when the manifest declares `[[trigger.study]]`s.
     pub studies: Option<Arc<crate::study::StudyDesk>>,
@@ -195,6 +198,7 @@ impl App {
             components,
             state_dir,
             deadline: options.deadline,
+            read_timeout: crate::server::ServerOptions::default().read_timeout,
             warehouse,
             studies,
             _ticker: ticker,

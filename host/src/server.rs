@@ -50,6 +50,33 @@ impl Default for ServerOptions {
     }
 }
 
+/// Why a request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("request body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("request body was not received in time")]
+    TooSlow,
+    #[error("cannot read request body: {0}")]
+    Unreadable(String),
+}
+
+/// Reads a whole request body of at most `limit` bytes within `timeout`: every body the
+/// host reads goes through here, so a client that sends one byte a second (slowloris)
+/// holds a connection for `timeout` at most, on any route.
+pub async fn read_body(
+    body: Incoming,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, BodyError> {
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge(limit)),
+        Ok(Err(e)) => Err(BodyError::Unreadable(e.to_string())),
+        Err(_) => Err(BodyError::TooSlow),
+    }
+}
+
 struct Server {
     app: App,
     options: ServerOptions,
@@ -150,7 +177,7 @@ impl Server {
         let too_large = || {
             plain(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body is larger than {limit} bytes"),
+                BodyError::TooLarge(limit).to_string(),
             )
         };
         let declared = request
@@ -166,25 +193,14 @@ impl Server {
         let body = if hyper::body::Body::is_end_stream(&body) {
             Bytes::new()
         } else {
-            match tokio::time::timeout(
-                self.options.read_timeout,
-                Limited::new(body, limit).collect(),
-            )
-            .await
-            {
-                Ok(Ok(collected)) => collected.to_bytes(),
-                Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-                Ok(Err(e)) => {
-                    return Err(plain(
-                        StatusCode::BAD_REQUEST,
-                        format!("cannot read request body: {e}"),
-                    ));
+            match read_body(body, limit, self.options.read_timeout).await {
+                Ok(bytes) => bytes,
+                Err(BodyError::TooLarge(_)) => return Err(too_large()),
+                Err(e @ BodyError::Unreadable(_)) => {
+                    return Err(plain(StatusCode::BAD_REQUEST, e.to_string()));
                 }
-                Err(_) => {
-                    return Err(plain(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "request body was not received in time",
-                    ));
+                Err(e @ BodyError::TooSlow) => {
+                    return Err(plain(StatusCode::REQUEST_TIMEOUT, e.to_string()));
                 }
             }
         };
@@ -254,12 +270,14 @@ impl Server {
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
 pub async fn serve(
-    app: App,
+    mut app: App,
     listener: TcpListener,
     options: ServerOptions,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let drain_time = app.deadline + Duration::from_secs(5);
+    // The API and the web pages read their own (small) bodies, with this same bound.
+    app.read_timeout = options.read_timeout;
     let server = Arc::new(Server {
         slots: Semaphore::new(options.max_concurrent_requests),
         queued: AtomicUsize::new(0),

@@ -3,10 +3,10 @@
 use crate::app::App;
 use crate::authn::authenticate;
 use crate::responses::{HostResponse, bytes, json, plain};
+use crate::server::{BodyError, read_body};
 use crate::study::StudyDesk;
 use crate::tokens::Role;
 use http::{Method, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -78,7 +78,7 @@ pub async fn handle(
             .map(|runs| json(StatusCode::OK, &runs)),
         (&Method::POST, ["api", "studies", id, "runs"]) => {
             let id = (*id).to_owned();
-            return run(desk, id, actor, request).await;
+            return run(desk, id, actor, app.read_timeout, request).await;
         }
         (&Method::GET, ["api", "runs", run_id]) => desk
             .registry
@@ -122,13 +122,12 @@ async fn run(
     desk: Arc<StudyDesk>,
     id: String,
     actor: String,
+    read_timeout: std::time::Duration,
     request: http::Request<Incoming>,
 ) -> HostResponse {
-    let body = match Limited::new(request.into_body(), MAX_PARAMS_BYTES)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
+    let body = match read_body(request.into_body(), MAX_PARAMS_BYTES, read_timeout).await {
+        Ok(body) => body,
+        Err(e @ BodyError::TooSlow) => return plain(StatusCode::REQUEST_TIMEOUT, e.to_string()),
         Err(e) => {
             return plain(
                 StatusCode::BAD_REQUEST,

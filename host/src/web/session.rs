@@ -12,10 +12,10 @@
 use super::html::{esc, field, html, page, parse_form, redirect};
 use crate::app::App;
 use crate::responses::HostResponse;
+use crate::server::{BodyError, read_body};
 use crate::tokens::{Principal, Role};
 use carrel_vault::{AuditAction, AuditEvent};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 /// Lifetime of a login cookie, in seconds.
@@ -174,11 +174,14 @@ impl Realm {
 
     /// `POST <base>/login`: checks the token of the form and sets the cookie.
     pub async fn login(&self, app: &App, request: http::Request<Incoming>) -> HostResponse {
-        let body = match Limited::new(request.into_body(), MAX_FORM_BYTES)
-            .collect()
-            .await
-        {
-            Ok(body) => body.to_bytes(),
+        let body = match read_body(request.into_body(), MAX_FORM_BYTES, app.read_timeout).await {
+            Ok(body) => body,
+            Err(BodyError::TooSlow) => {
+                return self.login_form(
+                    StatusCode::REQUEST_TIMEOUT,
+                    Some("The form was not received in time."),
+                );
+            }
             Err(_) => {
                 return self.login_form(StatusCode::BAD_REQUEST, Some("The form is too large."));
             }
