@@ -212,7 +212,7 @@ fn huge_numbers_are_refused_naming_the_line_and_nothing_stored() {
     let digits = "9".repeat(1_000_000);
     for (line, words) in [
         (
-            format!(r#"{{"resourceType":"Patient","id":1e999999}}"#),
+            r#"{"resourceType":"Patient","id":1e999999}"#.to_owned(),
             "number out of range",
         ),
         (
