@@ -400,6 +400,16 @@ mod tests {
         assert_eq!(charts[0].series[0].name, "all");
         assert_eq!(charts[0].title, "Weekly cases_share = cases / coded");
         assert_eq!(svg(&charts[0]).matches("<path class=\"series\"").count(), 1);
+        assert!(!svg(&charts[0]).contains("no-point"));
+        // Every point redacted: still one (empty) line per series, and a word why.
+        let hidden = table(&[
+            ("2024-W01", "north", Some(100), None),
+            ("2024-W01", "south", None, Some(2)),
+        ]);
+        let drawn = svg(&super::charts(&hidden)[0]);
+        assert_eq!(drawn.matches("<path class=\"series\"").count(), 2);
+        assert_eq!(drawn.matches(" d=\"\"").count(), 2);
+        assert!(drawn.contains("class=\"no-point\""), "{drawn}");
 
         let not_weeks = table(&[("2024-01", "north", Some(100), Some(10))]);
         assert!(super::charts(&not_weeks).is_empty());

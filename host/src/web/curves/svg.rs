@@ -129,6 +129,20 @@ pub fn svg(chart: &Chart) -> String {
         (LEFT + right) / 2.0,
         bottom + 38.0
     );
+    if chart
+        .series
+        .iter()
+        .all(|s| s.points.iter().all(Option::is_none))
+    {
+        // An empty plot would look broken: say why it is empty.
+        let _ = write!(
+            out,
+            "<text class=\"no-point\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#6b7280\">\
+             No point is known: each one includes a redacted cell.</text>",
+            (LEFT + right) / 2.0,
+            TOP + PLOT_HEIGHT / 2.0
+        );
+    }
     for (i, series) in chart.series.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
         let dash = if i >= PALETTE.len() {
