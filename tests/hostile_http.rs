@@ -38,6 +38,10 @@ fn the_payload_the_attacks_are_built_on_is_accepted() {
     let (status, receipt) = w.ingest(with_line_3(b""), NDJSON);
     assert_eq!(status, 201, "{receipt}");
     assert_eq!(receipt["rows_accepted"], 1);
+    // What the other tests look for to say nothing was stored is there.
+    let (segments, log) = w.stop();
+    assert_eq!(segments, 1);
+    assert!(log.contains("dataset.append"), "{log}");
 }
 
 #[test]
