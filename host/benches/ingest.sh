@@ -29,7 +29,7 @@ for _ in $(seq 300); do curl -fs -o /dev/null "http://127.0.0.1:$port/.well-know
 
 start=$(date +%s.%N)
 ls "$work/data"/consultations-*.ndjson | xargs -P "$clients" -I{} sh -c \
-  'code=$(curl -s -o /dev/null -w "%{http_code}" -X POST "http://127.0.0.1:'"$port"'/ingest/fhir" -H "Authorization: Bearer '"$token"'" -H "Content-Type: application/fhir+ndjson" --data-binary @{}); [ "$code" = 201 ] || { echo "{}: HTTP $code" >&2; exit 1; }'
+  'code=$(curl -s -o /dev/null -w "%{http_code}" -X POST "http://127.0.0.1:'"$port"'/ingest/fhir" -H "Authorization: Bearer '"$token"'" -H "Content-Type: application/fhir+ndjson" -H "Idempotency-Key: bench-$(basename {})" --data-binary @{}); [ "$code" = 201 ] || { echo "{}: HTTP $code" >&2; exit 1; }'
 end=$(date +%s.%N)
 wasm_rate=$(python3 -c "print(f'{$n/($end-$start):.0f}')")
 echo "consultations=$n files=$files bytes=$bytes clients=$clients cores=$(nproc)"

@@ -36,6 +36,11 @@ pub fn build_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
     config.wasm_component_model(true);
     config.wasm_component_model_async(true);
     config.epoch_interruption(true);
+    // `CARREL_PROFILER=perfmap` writes /tmp/perf-<pid>.map so `perf record` can name the
+    // guests' JIT-compiled functions (how the ingestion path was profiled; BENCHMARKS.md).
+    if std::env::var("CARREL_PROFILER").as_deref() == Ok("perfmap") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let slots = options.instance_slots;
     let mut pooling = PoolingAllocationConfig::default();
     // A component is several core instances, memories and tables (adapters, shims).
