@@ -150,6 +150,19 @@ fn demo_fills_approves_runs_and_serves_then_a_second_run_reuses_everything() {
         let answer = client.get(format!("{}{path}", demo.base)).send();
         assert!(answer.is_ok(), "GET {path}: {answer:?}");
     }
+    // The demo's runs are the demo researcher's: all three are on their results page.
+    let results = client
+        .get(format!("{}/results", demo.base))
+        .bearer_auth(&researcher)
+        .send()
+        .unwrap();
+    assert_eq!(results.status().as_u16(), 200);
+    let results = results.text().unwrap();
+    assert_eq!(
+        results.matches("class=\"run-link\"").count(),
+        3,
+        "{results}"
+    );
     let front = client.get(format!("{}/", demo.base)).send().unwrap();
     assert_eq!(front.status().as_u16(), 200);
     let as_auditor = client
