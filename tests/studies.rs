@@ -4,8 +4,8 @@
 
 mod support;
 
-use support::desk::{Desk, PROBE_COLUMNS, desk, probe_desk, study_section, token};
-use support::{carrel_command, carrel_ok as run};
+use support::desk::{PROBE_COLUMNS, desk, probe_desk, study_section};
+use support::{TestApp, carrel_command, guests};
 
 #[test]
 fn an_approved_study_runs_and_its_counts_leave_rounded() {
