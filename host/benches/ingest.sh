@@ -24,7 +24,7 @@ bytes=$(cat "$work/data"/consultations-*.ndjson | wc -c)
 $carrel keys init --state-dir "$work/state" >/dev/null
 token=$($carrel tokens add --association sos-bench --role ingest --state-dir "$work/state" | tail -1)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-CARREL_LOG=error $carrel up -f spin.toml --state-dir "$work/state" --listen "127.0.0.1:$port" --max-body-mib 128 --request-timeout 120 >/dev/null &
+CARREL_LOG=error $carrel up -f spin.toml --state-dir "$work/state" --listen "127.0.0.1:$port" --max-body-mib 128 --request-timeout 120 ${CARREL_UP_ARGS:-} >/dev/null &
 for _ in $(seq 300); do curl -fs -o /dev/null "http://127.0.0.1:$port/.well-known/spin/health" && break; sleep 0.1; done
 
 start=$(date +%s.%N)

@@ -155,6 +155,10 @@ struct UpArgs {
     /// Largest linear memory of one instance, in MiB.
     #[arg(long, default_value_t = 256)]
     max_memory_mib: usize,
+    /// MiB of each instance slot's memory kept resident between instances (faster for
+    /// components that use much memory, e.g. bulk ingestion; costs resident memory).
+    #[arg(long, default_value_t = carrel::engine::DEFAULT_KEEP_RESIDENT_MIB)]
+    keep_resident_mib: usize,
     /// Largest request body accepted, in MiB (larger gets 413).
     #[arg(long, default_value_t = 32)]
     max_body_mib: usize,
@@ -341,6 +345,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             // p3 instances may linger idle for reuse, so keep headroom beyond the requests.
             instance_slots: slots.max(16),
             max_memory_bytes: args.max_memory_mib << 20,
+            keep_resident_bytes: args.keep_resident_mib << 20,
         },
     };
     let server = ServerOptions {

@@ -123,6 +123,8 @@ pub fn study_engine(specs: &BTreeMap<String, StudySpec>) -> anyhow::Result<Engin
     build_engine(&EngineOptions {
         instance_slots: 16,
         max_memory_bytes: (largest as usize) << 20,
+        // A study run is rare and reads a lot: give its memory back when it ends.
+        keep_resident_bytes: 0,
     })
 }
 
