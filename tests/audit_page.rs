@@ -6,26 +6,9 @@
 mod support;
 
 use std::path::{Path, PathBuf};
+use support::desk::{INGESTION, import_synthetic, token};
 use support::webdriver::{self, Browser};
 use support::{Carrel, TestApp, carrel_command, carrel_ok as run, guests};
-
-const INGESTION: &str = r#"
-[[trigger.http]]
-route = "/ingest/fhir"
-component = "ingest-fhir"
-
-[component.ingest-fhir]
-source = "ingest_fhir.wasm"
-key_value_stores = ["default"]
-[component.ingest-fhir.tool.carrel]
-auth = "ingest"
-ingest = { dataset = "consultations", pseudonymiser = "pseudonymise" }
-
-[component.pseudonymise]
-source = "pseudonymise.wasm"
-[component.pseudonymise.tool.carrel]
-keyed_hash_domains = ["patient", "consultation"]
-"#;
 
 fn study_section(id: &str, title: &str) -> String {
     format!(
@@ -58,12 +41,6 @@ struct Fixture {
     researcher_token: String,
     run: serde_json::Value,
     carrel: Carrel,
-}
-
-fn token(state: &Path, role: &str) -> (String, String) {
-    let out = run(state, &["tokens", "add", "--role", role]);
-    let id = out.split_whitespace().nth(1).unwrap().to_owned();
-    (id, out.lines().last().unwrap().trim().to_owned())
 }
 
 fn study(app: &TestApp, state: &Path, args: &[&str]) -> String {
@@ -101,39 +78,7 @@ fn fixture() -> Fixture {
     );
     let state = app.path().join("state");
     run(&state, &["keys", "init"]);
-    let data = app.path().join("synth");
-    let out = carrel_command()
-        .args(["synth", "--seed", "7", "--consultations", "300", "--out"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let truth: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(data.join("ground-truth.json")).unwrap()).unwrap();
-    let imported = carrel_command()
-        .args(["import", "-f"])
-        .arg(app.manifest())
-        .arg("--state-dir")
-        .arg(&state)
-        .args(["--association", "sos-test"])
-        .args(
-            truth["files"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| data.join(f.as_str().unwrap())),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        imported.status.success(),
-        "{}",
-        String::from_utf8_lossy(&imported.stderr)
-    );
+    import_synthetic(&app, &state, 7, 300);
     let (auditor, auditor_token) = token(&state, "auditor");
     let (_, researcher_token) = token(&state, "researcher");
     study(&app, &state, &["submit", "probe"]);

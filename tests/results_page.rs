@@ -10,6 +10,7 @@ mod support;
 use arrow_array::{Array, RecordBatch, StringArray, UInt64Array};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use support::desk::token;
 use support::webdriver::{self, Browser};
 use support::{Carrel, carrel_command, carrel_ok as run, guests};
 
@@ -36,12 +37,6 @@ struct Fixture {
     /// What `carrel study run` wrote to stderr, progress lines included.
     run_stderr: String,
     carrel: Carrel,
-}
-
-fn token(state: &Path, role: &str) -> (String, String) {
-    let out = run(state, &["tokens", "add", "--role", role]);
-    let id = out.split_whitespace().nth(1).unwrap().to_owned();
-    (id, out.lines().last().unwrap().trim().to_owned())
 }
 
 fn carrel(state: &Path, args: &[&str]) -> std::process::Output {

@@ -65,6 +65,55 @@ pub fn token(state: &Path, role: &str) -> (String, String) {
     (id, out.lines().last().unwrap().trim().to_owned())
 }
 
+/// Generates `consultations` synthetic consultations (seed `seed`) under the app directory
+/// and sends them through `carrel import` into `state` as association `sos-test`; returns
+/// the generator's ground truth.
+pub fn import_synthetic(
+    app: &TestApp,
+    state: &Path,
+    seed: u64,
+    consultations: u32,
+) -> serde_json::Value {
+    let data = app.path().join("synth");
+    let out = carrel_command()
+        .args(["synth", "--seed"])
+        .arg(seed.to_string())
+        .arg("--consultations")
+        .arg(consultations.to_string())
+        .arg("--out")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("ground-truth.json")).unwrap()).unwrap();
+    let imported = carrel_command()
+        .args(["import", "-f"])
+        .arg(app.manifest())
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--association", "sos-test"])
+        .args(
+            truth["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| data.join(f.as_str().unwrap())),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    truth
+}
+
 pub fn desk(studies: &str, consultations: u32, runtime_config: Option<&str>) -> Desk {
     let manifest = format!(
         "spin_manifest_version = 2\n[application]\nname = \"studies-test\"\n{INGESTION}\n{studies}"
@@ -84,41 +133,7 @@ pub fn desk(studies: &str, consultations: u32, runtime_config: Option<&str>) -> 
     }
     let state = app.path().join("state");
     run(&state, &["keys", "init"]);
-    let data = app.path().join("synth");
-    let out = carrel_command()
-        .args(["synth", "--seed", "5", "--consultations"])
-        .arg(consultations.to_string())
-        .arg("--out")
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let truth: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(data.join("ground-truth.json")).unwrap()).unwrap();
-    let imported = carrel_command()
-        .args(["import", "-f"])
-        .arg(app.manifest())
-        .arg("--state-dir")
-        .arg(&state)
-        .args(["--association", "sos-test"])
-        .args(
-            truth["files"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| data.join(f.as_str().unwrap())),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        imported.status.success(),
-        "{}",
-        String::from_utf8_lossy(&imported.stderr)
-    );
+    let truth = import_synthetic(&app, &state, 5, consultations);
     let (auditor, auditor_token) = token(&state, "auditor");
     let (researcher, researcher_token) = token(&state, "researcher");
     Desk {
