@@ -2,12 +2,21 @@
 # HTTP throughput of `carrel up` against `wasmtime serve` on the same hello components,
 # in one invocation: a fixed number of requests at 64 connections, driven by oha.
 #
-#   host/benches/serve.sh [REQUESTS]        (default 100000)
+#   host/benches/serve.sh [REQUESTS] [ROUNDS]        (defaults 60000 and 5)
+#
+# carrel is built with the `dist` profile (fat LTO; the build to deploy, about 23 minutes
+# from scratch); CARREL_BENCH_PROFILE=release measures the README's build instead.
+#
+# This machine's speed drifts by ±10-15% from one run to the next, so each server runs
+# ROUNDS times, alternating which goes first; the summary gives medians and the median of
+# the per-round ratios. Besides requests/s it reports the server's CPU time per request
+# (user + system, from /proc), which oha's share of the two cores does not blur.
 #
 # Needs `oha` and `wasmtime` 48.0.8 on PATH:
 #   cargo install oha --locked && cargo install wasmtime-cli@48.0.8 --locked
 set -euo pipefail
-requests=${1:-100000}
+requests=${1:-60000}
+rounds=${2:-5}
 connections=64
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -17,11 +26,13 @@ for tool in oha wasmtime python3; do
 done
 wasmtime --version | grep -q "48.0.8" || { echo "wasmtime 48.0.8 required (the version carrel pins), found $(wasmtime --version)" >&2; exit 1; }
 
-cargo build --release -q -p carrel
+profile=${CARREL_BENCH_PROFILE:-dist}
+cargo build --profile "$profile" -q -p carrel
 CARGO_TARGET_DIR="$root/target/guest-programs" cargo build -q --release --locked --target wasm32-wasip2 --manifest-path tests/programs/Cargo.toml -p spin5-hello -p spin7-hello
 guests=$root/target/guest-programs/wasm32-wasip2/release
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+ticks=$(getconf CLK_TCK)
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -33,24 +44,50 @@ wait_up() {
   echo "server on port $1 did not come up" >&2; return 1
 }
 
-# Prints "rps p50_ms p99_ms errors" for a run against port $1.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# Prints "rps p50_ms p99_ms errors cpu_us_per_request" for a run against server $2 on port $1.
 drive() {
   oha -n 2000 -c "$connections" --no-tui "http://127.0.0.1:$1/" >/dev/null
+  local before; before=$(cpu_ticks "$2")
   oha -n "$requests" -c "$connections" --no-tui --output-format json "http://127.0.0.1:$1/" > "$work/out.json"
-  python3 - "$work/out.json" <<'PY'
+  local after; after=$(cpu_ticks "$2")
+  python3 - "$work/out.json" "$(( after - before ))" "$ticks" "$requests" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
+cpu_ticks, hz, n = (int(x) for x in sys.argv[2:5])
 s = d["summary"]; p = d["latencyPercentiles"]
 codes = d.get("statusCodeDistribution", {})
 errors = sum(v for k, v in codes.items() if k != "200") + sum(d.get("errorDistribution", {}).values())
-print(f'{s["requestsPerSec"]:.0f} {p["p50"]*1000:.2f} {p["p99"]*1000:.2f} {errors}')
+print(f'{s["requestsPerSec"]:.0f} {p["p50"]*1000:.2f} {p["p99"]*1000:.2f} {errors} {cpu_ticks / hz / n * 1e6:.1f}')
 PY
 }
 
-echo "requests=$requests connections=$connections machine=$(nproc) cores"
-printf '%-28s %12s %9s %9s %7s\n' server requests/s p50_ms p99_ms errors
+# One run of server $1 (carrel|wasmtime) on guest $2; appends its figures to $work/$2.$1.
+run() {
+  local server=$1 kind=$2 wasm=$guests/${2}_hello.wasm port pid
+  port=$(free_port)
+  if [ "$server" = carrel ]; then
+    CARREL_LOG=error "$root/target/$profile/carrel" up -f "$work/$kind/spin.toml" --listen "127.0.0.1:$port" >/dev/null &
+  else
+    local flags=(-Scli=y)
+    [ "$kind" = spin7 ] && flags+=(-Sp3=y -Wcomponent-model-async=y)
+    wasmtime serve "${flags[@]}" --addr "127.0.0.1:$port" "$wasm" >/dev/null 2>"$work/wasmtime.err" &
+  fi
+  pid=$!
+  if ! wait_up "$port"; then
+    echo "$server does not serve the $kind hello: $(head -c 300 "$work/wasmtime.err" 2>/dev/null)" >&2
+    kill "$pid" 2>/dev/null; return 1
+  fi
+  local figures; figures=$(drive "$port" "$pid")
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  echo "$figures" >> "$work/$kind.$server"
+  printf '  round %-3s %-9s %s\n' "$3" "$server" "$figures"
+}
+
+echo "requests=$requests connections=$connections rounds=$rounds profile=$profile machine=$(nproc) cores"
+echo "  (per run: requests/s p50_ms p99_ms errors server_cpu_us_per_request)"
 for kind in spin5 spin7; do
-  wasm=$guests/${kind}_hello.wasm
   mkdir -p "$work/$kind"
   cat > "$work/$kind/spin.toml" <<TOML
 spin_manifest_version = 2
@@ -60,28 +97,25 @@ name = "bench"
 route = "/..."
 component = "hello"
 [component.hello]
-source = "$wasm"
+source = "$guests/${kind}_hello.wasm"
 TOML
-  port=$(free_port)
-  CARREL_LOG=error "$root/target/release/carrel" up -f "$work/$kind/spin.toml" --listen "127.0.0.1:$port" >/dev/null &
-  pid=$!
-  wait_up "$port"
-  read -r c_rps c_p50 c_p99 c_err < <(drive "$port")
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  printf '%-28s %12s %9s %9s %7s\n' "carrel up ($kind hello)" "$c_rps" "$c_p50" "$c_p99" "$c_err"
-
-  port=$(free_port)
-  flags=(-Scli=y)
-  [ "$kind" = spin7 ] && flags+=(-Sp3=y -Wcomponent-model-async=y)
-  if wasmtime serve "${flags[@]}" --addr "127.0.0.1:$port" "$wasm" >/dev/null 2>"$work/wasmtime.err" & then
-    pid=$!
-    if wait_up "$port"; then
-      read -r w_rps w_p50 w_p99 w_err < <(drive "$port")
-      printf '%-28s %12s %9s %9s %7s\n' "wasmtime serve ($kind hello)" "$w_rps" "$w_p50" "$w_p99" "$w_err"
-      python3 -c "print(f'ratio carrel/wasmtime ($kind): {$c_rps/$w_rps:.2f}x')"
-    else
-      echo "wasmtime serve does not run the $kind hello: $(head -c 300 "$work/wasmtime.err")"
-    fi
-    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
-  fi
+  echo "$kind hello:"
+  for round in $(seq "$rounds"); do
+    if [ $((round % 2)) = 1 ]; then order=(carrel wasmtime); else order=(wasmtime carrel); fi
+    for server in "${order[@]}"; do run "$server" "$kind" "$round" || continue 2; done
+  done
+  python3 - "$work/$kind.carrel" "$work/$kind.wasmtime" "$kind" <<'PY'
+import statistics as st, sys
+runs = [[[float(x) for x in line.split()] for line in open(f)] for f in sys.argv[1:3]]
+kind = sys.argv[3]
+print(f'{"server":28} {"requests/s":>10} {"p50_ms":>8} {"p99_ms":>8} {"errors":>7} {"cpu_us/req":>10}   (medians)')
+for name, rs in zip(["carrel up", "wasmtime serve"], runs):
+    med = [st.median(r[i] for r in rs) for i in range(5)]
+    print(f'{name + " (" + kind + " hello)":28} {med[0]:10.0f} {med[1]:8.2f} {med[2]:8.2f} {sum(r[3] for r in rs):7.0f} {med[4]:10.1f}')
+pairs = list(zip(*runs))
+ratios = sorted(c[0] / w[0] for c, w in pairs)
+cpu = sorted(w[4] / c[4] for c, w in pairs)
+print(f'ratio carrel/wasmtime ({kind}): {st.median(ratios):.2f}x requests/s '
+      f'(rounds {ratios[0]:.2f}-{ratios[-1]:.2f}), {st.median(cpu):.2f}x CPU efficiency')
+PY
 done

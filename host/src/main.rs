@@ -8,6 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+// hyper, tokio and wasmtime allocate and free many small objects per request; glibc's
+// malloc took ~7% of a WASIp3 hello request, mimalloc about half of that (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// carrel: a health data warehouse on a Spin-compatible WebAssembly host.
 #[derive(Parser)]
 #[command(version, about)]

@@ -111,8 +111,9 @@ impl Server {
         let Some(matched) = self.app.router.route(&path) else {
             return plain(StatusCode::NOT_FOUND, format!("no route matches {path}"));
         };
-        let component = matched.component.to_owned();
-        let principal = match self.app.components[&component].auth {
+        let component = matched.component;
+        let entry = &self.app.components[component];
+        let principal = match entry.auth {
             Some(role) => {
                 match crate::authn::authenticate(&self.app, request.headers(), &[role], &path) {
                     Ok(principal) => Some(principal),
@@ -129,8 +130,7 @@ impl Server {
             Ok(slot) => slot,
             Err(response) => return response,
         };
-        let handler = &self.app.components[&component].handler;
-        match handler.handle(principal, guest_request).await {
+        match entry.handler.handle(principal, guest_request).await {
             Ok(response) => response,
             Err(e) => {
                 let (status, reason) = if e.is::<ExpirationError>() {
@@ -146,7 +146,7 @@ impl Server {
                     // the worker records why as it is dropped, just after this request wakes.
                     (
                         StatusCode::INTERNAL_SERVER_ERROR,
-                        self.failure(&component, &e).await,
+                        self.failure(component, &e).await,
                     )
                 };
                 tracing::warn!(component, %reason, "request failed in the guest");
@@ -306,10 +306,11 @@ pub async fn serve(
             async move { Ok::<_, Infallible>(server.handle(request, client).await) }
         });
         let mut builder = http1::Builder::new();
+        // hyper's default limit of 100 headers (431 past it) is kept rather than set: set,
+        // even to 100, hyper fills its two header buffers element by element per request.
         builder
             .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(read_timeout)
-            .max_headers(100);
+            .header_read_timeout(read_timeout);
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let watched = graceful.watch(connection);
         tokio::spawn(async move {
