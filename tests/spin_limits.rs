@@ -173,6 +173,18 @@ fn overload_gets_503_with_retry_after_and_never_a_crash() {
 }
 
 #[test]
+fn idle_instances_dropped_at_shutdown_are_not_logged_as_failures() {
+    let app = app();
+    let carrel = support::Carrel::start_keeping_log(&app.manifest(), &[]);
+    // The WASIp3 instance stays idle for a second after this, so SIGTERM finds it alive.
+    assert_eq!(carrel.get("/p7/x?op=hello").0, 200);
+    let (status, log) = carrel.terminate_with_log();
+    assert!(status.success(), "{status}");
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(!log.contains("instance ended with an error"), "{log}");
+}
+
+#[test]
 fn sigterm_drains_in_flight_requests_then_exits() {
     let app = app();
     let carrel = app.start(&[]);

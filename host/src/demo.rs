@@ -85,11 +85,16 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create {}", demo_dir.display()))?;
     let mut options = AppOptions::new(&args.from);
     options.state_dir = Some(state_dir);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    ingest(&args, &options, &demo_dir, &runtime)?;
-    runtime.block_on(serve_demo(&args, &options, &demo_dir))?;
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    };
+    // The ingestion serves the app in process. Its own runtime, dropped here, ends the
+    // instances still idle after it, which hold the warehouse and its lock, before the
+    // demo opens the warehouse again to serve it.
+    ingest(&args, &options, &demo_dir, &runtime()?)?;
+    runtime()?.block_on(serve_demo(&args, &options, &demo_dir))?;
     Ok(ExitCode::SUCCESS)
 }
 

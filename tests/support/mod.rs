@@ -91,6 +91,16 @@ pub fn carrel_command() -> Command {
 
 impl Carrel {
     pub fn start(manifest: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(manifest, extra, env, Stdio::inherit())
+    }
+
+    /// Like `start`, with the log (stderr) kept for [`Carrel::terminate_with_log`]; for
+    /// short runs only, as nothing reads the log until then.
+    pub fn start_keeping_log(manifest: &Path, extra: &[&str]) -> Self {
+        Self::spawn(manifest, extra, &[], Stdio::piped())
+    }
+
+    fn spawn(manifest: &Path, extra: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Self {
         let mut child = carrel_command()
             .args(["up", "-f"])
             .arg(manifest)
@@ -98,7 +108,7 @@ impl Carrel {
             .args(extra)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn carrel up");
         let stdout = child.stdout.take().expect("stdout");
@@ -148,8 +158,25 @@ impl Carrel {
         (r.status().as_u16(), r.text().expect("body"))
     }
 
+    /// Sends SIGTERM and returns the exit status and the log of a `start_keeping_log` server.
+    pub fn terminate_with_log(mut self) -> (std::process::ExitStatus, String) {
+        let mut stderr = self
+            .child
+            .stderr
+            .take()
+            .expect("started with start_keeping_log");
+        let (status, _) = self.terminate_ref();
+        let mut log = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut log).expect("read log");
+        (status, log)
+    }
+
     /// Sends SIGTERM and waits for the process to exit, returning how long that took.
     pub fn terminate(mut self) -> (std::process::ExitStatus, Duration) {
+        self.terminate_ref()
+    }
+
+    fn terminate_ref(&mut self) -> (std::process::ExitStatus, Duration) {
         let start = Instant::now();
         let pid = self.child.id().to_string();
         Command::new("kill")
