@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-// hyper, tokio and wasmtime allocate and free many small objects per request; glibc's
-// malloc took ~7% of a WASIp3 hello request, mimalloc about half of that (BENCHMARKS.md).
+// hyper, tokio and wasmtime allocate and free many small objects per request: glibc's
+// malloc took ~7% of a WASIp3 hello request. With mimalloc (and one component lookup per
+// request) the WASIp3 ratio to `wasmtime serve` went from ~0.91x to ~0.95x (BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
