@@ -85,16 +85,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create {}", demo_dir.display()))?;
     let mut options = AppOptions::new(&args.from);
     options.state_dir = Some(state_dir);
-    let runtime = || {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-    };
-    // The ingestion serves the app in process. Its own runtime, dropped here, ends the
-    // instances still idle after it, which hold the warehouse and its lock, before the
-    // demo opens the warehouse again to serve it.
-    ingest(&args, &options, &demo_dir, &runtime()?)?;
-    runtime()?.block_on(serve_demo(&args, &options, &demo_dir))?;
+    ingest(&args, &options, &demo_dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve_demo(&args, &options, &demo_dir))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -147,12 +142,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
 /// Generates the consultations into `<demo>/synth` unless they are there, and ingests them
 /// unless that was done: the import is idempotent per file anyway (its idempotency key is
 /// the file's sha256), so an interrupted ingestion resumes without duplicates.
-fn ingest(
-    args: &DemoArgs,
-    options: &AppOptions,
-    demo_dir: &Path,
-    runtime: &tokio::runtime::Runtime,
-) -> anyhow::Result<()> {
+fn ingest(args: &DemoArgs, options: &AppOptions, demo_dir: &Path) -> anyhow::Result<()> {
     let marker = demo_dir.join(INGESTED_FILE);
     if let Some(done) = read_json::<Parts>(&marker) {
         let other = (done.consultations, done.seed) != (args.consultations, args.seed);
@@ -182,7 +172,12 @@ fn ingest(
         .collect();
     println!("Ingesting them over HTTP through POST /ingest/fhir as association {ASSOCIATION}…");
     let started = Instant::now();
-    let summary = runtime.block_on(crate::import::import(options, ASSOCIATION, &payloads))?;
+    // A runtime of its own, dropped on return: that ends the instances the import leaves
+    // idle, which hold the warehouse and its lock, before the demo opens it to serve.
+    let summary = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(crate::import::import(options, ASSOCIATION, &payloads))?;
     if let Some((file, why)) = summary.refused.first() {
         bail!("the ingestion refused {}: {why}", file.display());
     }

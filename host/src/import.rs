@@ -71,6 +71,10 @@ fn content_type(path: &Path) -> Option<&'static str> {
     }
 }
 
+/// Serves the app in process on a loopback port and posts `payloads` to its ingestion
+/// route with a fresh ingest token for `association`. Instances left idle after the last
+/// request still hold the warehouse (and its lock) until they expire or their runtime is
+/// dropped, so a caller that opens the warehouse next runs this on a runtime of its own.
 pub async fn import(
     options: &AppOptions,
     association: &str,
