@@ -73,7 +73,7 @@ pub fn authenticate(
         )),
         Ok(Ok(principal)) if !roles.contains(&principal.role) => Err(refuse(
             StatusCode::FORBIDDEN,
-            format!("token:{}", principal.token_id),
+            principal.actor(),
             &format!(
                 "a {} token may not use this route (it needs the {} role)",
                 principal.role.as_str(),

@@ -105,6 +105,10 @@ enum TokensCommand {
         association: Option<String>,
         #[arg(long, value_enum)]
         role: carrel::tokens::Role,
+        /// The holder's name, shown with the token id in the audit log, run records and
+        /// pages (`Dr Alice Martin (token:ab12cd34)`); without it, the role stands for it.
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Revoke a token by its id.
     Revoke { id: String },
@@ -219,16 +223,23 @@ fn main() -> anyhow::Result<ExitCode> {
 fn tokens(state_dir: &std::path::Path, command: TokensCommand) -> anyhow::Result<ExitCode> {
     let store = carrel::tokens::TokenStore::open(state_dir)?;
     match command {
-        TokensCommand::Add { association, role } => {
+        TokensCommand::Add {
+            association,
+            role,
+            name,
+        } => {
             let (id, token) = store.add(
                 association.as_deref(),
                 role,
+                name.as_deref(),
                 carrel_vault::cli::OPERATOR_ACTOR,
             )?;
             println!(
-                "Token {id} ({}{}). It is shown only this once:",
+                "Token {id} ({}{}{}). It is shown only this once:",
                 role.as_str(),
-                association.map(|a| format!(" for {a}")).unwrap_or_default()
+                association.map(|a| format!(" for {a}")).unwrap_or_default(),
+                name.map(|n| format!(", held by {}", n.trim()))
+                    .unwrap_or_default()
             );
             println!("{token}");
         }
@@ -243,11 +254,12 @@ fn tokens(state_dir: &std::path::Path, command: TokensCommand) -> anyhow::Result
                     .map(|r| format!("revoked {r}"))
                     .unwrap_or_else(|| "active".into());
                 println!(
-                    "{}  {:<10} {:<20} created {}  {state}",
+                    "{}  {:<10} {:<20} created {}  {state}  {}",
                     t.id,
                     t.role.as_str(),
                     t.association.unwrap_or_else(|| "-".into()),
-                    t.created
+                    t.created,
+                    t.name.unwrap_or_default()
                 );
             }
         }

@@ -1,11 +1,10 @@
-//! Dates as Arrow stores them (`date32`: days since 1970-01-01) and the ISO 8601 weeks
-//! surveillance reports by.
+//! Dates as the host hands them (days since 1970-01-01), the [`Date`] type studies
+//! reason with, and the ISO 8601 weeks surveillance reports by.
 
-use std::collections::HashMap;
+use std::fmt;
+use std::ops::{Add, Sub};
 
-use crate::table::FxBuildHasher;
-
-/// The `date32` value (days since 1970-01-01) of a proleptic Gregorian date, or `None`
+/// The day number (days since 1970-01-01) of a proleptic Gregorian date, or `None`
 /// when the month or day does not exist (`2023-02-29`).
 pub fn days_from_civil(year: i32, month: u32, day: u32) -> Option<i32> {
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
@@ -23,7 +22,7 @@ pub fn days_from_civil(year: i32, month: u32, day: u32) -> Option<i32> {
     i32::try_from(era * 146_097 + day_of_era - 719_468).ok()
 }
 
-/// The `(year, month, day)` of a `date32` value.
+/// The `(year, month, day)` of a day number.
 pub fn civil_from_days(days: i32) -> (i32, u32, u32) {
     let shifted = i64::from(days) + 719_468;
     let era = shifted.div_euclid(146_097);
@@ -51,7 +50,7 @@ fn days_in_month(year: i32, month: u32) -> u32 {
     }
 }
 
-/// The `date32` value of `YYYY-MM-DD` (exactly that shape, a real calendar day).
+/// The day number of `YYYY-MM-DD` (exactly that shape, a real calendar day).
 pub fn parse_date(text: &str) -> Option<i32> {
     let bytes = text.as_bytes();
     if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
@@ -67,7 +66,7 @@ pub fn parse_date(text: &str) -> Option<i32> {
     days_from_civil(number(0..4)? as i32, number(5..7)?, number(8..10)?)
 }
 
-/// `YYYY-MM-DD` of a `date32` value.
+/// `YYYY-MM-DD` of a day number.
 pub fn format_date(days: i32) -> String {
     let (year, month, day) = civil_from_days(days);
     format!("{year:04}-{month:02}-{day:02}")
@@ -79,7 +78,7 @@ pub fn weekday(days: i32) -> u32 {
     (i64::from(days) + 3).rem_euclid(7) as u32
 }
 
-/// The ISO 8601 week of a `date32` value as `(week-based year, week 1..=53)`. Weeks
+/// The ISO 8601 week of a day number as `(week-based year, week 1..=53)`. Weeks
 /// start on Monday and week 1 is the one holding the year's first Thursday (so
 /// January 4th): 2024-12-30 is in 2025's week 1, 2021-01-03 in 2020's week 53.
 pub fn iso_week_number(days: i32) -> (i32, u32) {
@@ -91,44 +90,104 @@ pub fn iso_week_number(days: i32) -> (i32, u32) {
     (year, week as u32)
 }
 
-/// The ISO 8601 week label of a `date32` value, such as `2024-W03`: the form the
+/// The ISO 8601 week label of a day number, such as `2024-W03`: the form the
 /// warehouse's synthetic ground truth and surveillance bulletins use.
 pub fn iso_week(days: i32) -> String {
     let (year, week) = iso_week_number(days);
     format!("{year:04}-W{week:02}")
 }
 
-/// The Monday starting the ISO week of a `date32` value.
+/// The Monday starting the ISO week of a day number.
 pub fn week_start(days: i32) -> i32 {
     days - weekday(days) as i32
 }
 
-/// [`iso_week`] labels computed once per week and borrowed afterwards, for loops over
-/// millions of rows: `weeks.label(dates.value(row))` allocates nothing after a
-/// week's first day has been seen.
-#[derive(Debug, Default, Clone)]
-pub struct WeekLabels {
-    /// Label of each Monday seen.
-    by_monday: HashMap<i32, Box<str>, FxBuildHasher>,
-    /// The Monday of the last lookup, for runs of rows in the same week.
-    last: Option<i32>,
-}
+/// A calendar day, as a consultation's `date` ([`crate::Row::date`]): a day number
+/// (days since 1970-01-01) with its calendar read on demand. Days subtract to a number
+/// of days (`later - earlier <= 7`) and a number of days adds to a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date(i32);
 
-impl WeekLabels {
-    pub fn new() -> WeekLabels {
-        WeekLabels::default()
+impl Date {
+    /// The day `days` after 1970-01-01 (before it when negative).
+    pub const fn from_days(days: i32) -> Date {
+        Date(days)
     }
 
-    /// `iso_week(days)`, borrowed from the cache.
-    pub fn label(&mut self, days: i32) -> &str {
-        let monday = week_start(days);
-        if self.last != Some(monday) {
-            self.last = Some(monday);
-            self.by_monday
-                .entry(monday)
-                .or_insert_with(|| iso_week(days).into_boxed_str());
-        }
-        &self.by_monday[&monday]
+    /// The day of a proleptic Gregorian date, `None` when it does not exist
+    /// (`2023-02-29`).
+    pub fn from_ymd(year: i32, month: u32, day: u32) -> Option<Date> {
+        days_from_civil(year, month, day).map(Date)
+    }
+
+    /// The day of `YYYY-MM-DD` (exactly that shape, a real calendar day).
+    pub fn parse(text: &str) -> Option<Date> {
+        parse_date(text).map(Date)
+    }
+
+    /// Days since 1970-01-01.
+    pub const fn days(self) -> i32 {
+        self.0
+    }
+
+    /// `(year, month 1..=12, day 1..=31)`.
+    pub fn ymd(self) -> (i32, u32, u32) {
+        civil_from_days(self.0)
+    }
+
+    pub fn year(self) -> i32 {
+        self.ymd().0
+    }
+
+    /// 1 for January … 12 for December.
+    pub fn month(self) -> u32 {
+        self.ymd().1
+    }
+
+    /// Day of the month, 1..=31.
+    pub fn day(self) -> u32 {
+        self.ymd().2
+    }
+
+    /// 0 for Monday … 6 for Sunday.
+    pub fn weekday(self) -> u32 {
+        weekday(self.0)
+    }
+
+    /// The ISO 8601 week as `(week-based year, week 1..=53)`: see [`iso_week_number`].
+    pub fn iso_week(self) -> (i32, u32) {
+        iso_week_number(self.0)
+    }
+
+    /// The Monday starting this day's ISO week.
+    pub fn week_start(self) -> Date {
+        Date(week_start(self.0))
+    }
+}
+
+/// `YYYY-MM-DD`.
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (year, month, day) = self.ymd();
+        write!(f, "{year:04}-{month:02}-{day:02}")
+    }
+}
+
+/// The number of days from `earlier` to `self` (negative when `self` comes first).
+impl Sub for Date {
+    type Output = i32;
+
+    fn sub(self, earlier: Date) -> i32 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+/// The day `days` later.
+impl Add<i32> for Date {
+    type Output = Date;
+
+    fn add(self, days: i32) -> Date {
+        Date(self.0.saturating_add(days))
     }
 }
 
@@ -238,13 +297,20 @@ mod tests {
     }
 
     #[test]
-    fn week_labels_are_cached_per_week() {
-        let mut weeks = WeekLabels::new();
-        for days in day("2020-12-20")..day("2025-01-10") {
-            assert_eq!(weeks.label(days), iso_week(days));
-        }
-        assert_eq!(weeks.label(day("2024-01-15")), "2024-W03");
-        // 2020-W51 to 2025-W02.
-        assert_eq!(weeks.by_monday.len(), 213);
+    fn a_date_reads_its_calendar_and_counts_days() {
+        let date = Date::parse("2024-12-30").unwrap();
+        assert_eq!(date.days(), day("2024-12-30"));
+        assert_eq!(date.ymd(), (2024, 12, 30));
+        assert_eq!((date.year(), date.month(), date.day()), (2024, 12, 30));
+        assert_eq!(date.weekday(), 0);
+        assert_eq!(date.iso_week(), (2025, 1));
+        assert_eq!((date + 6).week_start(), date);
+        assert_eq!(date.to_string(), "2024-12-30");
+        let later = Date::from_ymd(2025, 1, 6).unwrap();
+        assert_eq!(later - date, 7);
+        assert_eq!(date - later, -7);
+        assert!(date < later);
+        assert_eq!(Date::from_ymd(2023, 2, 29), None);
+        assert_eq!(Date::from_days(0).to_string(), "1970-01-01");
     }
 }

@@ -2,49 +2,33 @@
 
 use std::fmt;
 
-/// Why a study run failed, as the study reports it to the host (the WIT
-/// `carrel:eds/study-types.study-error`). Build one with [`StudyError::invalid_params`]
-/// or [`StudyError::failed`], or let `?` convert an Arrow error into
-/// [`StudyError::Failed`].
+/// Why a study failed, as it reports it to the host (the WIT
+/// `carrel:eds/study-types.study-error`). On real data the researcher is told only that
+/// the run failed; the message is kept for auditors, so it must not carry rows either.
+///
+/// Parameters are not a study's concern any more: the host checks every run parameter
+/// against the values the manifest declares before the study runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StudyError {
-    /// A parameter is missing or malformed: the researcher's request, not the data.
-    InvalidParams(String),
-    /// Anything else: a dataset that cannot be opened (`access denied: …`,
-    /// `not found: …`), a column of an unexpected type, a broken batch.
-    Failed(String),
+pub struct StudyError {
+    message: String,
 }
 
 impl StudyError {
-    pub fn invalid_params(message: impl Into<String>) -> StudyError {
-        StudyError::InvalidParams(message.into())
-    }
-
     pub fn failed(message: impl Into<String>) -> StudyError {
-        StudyError::Failed(message.into())
+        StudyError {
+            message: message.into(),
+        }
     }
 
-    /// The message without its kind.
     pub fn message(&self) -> &str {
-        match self {
-            StudyError::InvalidParams(message) | StudyError::Failed(message) => message,
-        }
+        &self.message
     }
 }
 
 impl fmt::Display for StudyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StudyError::InvalidParams(message) => write!(f, "invalid parameters: {message}"),
-            StudyError::Failed(message) => f.write_str(message),
-        }
+        f.write_str(&self.message)
     }
 }
 
 impl std::error::Error for StudyError {}
-
-impl From<arrow_schema::ArrowError> for StudyError {
-    fn from(error: arrow_schema::ArrowError) -> StudyError {
-        StudyError::Failed(format!("arrow: {error}"))
-    }
-}

@@ -51,7 +51,7 @@ impl Capability {
             Self::Variables => "application variables",
             Self::Ingest => "handing consultations to the host",
             Self::KeyedHash => "keyed hashing (pseudonyms)",
-            Self::Dataset => "reading datasets (a study)",
+            Self::Dataset => "a study's log (its rows are handed to it by the host)",
             Self::Files => "files",
             Self::Environment => "environment variables",
         }
@@ -121,7 +121,6 @@ const CAPABILITY_INTERFACES: &[(&str, Capability)] = &[
     ("spin:variables/variables", Capability::Variables),
     ("carrel:eds/ingest", Capability::Ingest),
     ("carrel:eds/keyed-hash", Capability::KeyedHash),
-    ("carrel:eds/dataset", Capability::Dataset),
     ("carrel:eds/log", Capability::Dataset),
 ];
 
@@ -332,7 +331,7 @@ mod tests {
             "spin:variables/variables@3.0.0",
             "carrel:eds/ingest@0.1.0",
             "carrel:eds/keyed-hash@0.1.0",
-            "carrel:eds/dataset@0.1.0",
+            "carrel:eds/log@0.1.0",
             "wasi:sockets/tcp@0.2.0",
             "fermyon:spin/llm@2.0.0",
         ]);

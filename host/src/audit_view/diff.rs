@@ -312,11 +312,14 @@ mod tests {
                     purpose: "surveillance".into(),
                     legal_basis: "decision 1".into(),
                     principal_investigator: "Dr A".into(),
+                    unit: "consultation".into(),
                     datasets: [(
                         "consultations".to_owned(),
                         columns.iter().map(|c| c.to_string()).collect(),
                     )]
                     .into(),
+                    params: Default::default(),
+                    table: Default::default(),
                     disclosure: DisclosureGrant {
                         min_count: 8,
                         rounding: 5,
@@ -329,7 +332,7 @@ mod tests {
                 }),
                 ..Grants::default()
             },
-            imports: vec![classify("carrel:eds/dataset@0.1.0")],
+            imports: vec![classify("carrel:eds/log@0.1.0")],
             exports: vec!["carrel:eds/study-entry@0.1.0".into()],
             findings: vec![],
             approval: None,

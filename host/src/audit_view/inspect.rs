@@ -3,7 +3,8 @@
 use super::classify;
 use super::report::{
     ApplicationView, ApprovalView, ComponentReport, DisclosureGrant, FORMAT, FORMAT_VERSION,
-    Finding, FindingKind, Grants, ImportView, IngestGrant, Report, StudyGrant, WarehouseView,
+    Finding, FindingKind, Grants, ImportView, IngestGrant, Report, StudyGrant, TableGrant,
+    WarehouseView,
 };
 use crate::manifest::{ComponentSource, FileMount, HttpRoute, LoadedManifest};
 use crate::study::registry::{StudyRegistry, Submission};
@@ -184,7 +185,13 @@ fn grants(manifest: &LoadedManifest, id: &str) -> anyhow::Result<Grants> {
             purpose: s.purpose,
             legal_basis: s.legal_basis,
             principal_investigator: s.principal_investigator,
+            unit: match s.unit {
+                crate::study::manifest::Unit::Consultation => "consultation".into(),
+                crate::study::manifest::Unit::Patient => "patient".into(),
+            },
+            table: table_grant(&s.table),
             datasets: s.datasets,
+            params: s.params,
             disclosure: DisclosureGrant {
                 min_count: s.disclosure.min_count,
                 rounding: s.disclosure.rounding,
@@ -196,6 +203,44 @@ fn grants(manifest: &LoadedManifest, id: &str) -> anyhow::Result<Grants> {
             expires: s.expires,
         }),
     })
+}
+
+/// The declared table with each dimension's domain spelled out.
+fn table_grant(table: &crate::study::table::TableSpec) -> TableGrant {
+    use crate::study::table::Dimension;
+    let dimensions = table
+        .dimensions
+        .iter()
+        .zip(table.dimension_kinds())
+        .map(|(name, kind)| {
+            let domain = match kind {
+                Dimension::Week => "ISO week of date".to_owned(),
+                Dimension::Month => "month of date".to_owned(),
+                Dimension::Year => "year of date".to_owned(),
+                Dimension::Region => "region of departement".to_owned(),
+                Dimension::AgeClass => {
+                    format!("age classes {}", table.age_class_labels().join(", "))
+                }
+                Dimension::Label => format!(
+                    "chosen by the study among {}",
+                    table.labels.as_ref().map(|l| l.values.join(", ")).unwrap_or_default()
+                ),
+                other => format!("{} as stored", other.source_column().unwrap_or("?")),
+            };
+            format!("{name}: {domain}")
+        })
+        .collect();
+    TableGrant {
+        dimensions,
+        measures: table.measures.clone(),
+        shares: table
+            .shares
+            .iter()
+            .map(|(share, [n, d])| (share.clone(), format!("{n} / {d}")))
+            .collect(),
+        max_per_patient: table.max_per_patient,
+        by: table.by.clone(),
+    }
 }
 
 fn component(

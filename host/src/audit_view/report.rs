@@ -103,13 +103,35 @@ pub struct StudyGrant {
     pub purpose: String,
     pub legal_basis: String,
     pub principal_investigator: String,
-    /// Dataset → the exact columns the study may read.
+    /// `consultation` or `patient`: what the study sees at a time.
+    #[serde(default)]
+    pub unit: String,
+    /// Dataset → the exact columns the study is handed.
     pub datasets: BTreeMap<String, Vec<String>>,
+    /// Parameters the study receives → their declared values.
+    #[serde(default)]
+    pub params: BTreeMap<String, Vec<String>>,
+    /// The output table the host fills.
+    #[serde(default)]
+    pub table: TableGrant,
     pub disclosure: DisclosureGrant,
     pub time_limit_seconds: u64,
     pub memory_limit_mb: u64,
     /// Last day the study may run, `YYYY-MM-DD`.
     pub expires: String,
+}
+
+/// The declared output table, as an auditor reads it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TableGrant {
+    /// Each dimension with its domain: `week: ISO week of date`, `age_class: <2, 2-14, …`.
+    pub dimensions: Vec<String>,
+    pub measures: Vec<String>,
+    /// Share → `numerator / denominator`.
+    pub shares: BTreeMap<String, String>,
+    pub max_per_patient: u32,
+    /// Grouping → the dimensions it keeps.
+    pub by: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 //! implementing the generated traits, `add_to_linker`, and the permission set computed once
 //! per app from the manifest and copied into each instance's state.
 
-pub mod dataset;
+pub mod study_world;
 pub mod ingest;
 pub mod key_value;
 pub mod keyed_hash;

@@ -1,9 +1,9 @@
 //! `carrel:eds/log`: messages a study leaves in its run record. Bounded, because a study
 //! is untrusted code and its log must not become a channel for row-level data at scale:
 //! at most [`MAX_ENTRIES`] messages of at most [`MAX_MESSAGE_CHARS`] characters are kept,
-//! and they are shown only to the study's researchers and auditors, never released.
+//! and on real data they are shown to auditors only, never to researchers.
 
-use super::dataset::bindings::carrel::eds::log::{self, Level};
+use super::study_world::bindings::carrel::eds::log::{self, Level};
 use wasmtime::component::{HasData, Linker};
 
 pub const MAX_ENTRIES: usize = 200;

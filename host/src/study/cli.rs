@@ -5,7 +5,7 @@
 use super::desk::{StudyDesk, study_specs};
 use super::registry::RunRecord;
 use super::synthetic::{SyntheticWarehouse, try_study};
-use crate::capabilities::dataset::ReadObserver;
+use super::run::ReadObserver;
 use crate::progress::Progress;
 use crate::tokens::{Role, TokenStore};
 use anyhow::{Context, anyhow, bail};

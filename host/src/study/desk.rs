@@ -3,14 +3,14 @@
 
 use super::manifest::{StudyTool, manifest_section_sha256};
 use super::registry::{ApprovalState, RunRecord, StudyRegistry, Submission, now};
-use super::sandbox::{RunLimits, StudySandbox};
-use crate::capabilities::dataset::{DatasetAccess, DatasetGrants, ReadObserver, ReadStats};
+use super::run::ReadObserver;
+use super::sandbox::StudySandbox;
 use crate::capabilities::keyed_hash::PseudonymSecret;
 use crate::engine::{EngineOptions, EpochTicker, build_engine, load_component};
 use crate::manifest::LoadedManifest;
 use crate::tool_config::CarrelTool;
 use anyhow::{Context, anyhow};
-use carrel_disclosure::{Policy, ReadContext};
+use carrel_disclosure::Policy;
 use carrel_vault::{AuditLog, Vault};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -128,7 +128,7 @@ pub fn study_engine(specs: &BTreeMap<String, StudySpec>) -> anyhow::Result<Engin
     })
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
@@ -336,14 +336,27 @@ impl StudyDesk {
             disclosure: serde_json::Value::Null,
             denied: Vec::new(),
             logs: Vec::new(),
+            researcher_error: None,
+            contributions_dropped: 0,
+            locality: serde_json::Value::Null,
         };
         let mut released = None;
         match self.refusal(spec, &wasm_sha256)? {
-            Some(reason) => record.error = Some(reason),
+            // Refused before any data was read: the reason may be shown to the researcher.
+            Some(reason) => {
+                record.researcher_error = Some(reason.clone());
+                record.error = Some(reason);
+            }
             None => {
-                let component = wasmtime::component::Component::new(&self.engine, &bytes)
-                    .map_err(anyhow::Error::from)
+                // The compiled component is cached by the binary's hash: compiling it anew
+                // took most of a small run.
+                let loaded = load_component(&self.engine, &spec.source, Some(&self.cache_dir))
                     .with_context(|| format!("study `{id}`: cannot compile its wasm"))?;
+                // The file was read twice: what runs must be what was checked above.
+                if loaded.sha256 != wasm_sha256 {
+                    anyhow::bail!("study `{id}`: its binary changed while the run started");
+                }
+                let component = loaded.component;
                 let context = RunContext {
                     vault: &self.vault,
                     audit: Some(&self.audit),
@@ -370,94 +383,4 @@ impl StudyDesk {
     }
 }
 
-/// Runs the study in its sandbox and applies disclosure control, filling `record`;
-/// returns the released table as Arrow IPC when there is one.
-pub async fn execute(
-    sandbox: &StudySandbox,
-    spec: &StudySpec,
-    component: &wasmtime::component::Component,
-    context: &RunContext<'_>,
-    params: &[(String, String)],
-    record: &mut RunRecord,
-) -> Option<Vec<u8>> {
-    let grants: DatasetGrants = Arc::new(
-        spec.tool
-            .datasets
-            .iter()
-            .map(|(d, columns)| (d.clone(), columns.iter().cloned().collect()))
-            .collect(),
-    );
-    let access = DatasetAccess {
-        study: spec.id.clone(),
-        actor: context.actor.to_owned(),
-        grants,
-        vault: context.vault.clone(),
-        audit: context.audit.cloned(),
-        patient_key: context.secret.domain_key(&format!("study:{}", spec.id)),
-        read: ReadStats::default(),
-        observer: context.observer.clone(),
-    };
-    let limits = RunLimits {
-        time: std::time::Duration::from_secs(spec.tool.time_limit_seconds),
-        memory_bytes: (spec.tool.memory_limit_mb as usize) << 20,
-    };
-    let outcome = sandbox.run(component, access, limits, params).await;
-    let read = outcome.access.read;
-    record.segments_read = read.segments.clone();
-    record.rows_read = read.rows;
-    record.denied = read.denied.clone();
-    record.logs = outcome.log.entries;
-    if outcome.log.dropped > 0 {
-        record
-            .logs
-            .push(format!("({} more messages dropped)", outcome.log.dropped));
-    }
-    let output = match outcome.output {
-        Ok(bytes) => bytes,
-        Err(reason) => {
-            record.status = "failed".into();
-            record.error = Some(reason);
-            return None;
-        }
-    };
-    match disclose(&output, context.policy, &read) {
-        Ok((bytes, rows, report)) => {
-            record.status = "succeeded".into();
-            record.output_sha256 = Some(sha256_hex(&bytes));
-            record.rows_released = rows;
-            record.disclosure = report;
-            Some(bytes)
-        }
-        Err(reason) => {
-            record.status = "refused".into();
-            record.error = Some(format!("disclosure control refused the output: {reason}"));
-            None
-        }
-    }
-}
-
-/// Disclosure control of the study's raw output: the released table as Arrow IPC, its
-/// row count and the report.
-fn disclose(
-    output: &[u8],
-    policy: &Policy,
-    read: &ReadStats,
-) -> Result<(Vec<u8>, u64, serde_json::Value), String> {
-    carrel_disclosure::check_bytes(output.len(), policy).map_err(|e| e.to_string())?;
-    let batches = carrel_pseudonym::from_ipc(output)
-        .map_err(|e| format!("the output is not an Arrow IPC stream: {e}"))?;
-    let schema = batches
-        .first()
-        .map(|b| b.schema())
-        .ok_or("the output holds no record batch")?;
-    let table = arrow_select::concat::concat_batches(&schema, &batches)
-        .map_err(|e| format!("the output's batches do not share a schema: {e}"))?;
-    let context = ReadContext {
-        rows_read: read.rows,
-        distinct_patients: read.patients.as_ref().map(|p| p.len() as u64),
-    };
-    let released = carrel_disclosure::apply(&table, policy, &context).map_err(|e| e.to_string())?;
-    let bytes = carrel_pseudonym::to_ipc(&released.table).map_err(|e| e.to_string())?;
-    let report = serde_json::to_value(&released.report).map_err(|e| e.to_string())?;
-    Ok((bytes, released.table.num_rows() as u64, report))
-}
+pub use super::run::execute;

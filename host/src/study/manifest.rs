@@ -3,6 +3,7 @@
 //! under which authorisation, the exact columns it reads, its disclosure policy, its limits
 //! and its expiry. The host enforces every line of it.
 
+use super::table::TableSpec;
 use carrel_disclosure::Policy;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -17,8 +18,16 @@ pub struct StudyTool {
     /// The authorisation the study runs under (e.g. a CNIL decision reference).
     pub legal_basis: String,
     pub principal_investigator: String,
-    /// Dataset name → the exact columns the study may read.
+    /// What the host hands the study at a time: one consultation, or one patient's.
+    #[serde(default)]
+    pub unit: Unit,
+    /// Dataset name → the exact columns the study is handed.
     pub datasets: BTreeMap<String, Vec<String>>,
+    /// Parameters the study receives, each with the values a run may give it.
+    #[serde(default)]
+    pub params: BTreeMap<String, Vec<String>>,
+    /// The output table, which the host fills from the study's contributions.
+    pub table: TableSpec,
     /// Disclosure control of the output; never weaker than the operator's minimum.
     #[serde(default)]
     pub disclosure: Policy,
@@ -29,6 +38,36 @@ pub struct StudyTool {
     /// Last day (inclusive, `YYYY-MM-DD`) the study may run.
     pub expires: String,
 }
+
+/// What one call of the study sees as one group.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    /// Each consultation on its own (a weekly indicator).
+    #[default]
+    Consultation,
+    /// All of one patient's consultations of the period, in date order (a first episode,
+    /// a re-consultation, a care pathway).
+    Patient,
+}
+
+/// The dataset studies read, and the columns of it a study may be handed. Row identifiers
+/// and patients' pseudonyms are not among them: the host groups rows by patient itself.
+pub const STUDY_DATASET: &str = "consultations";
+pub const HANDED_COLUMNS: [&str; 9] = [
+    "date",
+    "hour",
+    "age_years",
+    "sex",
+    "departement",
+    "visit_type",
+    "association",
+    "outcome",
+    "diagnoses",
+];
+
+/// Parameters the host itself reads; a study may not declare them.
+pub const HOST_PARAMS: [&str; 3] = ["from", "to", "by"];
 
 fn default_time_limit() -> u64 {
     60
@@ -53,14 +92,43 @@ impl StudyTool {
         };
         self.expiry_date()
             .map_err(|e| invalid(format!("expires = {:?}: {e}", self.expires)))?;
-        if self.datasets.is_empty() {
-            return Err(invalid("datasets: the study reads nothing".into()));
+        if self.datasets.len() != 1 || !self.datasets.contains_key(STUDY_DATASET) {
+            return Err(invalid(format!(
+                "datasets: a study reads dataset `{STUDY_DATASET}` (and only it)"
+            )));
         }
-        for (dataset, columns) in &self.datasets {
-            if columns.is_empty() {
-                return Err(invalid(format!("datasets.{dataset}: no columns granted")));
+        for column in &self.datasets[STUDY_DATASET] {
+            if !HANDED_COLUMNS.contains(&column.as_str()) {
+                return Err(invalid(format!(
+                    "datasets.{STUDY_DATASET}: `{column}` is never handed to a study (columns: {}); the host groups rows by patient itself",
+                    HANDED_COLUMNS.join(", ")
+                )));
             }
         }
+        let granted = &self.datasets[STUDY_DATASET];
+        if let Some(twice) = granted
+            .iter()
+            .enumerate()
+            .find(|(i, c)| granted[..*i].contains(c))
+        {
+            return Err(invalid(format!(
+                "datasets.{STUDY_DATASET}: `{}` is granted twice",
+                twice.1
+            )));
+        }
+        for (name, values) in &self.params {
+            if HOST_PARAMS.contains(&name.as_str()) {
+                return Err(invalid(format!(
+                    "params.{name}: `{name}` is a parameter the host reads itself"
+                )));
+            }
+            if values.is_empty() || values.iter().any(|v| v.is_empty() || v.len() > 64) {
+                return Err(invalid(format!(
+                    "params.{name}: declare its values, each 1 to 64 characters"
+                )));
+            }
+        }
+        self.table.validate().map_err(invalid)?;
         for (field, value) in [
             ("title", &self.title),
             ("purpose", &self.purpose),
@@ -150,6 +218,9 @@ legal_basis = "decision 2026-001"
 principal_investigator = "Dr A"
 expires = "2027-12-31"
 datasets = { consultations = ["date", "diagnoses"] }
+[component.ili.tool.carrel.study.table]
+dimensions = ["week"]
+measures = ["ili"]
 "#;
 
     fn tool(text: &str) -> StudyTool {
@@ -167,6 +238,7 @@ datasets = { consultations = ["date", "diagnoses"] }
         assert_eq!(t.time_limit_seconds, 60);
         assert!(t.grants("consultations", "date"));
         assert!(!t.grants("consultations", "patient_id"));
+        assert_eq!(t.unit, Unit::Consultation);
         assert!(!t.grants("other", "date"));
     }
 
@@ -178,6 +250,20 @@ datasets = { consultations = ["date", "diagnoses"] }
             err.contains("study `ili`") && err.contains("expires"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_grant_of_patient_pseudonyms_is_refused_naming_the_column() {
+        let t = tool(&MANIFEST.replace("[\"date\", \"diagnoses\"]", "[\"patient_id\"]"));
+        let err = t.validate("ili").unwrap_err().to_string();
+        assert!(err.contains("`patient_id` is never handed"), "{err}");
+    }
+
+    #[test]
+    fn a_column_granted_twice_is_refused() {
+        let t = tool(&MANIFEST.replace("[\"date\", \"diagnoses\"]", "[\"date\", \"date\"]"));
+        let err = t.validate("ili").unwrap_err().to_string();
+        assert!(err.contains("granted twice"), "{err}");
     }
 
     #[test]

@@ -9,11 +9,19 @@
 
 pub mod cli;
 pub mod desk;
+pub mod geography;
+pub mod handout;
+pub mod locality;
 pub mod manifest;
+pub mod plan;
 pub mod registry;
+pub mod release;
+pub mod run;
 pub mod sandbox;
 pub mod scaffold;
 pub mod synthetic;
+pub mod table;
+pub mod tally;
 
 pub use desk::{StudyDesk, StudySpec, study_specs};
 pub use registry::{ApprovalState, RunRecord, StudyRegistry, Submission};

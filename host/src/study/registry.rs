@@ -32,6 +32,12 @@ pub enum RegistryError {
     },
     #[error("no run `{0}`")]
     UnknownRun(String),
+    /// The study is not the caller's: said as if there were no such study.
+    #[error("no study `{0}` of yours")]
+    NotYours(String),
+    /// A change of owners that cannot be made.
+    #[error("{0}")]
+    Owners(String),
     #[error("catalog error: {0}")]
     Database(#[from] rusqlite::Error),
     #[error(transparent)]
@@ -95,7 +101,15 @@ pub struct RunRecord {
     /// `succeeded`, `failed` (the study trapped, timed out or returned an error) or
     /// `refused` (not runnable, or its output failed disclosure control).
     pub status: String,
+    /// Why the run failed or was refused, in full: for auditors (and synthetic tries) only,
+    /// since a study's error text can carry rows.
     pub error: Option<String>,
+    /// What a researcher is told instead of `error`: a refusal before the study ran
+    /// (never submitted, revoked, expired…) in full, or after it touched data only a fixed
+    /// category (`failed`, `timed out`, `out of memory`, `not patient-local`,
+    /// `refused by disclosure control`, `contract violation`).
+    #[serde(default)]
+    pub researcher_error: Option<String>,
     pub wasm_sha256: String,
     pub manifest_sha256: String,
     pub output_sha256: Option<String>,
@@ -107,10 +121,18 @@ pub struct RunRecord {
     pub disclosure: serde_json::Value,
     pub denied: Vec<String>,
     pub logs: Vec<String>,
+    /// Contributions the host dropped: beyond a patient's bound in a cell, or a row adding
+    /// twice to a measure. For auditors.
+    #[serde(default)]
+    pub contributions_dropped: u64,
+    /// The patient-locality check: patients sampled, re-run, and those that differed (by
+    /// study pseudonym). For auditors.
+    #[serde(default)]
+    pub locality: serde_json::Value,
 }
 
 pub struct StudyRegistry {
-    conn: Mutex<Connection>,
+    pub(super) conn: Mutex<Connection>,
 }
 
 const SCHEMA: &str = "
@@ -170,12 +192,13 @@ impl StudyRegistry {
         let conn = Connection::open(&path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        super::owners::create_table(&conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
     }
 
-    fn with_tx<R>(
+    pub(super) fn with_tx<R>(
         &self,
         event: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(R, AuditEvent), RegistryError>,
     ) -> Result<R, RegistryError> {
@@ -220,16 +243,7 @@ impl StudyRegistry {
         manifest_sha256: &str,
         actor: &str,
     ) -> Result<Submission, RegistryError> {
-        self.with_tx(|tx| {
-            tx.execute(
-                "INSERT INTO study_submissions (study, wasm_sha256, manifest_sha256, submitted_at, submitted_by) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![study, wasm_sha256, manifest_sha256, now(), actor],
-            )?;
-            let submitted = latest_in(tx, study)?.expect("just inserted");
-            let event = AuditEvent::new(actor, AuditAction::Other("study.submit".into()), format!("study:{study}"))
-                .with_details(serde_json::json!({"wasm_sha256": wasm_sha256, "manifest_sha256": manifest_sha256}));
-            Ok((submitted, event))
-        })
+        self.with_tx(|tx| submit_in(tx, study, wasm_sha256, manifest_sha256, actor))
     }
 
     /// Approves exactly the hashes of the latest submission, provided the study on disk
@@ -307,6 +321,9 @@ impl StudyRegistry {
                     "disclosure": run.disclosure,
                     "denied": run.denied,
                     "error": run.error,
+                    "researcher_error": run.researcher_error,
+                    "logs": run.logs,
+                    "contributions_dropped": run.contributions_dropped,
                 }));
             Ok(((), event))
         })
@@ -380,7 +397,25 @@ fn changed(
     }
 }
 
-fn latest_in(conn: &Connection, study: &str) -> rusqlite::Result<Option<Submission>> {
+/// Inserts a submission; returns it with its audit entry.
+pub(super) fn submit_in(
+    tx: &Connection,
+    study: &str,
+    wasm_sha256: &str,
+    manifest_sha256: &str,
+    actor: &str,
+) -> Result<(Submission, AuditEvent), RegistryError> {
+    tx.execute(
+        "INSERT INTO study_submissions (study, wasm_sha256, manifest_sha256, submitted_at, submitted_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![study, wasm_sha256, manifest_sha256, now(), actor],
+    )?;
+    let submitted = latest_in(tx, study)?.expect("just inserted");
+    let event = AuditEvent::new(actor, AuditAction::Other("study.submit".into()), format!("study:{study}"))
+        .with_details(serde_json::json!({"wasm_sha256": wasm_sha256, "manifest_sha256": manifest_sha256}));
+    Ok((submitted, event))
+}
+
+pub(super) fn latest_in(conn: &Connection, study: &str) -> rusqlite::Result<Option<Submission>> {
     conn.query_row(
         &format!("SELECT {SUBMISSION_COLUMNS} FROM study_submissions WHERE study = ?1 ORDER BY seq DESC LIMIT 1"),
         [study],
@@ -463,6 +498,7 @@ mod tests {
             finished_at: "t".into(),
             status: "refused".into(),
             error: Some("revoked".into()),
+            researcher_error: Some("revoked".into()),
             wasm_sha256: "w1".into(),
             manifest_sha256: "m1".into(),
             output_sha256: None,
@@ -472,6 +508,8 @@ mod tests {
             disclosure: serde_json::Value::Null,
             denied: vec![],
             logs: vec![],
+            contributions_dropped: 0,
+            locality: serde_json::Value::Null,
         };
         let seq = r.record_run(&run, None).unwrap();
         let audit = carrel_vault::AuditLog::open(dir.path()).unwrap();

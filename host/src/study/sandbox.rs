@@ -1,19 +1,20 @@
-//! One run of a study component: a fresh instance in a store of its own, with the study's
-//! time and memory limits, the `dataset` and `log` capabilities, and WASI reduced to
-//! nothing that reaches the outside: no files, no environment, no arguments, no network,
+//! Instances of a study component: each in a store of its own, with the study's time and
+//! memory limits, the `log` capability, and WASI reduced to nothing that reaches the
+//! outside: no files, no environment, no arguments, no network,
 //! and clocks no finer than a day (so a study cannot time the host or learn when data
 //! arrived beyond what the data says). Its random numbers come from a generator seeded by
 //! the run's parameters: they tell nothing of the host, and a run repeated on the same
 //! data gives the same output.
 
-use crate::capabilities::dataset::bindings::StudyPre;
-use crate::capabilities::dataset::bindings::carrel::eds::study_types::StudyError;
-use crate::capabilities::dataset::{self, DatasetAccess, DatasetState, DatasetView};
 use crate::capabilities::study_log::{self, StudyLog, StudyLogState};
+use crate::capabilities::study_world::bindings::carrel::eds::study_types::{
+    Consultations, Contribution, StudyError, TableSpec,
+};
+use crate::capabilities::study_world::bindings::{Study, StudyPre};
 use crate::engine::ticks;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
@@ -48,7 +49,7 @@ impl HostMonotonicClock for StillClock {
 }
 
 /// The seed of a run's random numbers: a hash of its parameters, in order.
-fn random_seed(params: &[(String, String)]) -> [u8; 32] {
+pub fn random_seed(params: &[(String, String)]) -> [u8; 32] {
     use sha2::Digest;
     let mut hash = sha2::Sha256::new();
     hash.update(b"carrel study random\0");
@@ -64,7 +65,6 @@ fn random_seed(params: &[(String, String)]) -> [u8; 32] {
 pub struct StudyState {
     table: ResourceTable,
     wasi: WasiCtx,
-    dataset: DatasetAccess,
     log: StudyLog,
     limits: StoreLimits,
 }
@@ -78,40 +78,60 @@ impl WasiView for StudyState {
     }
 }
 
-impl DatasetState for StudyState {
-    fn dataset(&mut self) -> DatasetView<'_> {
-        DatasetView {
-            table: &mut self.table,
-            access: &mut self.dataset,
-        }
-    }
-}
-
 impl StudyLogState for StudyState {
     fn study_log(&mut self) -> &mut StudyLog {
         &mut self.log
     }
 }
 
-/// The limits of one run, from the study's manifest.
+/// The limits of one run, from the study's manifest: the time covers every instance of
+/// the run, main pass and checks together.
 #[derive(Debug, Clone, Copy)]
 pub struct RunLimits {
     pub time: Duration,
     pub memory_bytes: usize,
 }
 
-/// What a run produced, whatever became of it.
-pub struct SandboxOutcome {
-    /// The table the study returned (Arrow IPC), or why it has none.
-    pub output: Result<Vec<u8>, String>,
-    pub access: DatasetAccess,
-    pub log: StudyLog,
+/// Why a call into the study gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The study returned an error; its text is for auditors only.
+    Study(String),
+    /// It trapped, ran out of time or memory: the host's description.
+    Trap(String),
 }
 
-/// Links the study world once per engine; instances are made per run.
+impl Failure {
+    /// The text kept for auditors.
+    pub fn detail(&self) -> String {
+        match self {
+            Failure::Study(m) => format!("the study failed: {}", truncate(m)),
+            Failure::Trap(m) => m.clone(),
+        }
+    }
+
+    /// The fixed category a researcher is told.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Failure::Study(_) => "failed",
+            Failure::Trap(m) if m.contains("time limit") => "timed out",
+            Failure::Trap(m) if m.contains("memory") => "out of memory",
+            Failure::Trap(_) => "failed",
+        }
+    }
+}
+
+/// Links the study world once per engine; instances are made per pass.
 pub struct StudySandbox {
     engine: Engine,
     linker: Linker<StudyState>,
+}
+
+/// One live instance of a study, with the run's deadline.
+pub struct StudyInstance {
+    store: Store<StudyState>,
+    study: Study,
+    time: Duration,
 }
 
 impl StudySandbox {
@@ -120,7 +140,6 @@ impl StudySandbox {
         // Rust's standard library for wasm32-wasip2 imports WASI 0.2; the context below
         // grants none of its resources.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        dataset::add_to_linker(&mut linker)?;
         study_log::add_to_linker(&mut linker)?;
         Ok(Self {
             engine: engine.clone(),
@@ -128,24 +147,33 @@ impl StudySandbox {
         })
     }
 
-    /// Checks that `component` is a study (exports `run`, imports nothing unknown).
+    /// Checks that `component` is a study (exports `start` and `classify`, imports
+    /// nothing unknown).
     pub fn check(&self, component: &Component) -> anyhow::Result<()> {
+        self.pre(component)?;
+        Ok(())
+    }
+
+    fn pre(&self, component: &Component) -> anyhow::Result<StudyPre<StudyState>> {
         let pre = self
             .linker
             .instantiate_pre(component)
             .map_err(anyhow::Error::from)?;
-        StudyPre::new(pre).map_err(|e| anyhow::anyhow!("not a carrel:eds/study component: {e}"))?;
-        Ok(())
+        StudyPre::new(pre).map_err(|e| anyhow::anyhow!("not a carrel:eds/study component: {e}"))
     }
 
-    pub async fn run(
+    /// A fresh instance that has been told its table. `started` is when the run began:
+    /// the instance gets what is left of the run's time. `log` is moved in and handed
+    /// back by [`StudyInstance::into_log`], or with the failure.
+    pub async fn instantiate(
         &self,
         component: &Component,
-        access: DatasetAccess,
         limits: RunLimits,
-        params: &[(String, String)],
-    ) -> SandboxOutcome {
-        let seed = random_seed(params);
+        started: Instant,
+        seed: [u8; 32],
+        table: &TableSpec,
+        log: StudyLog,
+    ) -> Result<StudyInstance, (Failure, StudyLog)> {
         let state = StudyState {
             table: ResourceTable::new(),
             wasi: WasiCtx::builder()
@@ -160,8 +188,7 @@ impl StudySandbox {
                 .allow_udp(false)
                 .allow_ip_name_lookup(false)
                 .build(),
-            dataset: access,
-            log: StudyLog::default(),
+            log,
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
                 .instances(16)
@@ -169,32 +196,54 @@ impl StudySandbox {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(ticks(limits.time));
+        let left = limits.time.saturating_sub(started.elapsed());
+        store.set_epoch_deadline(ticks(left).max(1));
         store.epoch_deadline_trap();
-        let outcome = async {
-            let pre = StudyPre::new(self.linker.instantiate_pre(component)?)?;
-            let study = pre.instantiate_async(&mut store).await?;
-            study.call_run(&mut store, params).await
-        }
-        .await;
-        let output = match outcome {
-            Ok(Ok(bytes)) => Ok(bytes),
-            Ok(Err(e)) => Err(match e {
-                StudyError::InvalidParams(m) => {
-                    format!("invalid parameters: {}", truncate(&m))
-                }
-                StudyError::Failed(m) => {
-                    format!("the study failed: {}", truncate(&m))
-                }
-            }),
-            Err(e) => Err(crate::worker::failure_reason(&e, limits.time)),
+        let pre = match self.pre(component) {
+            Ok(pre) => pre,
+            Err(e) => return Err((Failure::Trap(e.to_string()), store.into_data().log)),
         };
-        let state = store.into_data();
-        SandboxOutcome {
-            output,
-            access: state.dataset,
-            log: state.log,
+        let study = match pre.instantiate_async(&mut store).await {
+            Ok(study) => study,
+            Err(e) => {
+                let failure = Failure::Trap(crate::worker::failure_reason(&e, limits.time));
+                return Err((failure, store.into_data().log));
+            }
+        };
+        let mut instance = StudyInstance {
+            store,
+            study,
+            time: limits.time,
+        };
+        let started = instance
+            .study
+            .call_start(&mut instance.store, table)
+            .await;
+        match instance.answer(started) {
+            Ok(()) => Ok(instance),
+            Err(failure) => Err((failure, instance.into_log())),
         }
+    }
+}
+
+impl StudyInstance {
+    /// The study's contributions for `batch`.
+    pub async fn classify(&mut self, batch: &Consultations) -> Result<Vec<Contribution>, Failure> {
+        let answer = self.study.call_classify(&mut self.store, batch).await;
+        self.answer(answer)
+    }
+
+    fn answer<T>(&self, answer: wasmtime::Result<Result<T, StudyError>>) -> Result<T, Failure> {
+        match answer {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(StudyError::Failed(message))) => Err(Failure::Study(message)),
+            Err(e) => Err(Failure::Trap(crate::worker::failure_reason(&e, self.time))),
+        }
+    }
+
+    /// The log, to pass on to the run's next instance or to the run record.
+    pub fn into_log(self) -> StudyLog {
+        self.store.into_data().log
     }
 }
 

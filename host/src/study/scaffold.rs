@@ -1,6 +1,7 @@
 //! `carrel study new <name>`: writes a study component crate on the study SDK (a worked
-//! example that builds and passes `carrel study try <name> --synthetic` as it is), adds it
-//! to the components workspace and, unless told not to, its section to the manifest.
+//! example, a `consultation` function with its native test, that builds and passes
+//! `carrel study try <name> --synthetic` as it is), adds it to the components workspace
+//! and, unless told not to, its section (grant, table, limits) to the manifest.
 
 use anyhow::{Context, anyhow, bail};
 use std::path::{Component, Path, PathBuf};
@@ -373,7 +374,7 @@ pub fn run(options: &ScaffoldOptions) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir().unwrap_or_default();
     let shown = |p: &Path| relative(p, &cwd);
     println!(
-        "Created study `{name}` in {}: Cargo.toml, src/lib.rs (a worked example: consultations by ISO week and age class) and {SECTION_FILE}.",
+        "Created study `{name}` in {}: Cargo.toml, src/lib.rs (a worked example: consultations and influenza-like illness by ISO week and age class, with a test) and {SECTION_FILE}.",
         shown(&done.crate_dir)
     );
     println!(
@@ -406,7 +407,8 @@ pub fn run(options: &ScaffoldOptions) -> anyhow::Result<ExitCode> {
         format!(" -f {}", options.manifest.display())
     };
     println!(
-        "Next:\n  (cd {} && cargo build --release --target wasm32-wasip2 -p {name})\n  carrel study try {name} --synthetic{flag}",
+        "Next:\n  (cd {} && cargo build --release --target wasm32-wasip2 -p {name})\n  carrel study try {name} --synthetic{flag}\nIts test runs natively: (cd {} && cargo test -p {name} --target <your target, e.g. x86_64-unknown-linux-gnu>)",
+        shown(&done.workspace),
         shown(&done.workspace)
     );
     Ok(ExitCode::SUCCESS)
@@ -503,5 +505,38 @@ mod tests {
         let study = &section["component"]["x"]["tool"]["carrel"]["study"];
         let tool: super::super::manifest::StudyTool = study.clone().try_into().unwrap();
         tool.validate("x").unwrap();
+    }
+
+    #[test]
+    fn the_worked_example_adds_only_to_measures_its_section_declares() {
+        let section: toml::Table =
+            toml::from_str(STUDY_TOML.replace("{{", "").replace("}}", "").as_str()).unwrap();
+        let study = section["component"]
+            .as_table()
+            .and_then(|c| c.values().next())
+            .map(|c| &c["tool"]["carrel"]["study"])
+            .unwrap();
+        let declared: Vec<&str> = study["table"]["measures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap())
+            .collect();
+        let added: Vec<&str> = LIB_RS
+            .split("out.add(row, \"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap())
+            .collect();
+        assert_eq!(added, declared);
+        // Its test's harness names the same table and grant.
+        let granted = study["datasets"]["consultations"].as_array().unwrap();
+        let harness = format!(
+            "Harness::new(&{declared:?}).granting(&{:?})",
+            granted
+                .iter()
+                .map(|c| c.as_str().unwrap())
+                .collect::<Vec<_>>()
+        );
+        assert!(LIB_RS.contains(&harness), "{harness}");
     }
 }

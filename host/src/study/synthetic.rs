@@ -112,6 +112,9 @@ pub async fn try_study(
         disclosure: serde_json::Value::Null,
         denied: Vec::new(),
         logs: Vec::new(),
+        researcher_error: None,
+        contributions_dropped: 0,
+        locality: serde_json::Value::Null,
     };
     let context = RunContext {
         vault: &warehouse.vault,

@@ -198,7 +198,7 @@ impl Realm {
             Ok(principal) => {
                 if let Some(warehouse) = &app.warehouse {
                     let event = AuditEvent::new(
-                        format!("token:{}", principal.token_id),
+                        principal.actor(),
                         AuditAction::Other("auth.login".into()),
                         format!("route:{path}"),
                     )

@@ -1,55 +1,38 @@
-//! Activity: consultations by association, ISO week and visit type (`home`, `centre`,
-//! `tele`, `other`).
+//! Activity: the consultations of each association by ISO week and visit type (`home`,
+//! `centre`, `tele`, `other`).
 //!
-//! Reads `association`, `date` and `visit_type` of dataset `consultations`.
-//!
-//! Parameters, both optional: `from`, `to` (`YYYY-MM-DD`), only consultations dated in
-//! `from..=to`.
-//!
-//! Output: `association`, `week`, `visit_type` (dimensions), `consultations` (count).
+//! Unit `consultation`. Every consultation counts once, and the host computes all three
+//! dimensions from the row itself, so the study reads no column at all (its manifest
+//! section grants none).
 
 use carrel_study_sdk::prelude::*;
 
-/// The columns read, and the only ones the manifest needs to grant.
-pub const COLUMNS: [&str; 3] = ["association", "date", "visit_type"];
-
-struct Activity;
+pub struct Activity;
 
 impl Study for Activity {
-    fn run(params: &Params) -> Result<RecordBatch, StudyError> {
-        params.expect_only(&["from", "to"])?;
-        let (from, to) = (params.date("from")?, params.date("to")?);
-        let batches = open_between("consultations", &COLUMNS, "date", from, to)?;
-        let table = count(batches)?;
-        log::info(format!("{} rows", table.num_rows()));
-        Ok(table)
+    fn consultation(row: &Row, out: &mut Out) -> Result<(), StudyError> {
+        out.add(row, "consultations")
     }
 }
 
 carrel_study_sdk::export_study!(Activity);
 
-/// The table over `batches` (of at least [`COLUMNS`]). Separate from `run` so it can
-/// be tested without a host.
-pub fn count(
-    batches: impl IntoIterator<Item = Result<RecordBatch, StudyError>>,
-) -> Result<RecordBatch, StudyError> {
-    let mut table = CountTable::new(&["association", "week", "visit_type"], &["consultations"])
-        .order("visit_type", &["home", "centre", "tele", "other"]);
-    // Week labels are computed once per week, not once per row.
-    let mut weeks = WeekLabels::new();
-    for batch in batches {
-        let batch = batch?;
-        let associations = column::<StringArray>(&batch, "association")?;
-        let dates = column::<Date32Array>(&batch, "date")?;
-        let visit_types = column::<StringArray>(&batch, "visit_type")?;
-        for row in 0..batch.num_rows() {
-            let key = [
-                associations.value(row),
-                weeks.label(dates.value(row)),
-                visit_types.value(row),
-            ];
-            table.add(&key, &[1]);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carrel_study_sdk::testing::{Consultation, Harness};
+
+    #[test]
+    fn every_consultation_counts_once_whatever_it_holds() {
+        let harness = Harness::new(&["consultations"]).granting(&[]);
+        for row in [
+            Consultation::new(),
+            Consultation::new().visit_type("tele").diagnoses(&["J11"]),
+        ] {
+            assert_eq!(
+                harness.consultation::<Activity>(row).unwrap(),
+                ["consultations"]
+            );
         }
     }
-    table.into_batch()
 }

@@ -1,13 +1,14 @@
 //! Reads the kind of every column from its field metadata and resolves the references
-//! between columns (share → numerator/denominator, total → parts) once, before any
-//! value is looked at, so that a malformed table fails the same way whatever its data.
+//! between columns (share → numerator/denominator, total → parts, count → patients)
+//! once, before any value is looked at, so that a malformed table fails the same way
+//! whatever its data.
 
 use std::collections::HashMap;
 
-use arrow_schema::{DataType, Field, Schema};
+use arrow_schema::{DataType, Field, Fields, Schema};
 
 use crate::DisclosureError;
-use crate::metadata::{COUNT, DENOMINATOR, KIND, NUMERATOR, SHARE, TOTAL_OF};
+use crate::metadata::{COUNT, DENOMINATOR, KIND, NUMERATOR, PATIENTS, SHARE, TOTAL_OF};
 
 /// What a column is. Count and share references are *count slots*: indices into
 /// [`Layout::counts`], not column indices.
@@ -30,6 +31,14 @@ pub(crate) struct Total {
     pub parts: Vec<usize>,
 }
 
+/// A patients link: in every row, the cell of `patients` holds the distinct patients
+/// behind the cell of `count` (both count slots). The two are withheld together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Link {
+    pub count: usize,
+    pub patients: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Layout {
     /// One entry per column of the table, in order.
@@ -39,6 +48,9 @@ pub(crate) struct Layout {
     /// Column indices of the dimension columns.
     pub dimensions: Vec<usize>,
     pub totals: Vec<Total>,
+    /// In column order of the linking count column; a patients slot is the target of
+    /// at most one link.
+    pub links: Vec<Link>,
 }
 
 impl Layout {
@@ -61,7 +73,8 @@ impl Layout {
         for (index, field) in fields.iter().enumerate() {
             let kind = match field.metadata().get(KIND).map(String::as_str) {
                 None => {
-                    misplaced(field, &[NUMERATOR, DENOMINATOR, TOTAL_OF], "count or share")?;
+                    misplaced(field, &[NUMERATOR, DENOMINATOR], SHARE)?;
+                    misplaced(field, &[TOTAL_OF, PATIENTS], COUNT)?;
                     dimensions.push(index);
                     Kind::Dimension
                 }
@@ -74,7 +87,7 @@ impl Layout {
                     }
                 }
                 Some(SHARE) => {
-                    misplaced(field, &[TOTAL_OF], COUNT)?;
+                    misplaced(field, &[TOTAL_OF, PATIENTS], COUNT)?;
                     check_type(field, SHARE, |t| is_integer(t) || is_float(t))?;
                     // Resolved below, once every count has its slot.
                     Kind::Share {
@@ -96,9 +109,12 @@ impl Layout {
         let resolver = Resolver {
             by_name: &by_name,
             kinds: &kinds,
+            fields,
+            counts: &counts,
         };
         let mut resolved = kinds.clone();
         let mut totals = Vec::new();
+        let mut links: Vec<Link> = Vec::new();
         for (index, field) in fields.iter().enumerate() {
             match &kinds[index] {
                 Kind::Share { .. } => {
@@ -111,6 +127,10 @@ impl Layout {
                     if let Some(list) = field.metadata().get(TOTAL_OF) {
                         totals.push(resolver.total(field, *slot, list)?);
                     }
+                    if field.metadata().contains_key(PATIENTS) {
+                        let link = resolver.link(field, *slot, &links)?;
+                        links.push(link);
+                    }
                 }
                 Kind::Dimension => {}
             }
@@ -120,6 +140,7 @@ impl Layout {
             counts,
             dimensions,
             totals,
+            links,
         })
     }
 }
@@ -127,6 +148,9 @@ impl Layout {
 struct Resolver<'a> {
     by_name: &'a HashMap<&'a str, usize>,
     kinds: &'a [Kind],
+    fields: &'a Fields,
+    /// Column index of each count slot.
+    counts: &'a [usize],
 }
 
 impl Resolver<'_> {
@@ -191,6 +215,29 @@ impl Resolver<'_> {
             parts.push(slot);
         }
         Ok(Total { total, parts })
+    }
+
+    /// The patients link declared on count column `field` (slot `count`): it must name
+    /// another count column, which no earlier column links to.
+    fn link(&self, field: &Field, count: usize, links: &[Link]) -> Result<Link, DisclosureError> {
+        let patients = self.one(field, PATIENTS)?;
+        let malformed = |message: String| DisclosureError::Malformed {
+            column: field.name().clone(),
+            message,
+        };
+        if patients == count {
+            return Err(malformed(format!("{PATIENTS} names the column itself")));
+        }
+        if let Some(earlier) = links.iter().find(|link| link.patients == patients) {
+            let name = |slot: usize| self.fields[self.counts[slot]].name();
+            return Err(malformed(format!(
+                "{PATIENTS} names `{}`, which `{}` already names; a patients column \
+                 belongs to one count column",
+                name(patients),
+                name(earlier.count)
+            )));
+        }
+        Ok(Link { count, patients })
     }
 }
 

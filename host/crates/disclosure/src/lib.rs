@@ -10,7 +10,10 @@
 //!
 //! * `carrel.kind = "count"`: an integer column of counts. Released as nullable
 //!   `UInt64`; null means redacted. Optionally `carrel.total_of = "a,b,c"`: in every
-//!   row this count is the sum of those count columns.
+//!   row this count is the sum of those count columns. Optionally
+//!   `carrel.patients = "m_patients"`: that count column holds, row by row, the
+//!   distinct patients behind this count (consultations, say). It must be another
+//!   count column, and at most one column may name it.
 //! * `carrel.kind = "share"` with `carrel.numerator` and `carrel.denominator` naming
 //!   two count columns: released as nullable `Float64`, *recomputed* from the released
 //!   numerator and denominator (so neither rounding nor redaction can be undone from
@@ -31,12 +34,16 @@
 //!    read (for 20 patients or more), or at least 0.5 rows per row read (for 100 rows
 //!    or more).
 //! 3. **Primary suppression.** Every count from 1 to `min_count - 1` is redacted. 0 is
-//!    released: an empty cell is not a person.
+//!    released: an empty cell is not a person. A count and its `carrel.patients` cell
+//!    are redacted together: 20 consultations of 3 patients are withheld because 3
+//!    patients are few, and the 3 with them.
 //! 4. **Secondary suppression**, until nothing changes: a redacted cell must not be
 //!    recoverable by subtraction, so wherever exactly one cell of a known sum is
-//!    redacted, the smallest other cell is redacted too (non-zero cells first). Known
-//!    sums are the margins along each dimension, which we assume the researcher can
-//!    derive even though the table does not show them, and the `carrel.total_of` rows.
+//!    redacted, the smallest other cell is redacted too (non-zero cells first), and
+//!    with it its `carrel.patients` partner. Known sums are the margins along each
+//!    dimension, which we assume the researcher can derive even though the table does
+//!    not show them, and the `carrel.total_of` rows. A partner redacted with a cell is
+//!    counted as that cell is, primary or secondary, in the [`Report`].
 //! 5. **Rounding.** Every released count is rounded to the nearest multiple of
 //!    [`Policy::rounding`], halves up.
 //! 6. **Shares** are recomputed from the rounded counts.
@@ -156,7 +163,13 @@ pub fn apply(
         .collect::<Result<Vec<_>, _>>()?;
     let mut grid = Grid::new(rows, values);
     let margin_groups = groups::margin_groups(table, &layout.dimensions)?;
-    let tally = suppress::suppress(&mut grid, policy.min_count, &margin_groups, &layout.totals);
+    let tally = suppress::suppress(
+        &mut grid,
+        policy.min_count,
+        &margin_groups,
+        &layout.totals,
+        &layout.links,
+    );
     let (released, shares_redacted) = output::build(table, &layout, &grid, policy.rounding)?;
 
     let counts = names

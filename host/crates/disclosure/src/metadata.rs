@@ -16,6 +16,10 @@ pub const NUMERATOR: &str = "carrel.numerator";
 pub const DENOMINATOR: &str = "carrel.denominator";
 /// On a count column: comma-separated names of the count columns it is the row total of.
 pub const TOTAL_OF: &str = "carrel.total_of";
+/// On a count column (e.g. of consultations): the name of the count column that holds
+/// the distinct patients behind it, row by row. The two cells of a row are withheld
+/// together: a cell of 20 consultations of 3 patients is withheld because of the 3.
+pub const PATIENTS: &str = "carrel.patients";
 /// Set by the host on released count and share columns, with value [`REDACTED_NULL`]:
 /// a null cell there means "redacted", not "missing".
 pub const REDACTED: &str = "carrel.redacted";

@@ -10,10 +10,11 @@ use serde::ser::{SerializeStruct, Serializer};
 pub struct CountReport {
     /// The column's name.
     pub column: String,
-    /// Cells redacted because their count was in `1..min_count`.
+    /// Cells redacted because their count was in `1..min_count`, or because the cell
+    /// linked to them by `carrel.patients` was.
     pub primary: u64,
-    /// Cells redacted so that a primary redaction cannot be recovered from a margin or
-    /// a row total.
+    /// Cells redacted so that a redaction cannot be recovered from a margin or a row
+    /// total, and the cells linked to those by `carrel.patients`.
     pub secondary: u64,
 }
 

@@ -6,10 +6,13 @@
 //! be recovered by subtraction, so a second one is redacted. Redacting that second
 //! cell can leave another relation with a lone redaction, so the rule is applied until
 //! nothing changes; a work list re-examines only the relations of newly redacted cells.
+//!
+//! A count cell and its patients cell (a [`Link`]) are one disclosure: whatever redacts
+//! one redacts the other, and both then count as newly redacted.
 
 use std::collections::VecDeque;
 
-use crate::layout::Total;
+use crate::layout::{Link, Total};
 
 /// The count cells of a table, column (count slot) by column.
 #[derive(Debug, Clone)]
@@ -69,22 +72,33 @@ struct Relation {
 
 /// Redacts every count in `1..min_count` (primary), then applies secondary
 /// suppression over the margin `groups` of every count slot and the row `totals`.
+/// The two cells of a row joined by a patients `link` are always redacted together,
+/// for the reason that redacted the first of them.
 pub(crate) fn suppress(
     grid: &mut Grid,
     min_count: u64,
     groups: &[Vec<usize>],
     totals: &[Total],
+    links: &[Link],
 ) -> Tally {
     let slots = grid.slots();
     let mut tally = Tally {
         primary: vec![0; slots],
         secondary: vec![0; slots],
     };
+    // Links both ways, so that either cell of a pair withholds the other.
+    let mut partners: Vec<Vec<usize>> = vec![Vec::new(); slots];
+    for link in links {
+        partners[link.count].push(link.patients);
+        partners[link.patients].push(link.count);
+    }
+
     for cell in 0..grid.values.len() {
         let value = grid.values[cell];
-        if value >= 1 && value < min_count {
-            grid.redacted[cell] = true;
-            tally.primary[cell / grid.rows] += 1;
+        if value >= 1 && value < min_count && !grid.redacted[cell] {
+            for redacted in withhold(grid, &partners, cell) {
+                tally.primary[redacted / grid.rows] += 1;
+            }
         }
     }
 
@@ -103,16 +117,39 @@ pub(crate) fn suppress(
         let Some(cell) = second_cell(grid, &relations[index]) else {
             continue;
         };
-        grid.redacted[cell] = true;
-        tally.secondary[cell / grid.rows] += 1;
-        for &other in &of_cell[cell] {
-            if !queued[other] {
-                queued[other] = true;
-                queue.push_back(other);
+        // The partners too, and the relations of every cell redacted here are looked at
+        // again: a partner can leave a lone redaction in a sum its own cell is not in.
+        for redacted in withhold(grid, &partners, cell) {
+            tally.secondary[redacted / grid.rows] += 1;
+            for &other in &of_cell[redacted] {
+                if !queued[other] {
+                    queued[other] = true;
+                    queue.push_back(other);
+                }
             }
         }
     }
     tally
+}
+
+/// Redacts `cell`, which is not yet redacted, and every cell of its row linked to it,
+/// directly or through other links; returns the cells it redacted.
+fn withhold(grid: &mut Grid, partners: &[Vec<usize>], cell: usize) -> Vec<usize> {
+    let row = cell % grid.rows;
+    grid.redacted[cell] = true;
+    let mut redacted = vec![cell];
+    let mut next = 0;
+    while let Some(&cell) = redacted.get(next) {
+        next += 1;
+        for &slot in &partners[cell / grid.rows] {
+            let partner = grid.cell(slot, row);
+            if !grid.redacted[partner] {
+                grid.redacted[partner] = true;
+                redacted.push(partner);
+            }
+        }
+    }
+    redacted
 }
 
 fn relations(grid: &Grid, groups: &[Vec<usize>], totals: &[Total]) -> Vec<Relation> {
@@ -170,7 +207,7 @@ mod tests {
     #[test]
     fn counts_below_the_minimum_but_not_zero_are_redacted() {
         let mut grid = Grid::new(4, vec![vec![0, 1, 7, 8]]);
-        let tally = suppress(&mut grid, 8, &[], &[]);
+        let tally = suppress(&mut grid, 8, &[], &[], &[]);
         assert_eq!(redacted(&grid, 0), vec![false, true, true, false]);
         assert_eq!(tally.primary, vec![2]);
         assert_eq!(tally.secondary, vec![0]);
@@ -179,7 +216,7 @@ mod tests {
     #[test]
     fn a_lone_redaction_in_a_group_takes_the_smallest_non_zero_other_cell() {
         let mut grid = Grid::new(4, vec![vec![3, 0, 40, 20]]);
-        let tally = suppress(&mut grid, 8, &[vec![0, 1, 2, 3]], &[]);
+        let tally = suppress(&mut grid, 8, &[vec![0, 1, 2, 3]], &[], &[]);
         assert_eq!(redacted(&grid, 0), vec![true, false, false, true]);
         assert_eq!(tally.secondary, vec![1]);
     }
@@ -187,7 +224,7 @@ mod tests {
     #[test]
     fn a_zero_cell_is_taken_only_when_no_non_zero_cell_is_left() {
         let mut grid = Grid::new(2, vec![vec![3, 0]]);
-        suppress(&mut grid, 8, &[vec![0, 1]], &[]);
+        suppress(&mut grid, 8, &[vec![0, 1]], &[], &[]);
         assert_eq!(redacted(&grid, 0), vec![true, true]);
     }
 
@@ -199,20 +236,54 @@ mod tests {
             total: 1,
             parts: vec![0],
         }];
-        let tally = suppress(&mut grid, 8, &[], &totals);
+        let tally = suppress(&mut grid, 8, &[], &totals, &[]);
         assert!(grid.is_redacted(1, 0));
         assert_eq!(tally.primary, vec![1, 1]);
         assert_eq!(tally.secondary, vec![0, 0]);
 
         let mut grid = Grid::new(1, vec![vec![3], vec![30]]);
-        suppress(&mut grid, 8, &[], &totals);
+        suppress(&mut grid, 8, &[], &totals, &[]);
         assert!(grid.is_redacted(1, 0), "30 = 3 would be recoverable");
+    }
+
+    #[test]
+    fn a_small_patients_cell_withholds_its_count_cell_as_primary() {
+        // Slot 0: consultations, slot 1: their patients.
+        let mut grid = Grid::new(2, vec![vec![20, 40], vec![3, 30]]);
+        let links = [Link {
+            count: 0,
+            patients: 1,
+        }];
+        let tally = suppress(&mut grid, 8, &[], &[], &links);
+        assert_eq!(redacted(&grid, 0), vec![true, false]);
+        assert_eq!(redacted(&grid, 1), vec![true, false]);
+        assert_eq!(tally.primary, vec![1, 1]);
+        assert_eq!(tally.secondary, vec![0, 0]);
+    }
+
+    #[test]
+    fn links_are_followed_through_a_chain_and_both_ways() {
+        // 0 → 1 → 2: a redaction anywhere in the chain withholds the whole chain.
+        let mut grid = Grid::new(1, vec![vec![40], vec![30], vec![3]]);
+        let links = [
+            Link {
+                count: 0,
+                patients: 1,
+            },
+            Link {
+                count: 1,
+                patients: 2,
+            },
+        ];
+        let tally = suppress(&mut grid, 8, &[], &[], &links);
+        assert!((0..3).all(|slot| grid.is_redacted(slot, 0)));
+        assert_eq!(tally.primary, vec![1, 1, 1]);
     }
 
     #[test]
     fn an_empty_grid_suppresses_nothing() {
         let mut grid = Grid::new(0, vec![vec![], vec![]]);
-        let tally = suppress(&mut grid, 8, &[], &[]);
+        let tally = suppress(&mut grid, 8, &[], &[], &[]);
         assert_eq!(tally.primary, vec![0, 0]);
         assert_eq!(tally.secondary, vec![0, 0]);
     }

@@ -137,3 +137,70 @@ fn a_table_at_the_default_row_cap_is_processed_quickly() {
     assert_eq!(released.report.rows, 5000);
     assert!(start.elapsed().as_secs() < 20, "took {:?}", start.elapsed());
 }
+
+/// A region × month × sex table of consultations and, linked, their distinct patients
+/// (never more than the consultations), skewed towards small values.
+fn random_linked_table(seed: u64) -> (arrow_array::RecordBatch, Vec<[usize; 3]>) {
+    let mut rng = Lcg(seed);
+    let (mut region, mut month, mut sex, mut keys) = (vec![], vec![], vec![], vec![]);
+    let (mut visits, mut patients) = (vec![], vec![]);
+    for r in 0..4 {
+        for m in 0..3 {
+            for s in 0..2 {
+                region.push(format!("r{r}"));
+                month.push(format!("m{m}"));
+                sex.push(["f", "m"][s].to_string());
+                keys.push([r, m, s]);
+                let v = match rng.next(4) {
+                    0 => 0,
+                    1 => rng.next(8) as i64,
+                    _ => rng.next(60) as i64,
+                };
+                visits.push(v);
+                patients.push(if v == 0 {
+                    0
+                } else {
+                    1 + rng.next(v as u64) as i64
+                });
+            }
+        }
+    }
+    let (region, month, sex) = (strs(&region), strs(&month), strs(&sex));
+    let table = Table::new()
+        .dimension("region", &region)
+        .dimension("month", &month)
+        .dimension("sex", &sex)
+        .linked("visits", &visits, "visits_patients")
+        .count("visits_patients", &patients)
+        .build();
+    (table, keys)
+}
+
+#[test]
+fn linked_cells_are_withheld_together_with_no_lone_redaction_and_every_small_one_withheld() {
+    for seed in 0..200 {
+        let (table, keys) = random_linked_table(seed);
+        let released = release(&table);
+        let raw = |name: &str| {
+            let column = table.column_by_name(name).unwrap();
+            arrow_array::cast::AsArray::as_primitive::<arrow_array::types::Int64Type>(column)
+                .values()
+                .to_vec()
+        };
+        let (visits, patients) = (raw("visits"), raw("visits_patients"));
+        let redacted = |name: &str| -> Vec<bool> {
+            counts(&released, name)
+                .iter()
+                .map(Option::is_none)
+                .collect()
+        };
+        let (v, p) = (redacted("visits"), redacted("visits_patients"));
+        assert_eq!(v, p, "seed {seed}: a linked pair split");
+        assert_eq!(lone_redactions(&v, &keys), 0, "seed {seed}");
+        for row in 0..keys.len() {
+            if (1..8).contains(&visits[row]) || (1..8).contains(&patients[row]) {
+                assert!(v[row], "seed {seed}, row {row}");
+            }
+        }
+    }
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Float64Array, Int32Array, StringArray};
 use arrow_schema::{DataType, Field};
 use carrel_disclosure::DisclosureError;
-use carrel_disclosure::metadata::{COUNT, DENOMINATOR, KIND, NUMERATOR, SHARE, TOTAL_OF};
+use carrel_disclosure::metadata::{COUNT, DENOMINATOR, KIND, NUMERATOR, PATIENTS, SHARE, TOTAL_OF};
 use common::*;
 
 fn with_field(field: Field, column: ArrayRef) -> DisclosureError {
@@ -206,6 +206,108 @@ fn a_null_count_is_an_error_naming_column_and_row() {
     let error = release_error(&table);
     assert!(
         matches!(error, DisclosureError::NullCount { row: 1, .. }),
+        "{error}"
+    );
+}
+
+/// The error of a table whose `visits` column links to `target` for its patients.
+fn link_to(target: &str) -> DisclosureError {
+    let table = Table::new()
+        .dimension("region", &["north"])
+        .linked("visits", &[20], target)
+        .count("visits_patients", &[12])
+        .share("rate", "visits", "visits_patients", 1)
+        .build();
+    release_error(&table)
+}
+
+#[test]
+fn a_patients_link_to_a_missing_column_is_an_error_naming_the_column() {
+    let error = link_to("visit_patients");
+    assert!(
+        matches!(
+            error,
+            DisclosureError::UnknownColumn { ref column, key: PATIENTS, ref target }
+                if column == "visits" && target == "visit_patients"
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "column `visits`: carrel.patients names `visit_patients`, which is not a column \
+         of the table"
+    );
+}
+
+#[test]
+fn a_patients_link_to_a_dimension_or_a_share_is_an_error_naming_the_column() {
+    for target in ["region", "rate"] {
+        let error = link_to(target);
+        assert!(
+            matches!(
+                error,
+                DisclosureError::NotACount { ref column, key: PATIENTS, target: ref t }
+                    if column == "visits" && t == target
+            ),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn a_patients_link_to_itself_or_to_nothing_is_an_error_naming_the_column() {
+    let error = link_to("visits");
+    assert!(
+        matches!(error, DisclosureError::Malformed { ref column, .. } if column == "visits"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("itself"), "{error}");
+    let error = link_to(" ");
+    assert!(
+        matches!(
+            error,
+            DisclosureError::MissingKey { ref column, key: PATIENTS } if column == "visits"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_patients_column_named_by_two_count_columns_is_an_error_naming_the_second() {
+    let table = Table::new()
+        .linked("visits", &[20], "patients")
+        .linked("calls", &[30], "patients")
+        .count("patients", &[12])
+        .build();
+    let error = release_error(&table);
+    assert!(
+        matches!(error, DisclosureError::Malformed { ref column, .. } if column == "calls"),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("`patients`") && message.contains("`visits`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_patients_link_on_a_dimension_or_a_share_is_refused_rather_than_ignored() {
+    let field =
+        Field::new("age", DataType::Int32, false).with_metadata(meta(&[(PATIENTS, "visits")]));
+    let error = with_field(field, Arc::new(Int32Array::from(vec![40])));
+    assert!(
+        matches!(error, DisclosureError::MisplacedKey { ref column, key: PATIENTS, .. } if column == "age"),
+        "{error}"
+    );
+    let error = share(&[
+        (KIND, SHARE),
+        (NUMERATOR, "cases"),
+        (DENOMINATOR, "visits"),
+        (PATIENTS, "visits"),
+    ]);
+    assert!(
+        matches!(error, DisclosureError::MisplacedKey { ref column, key: PATIENTS, .. } if column == "rate"),
         "{error}"
     );
 }

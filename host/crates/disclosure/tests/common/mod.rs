@@ -9,7 +9,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, UInt64Type};
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use carrel_disclosure::metadata::{COUNT, DENOMINATOR, KIND, NUMERATOR, SHARE, TOTAL_OF};
+use carrel_disclosure::metadata::{COUNT, DENOMINATOR, KIND, NUMERATOR, PATIENTS, SHARE, TOTAL_OF};
 use carrel_disclosure::{DisclosureError, Policy, ReadContext, Released, apply};
 
 /// A study output table under construction, column by column.
@@ -48,6 +48,12 @@ impl Table {
 
     pub fn total(self, name: &str, values: &[i64], parts: &str) -> Table {
         self.count_with(name, values, &[(TOTAL_OF, parts)])
+    }
+
+    /// A count column (of consultations, say) whose distinct patients are in the count
+    /// column `patients`.
+    pub fn linked(self, name: &str, values: &[i64], patients: &str) -> Table {
+        self.count_with(name, values, &[(PATIENTS, patients)])
     }
 
     /// A share column whose study-computed values are deliberately wrong, to show

@@ -1,0 +1,327 @@
+//! The host's own counting: each contribution a study makes names a row it was handed and
+//! a declared measure; the host computes the row's cell from the row's own values (ISO
+//! week of its date, region of its département…) and counts consultations and distinct
+//! patients per cell and measure, with each patient's contributions to a cell bounded.
+//! Nothing here trusts a number the study computed.
+
+use super::geography::{REGION_NAMES, region_index};
+use super::table::{Dimension, MAX_DIMENSIONS, TableSpec};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, UInt8Type};
+use arrow_array::{Array, PrimitiveArray, RecordBatch, StringArray};
+use rustc_hash::FxHashMap;
+
+/// A cell, one value per kept dimension (unused slots are 0).
+type Key = [u32; MAX_DIMENSIONS];
+
+/// The value of a dimension whose source is missing (no age, no département).
+pub const UNKNOWN: u32 = u32::MAX;
+pub const UNKNOWN_LABEL: &str = "unknown";
+
+/// One contribution, checked against the batch it names: `row` is a row of the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Checked {
+    pub row: u32,
+    pub measure: u32,
+    pub label: u32,
+}
+
+/// Counts of one run.
+pub struct Tally {
+    kinds: Vec<Dimension>,
+    age_bounds: Vec<u8>,
+    measures: usize,
+    max_per_patient: u8,
+    cells: FxHashMap<Key, u32>,
+    keys: Vec<Key>,
+    /// Per cell and measure (`cell * measures + measure`).
+    consultations: Vec<u64>,
+    patients: Vec<u64>,
+    /// (dense patient << 32 | cell * measures + measure) → what the patient added there.
+    per_patient: FxHashMap<u64, u8>,
+    dense_patients: FxHashMap<u64, u32>,
+    /// Text values of each kept dimension that takes them from the data, by index.
+    interned: Vec<Interner>,
+    /// Contributions beyond a patient's bound.
+    pub dropped: u64,
+}
+
+#[derive(Default)]
+struct Interner {
+    index: FxHashMap<String, u32>,
+    values: Vec<String>,
+}
+
+impl Interner {
+    fn key(&mut self, value: &str) -> u32 {
+        if let Some(&key) = self.index.get(value) {
+            return key;
+        }
+        self.values.push(value.to_owned());
+        let key = (self.values.len() - 1) as u32;
+        self.index.insert(value.to_owned(), key);
+        key
+    }
+}
+
+/// The columns a batch's cells are computed from, looked up once per batch.
+pub struct Sources<'a> {
+    dates: Option<&'a PrimitiveArray<Date32Type>>,
+    ages: Option<&'a PrimitiveArray<UInt8Type>>,
+    texts: Vec<Option<&'a StringArray>>,
+    /// The dense patient number of each row.
+    patients: Vec<u32>,
+}
+
+/// The 64 bits of a stored patient pseudonym that the host counts by: its first 16 hex
+/// digits (the pseudonym is an HMAC, so they are as good as any), or a hash of it.
+pub fn patient_key(pseudonym: &str) -> u64 {
+    pseudonym
+        .get(..16)
+        .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+        .unwrap_or_else(|| {
+            use std::hash::{BuildHasher, BuildHasherDefault};
+            BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(pseudonym)
+        })
+}
+
+impl Tally {
+    /// Counts for `table`, keeping the dimensions `kept` (indexes into its dimensions).
+    pub fn new(table: &TableSpec, kept: &[usize]) -> Tally {
+        let all = table.dimension_kinds();
+        let kinds: Vec<Dimension> = kept.iter().map(|&i| all[i]).collect();
+        Tally {
+            interned: kinds.iter().map(|_| Interner::default()).collect(),
+            kinds,
+            age_bounds: table.age_classes.clone(),
+            measures: table.measures.len(),
+            max_per_patient: table.max_per_patient as u8,
+            cells: FxHashMap::default(),
+            keys: Vec::new(),
+            consultations: Vec::new(),
+            patients: Vec::new(),
+            per_patient: FxHashMap::default(),
+            dense_patients: FxHashMap::default(),
+            dropped: 0,
+        }
+    }
+
+    /// Distinct patients seen in contributions so far.
+    pub fn distinct_patients(&self) -> u64 {
+        self.dense_patients.len() as u64
+    }
+
+    /// The cell sources of `batch`, which holds `patient_id` and every source column of
+    /// the kept dimensions.
+    pub fn sources<'a>(&mut self, batch: &'a RecordBatch) -> Result<Sources<'a>, String> {
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| format!("the host read no column `{name}`"))
+        };
+        let pseudonyms = column("patient_id")?
+            .as_string_opt::<i32>()
+            .ok_or("`patient_id` is not utf8")?;
+        let mut patients = Vec::with_capacity(pseudonyms.len());
+        for i in 0..pseudonyms.len() {
+            let key = patient_key(pseudonyms.value(i));
+            let next = self.dense_patients.len() as u32;
+            patients.push(*self.dense_patients.entry(key).or_insert(next));
+        }
+        let mut dates = None;
+        let mut ages = None;
+        let mut texts = Vec::with_capacity(self.kinds.len());
+        for kind in &self.kinds {
+            let mut text = None;
+            match (kind, kind.source_column()) {
+                (_, None) => {}
+                (Dimension::Week | Dimension::Month | Dimension::Year, Some(name)) => {
+                    dates = Some(
+                        column(name)?
+                            .as_primitive_opt::<Date32Type>()
+                            .ok_or("`date` is not date32")?,
+                    );
+                }
+                (Dimension::AgeClass, Some(name)) => {
+                    ages = Some(
+                        column(name)?
+                            .as_primitive_opt::<UInt8Type>()
+                            .ok_or("`age_years` is not uint8")?,
+                    );
+                }
+                (_, Some(name)) => {
+                    text = Some(
+                        column(name)?
+                            .as_string_opt::<i32>()
+                            .ok_or_else(|| format!("`{name}` is not utf8"))?,
+                    );
+                }
+            }
+            texts.push(text);
+        }
+        Ok(Sources {
+            dates,
+            ages,
+            texts,
+            patients,
+        })
+    }
+
+    fn key(&mut self, sources: &Sources<'_>, row: usize, label: u32) -> Key {
+        let mut key = [0u32; MAX_DIMENSIONS];
+        for (slot, kind) in self.kinds.iter().enumerate() {
+            let date = || sources.dates.expect("date read").value(row);
+            key[slot] = match kind {
+                // Days since 1970-01-01 of the Monday that starts the ISO week (1970-01-01
+                // was a Thursday), as bits.
+                Dimension::Week => (date() - (date() + 3).rem_euclid(7)) as u32,
+                Dimension::Month => {
+                    let day = day_of(date());
+                    (day.year() * 12 + i32::from(u8::from(day.month())) - 1) as u32
+                }
+                Dimension::Year => day_of(date()).year() as u32,
+                Dimension::AgeClass => {
+                    let ages = sources.ages.expect("ages read");
+                    match ages.is_null(row) {
+                        true => UNKNOWN,
+                        false => {
+                            let age = ages.value(row);
+                            self.age_bounds.iter().take_while(|&&b| age >= b).count() as u32
+                        }
+                    }
+                }
+                Dimension::Region => {
+                    let text = sources.texts[slot].expect("departement read");
+                    match text.is_null(row) {
+                        true => UNKNOWN,
+                        false => region_index(text.value(row)).map_or(UNKNOWN, |i| i as u32),
+                    }
+                }
+                Dimension::Label => label,
+                _ => {
+                    let text = sources.texts[slot].expect("text column read");
+                    match text.is_null(row) {
+                        true => UNKNOWN,
+                        false => self.interned[slot].key(text.value(row)),
+                    }
+                }
+            };
+        }
+        key
+    }
+
+    /// Adds the checked contributions of one batch: at most one per row and measure
+    /// (the caller deduplicates), each bounded per patient and cell.
+    pub fn add(&mut self, sources: &Sources<'_>, contributions: &[Checked]) {
+        for c in contributions {
+            let row = c.row as usize;
+            let key = self.key(sources, row, c.label);
+            let next = self.keys.len() as u32;
+            let cell = *self.cells.entry(key).or_insert(next);
+            if cell == next {
+                self.keys.push(key);
+                self.consultations.resize(self.keys.len() * self.measures, 0);
+                self.patients.resize(self.keys.len() * self.measures, 0);
+            }
+            let slot = cell as usize * self.measures + c.measure as usize;
+            let patient = u64::from(sources.patients[row]) << 32 | slot as u64;
+            let added = self.per_patient.entry(patient).or_insert(0);
+            if *added >= self.max_per_patient {
+                self.dropped += 1;
+                continue;
+            }
+            *added += 1;
+            if *added == 1 {
+                self.patients[slot] += 1;
+            }
+            self.consultations[slot] += 1;
+        }
+    }
+
+    /// The cells in release order (each dimension in its own order: time ascending,
+    /// regions and age classes as declared, text alphabetically, unknown last), with
+    /// their consultations and patients per measure.
+    pub fn cells(&self) -> Vec<(Key, &[u64], &[u64])> {
+        let ranks: Vec<Vec<u32>> = self.interned.iter().map(text_ranks).collect();
+        let rank = |key: &Key| -> Key {
+            let mut ranked = *key;
+            for (slot, kind) in self.kinds.iter().enumerate() {
+                let interned = !matches!(
+                    kind,
+                    Dimension::Week
+                        | Dimension::Month
+                        | Dimension::Year
+                        | Dimension::AgeClass
+                        | Dimension::Region
+                        | Dimension::Label
+                );
+                if interned && key[slot] != UNKNOWN {
+                    ranked[slot] = ranks[slot][key[slot] as usize];
+                }
+            }
+            ranked
+        };
+        let mut order: Vec<usize> = (0..self.keys.len()).collect();
+        order.sort_by_key(|&i| rank(&self.keys[i]));
+        let m = self.measures;
+        order
+            .into_iter()
+            .map(|i| {
+                (
+                    self.keys[i],
+                    &self.consultations[i * m..(i + 1) * m],
+                    &self.patients[i * m..(i + 1) * m],
+                )
+            })
+            .collect()
+    }
+
+    /// The label of value `value` of kept dimension `slot`.
+    pub fn label(&self, slot: usize, value: u32, table: &TableSpec) -> String {
+        if value == UNKNOWN {
+            return UNKNOWN_LABEL.to_owned();
+        }
+        match self.kinds[slot] {
+            Dimension::Week => {
+                let (year, week, _) = day_of(value as i32).to_iso_week_date();
+                format!("{year:04}-W{week:02}")
+            }
+            Dimension::Month => format!("{:04}-{:02}", value / 12, value % 12 + 1),
+            Dimension::Year => format!("{value:04}"),
+            Dimension::AgeClass => table.age_class_labels()[value as usize].clone(),
+            Dimension::Region => REGION_NAMES[value as usize].to_owned(),
+            Dimension::Label => {
+                table.labels.as_ref().expect("validated").values[value as usize].clone()
+            }
+            _ => self.interned[slot].values[value as usize].clone(),
+        }
+    }
+
+    pub fn kept(&self) -> usize {
+        self.kinds.len()
+    }
+}
+
+/// The rank of each interned value in alphabetical order.
+fn text_ranks(interner: &Interner) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..interner.values.len() as u32).collect();
+    order.sort_by(|&a, &b| interner.values[a as usize].cmp(&interner.values[b as usize]));
+    let mut ranks = vec![0; order.len()];
+    for (rank, &value) in order.iter().enumerate() {
+        ranks[value as usize] = rank as u32;
+    }
+    ranks
+}
+
+/// The calendar day of a date32 value.
+pub fn day_of(days: i32) -> time::Date {
+    let epoch = time::Date::from_calendar_date(1970, time::Month::January, 1)
+        .expect("1970-01-01 exists")
+        .to_julian_day();
+    time::Date::from_julian_day(epoch + days).unwrap_or(time::Date::MIN)
+}
+
+/// Days since 1970-01-01 of a calendar day.
+pub fn days_of(day: time::Date) -> i32 {
+    day.to_julian_day() - day_of(0).to_julian_day()
+}
