@@ -79,10 +79,14 @@ fn fixture() -> Fixture {
     let state = app.path().join("state");
     run(&state, &["keys", "init"]);
     import_synthetic(&app, &state, 7, 300);
-    let (auditor, auditor_token) = token(&state, "auditor");
+    let (_, auditor_token) = token(&state, "auditor");
     let (_, researcher_token) = token(&state, "researcher");
     study(&app, &state, &["submit", "probe"]);
-    study(&app, &state, &["approve", "probe", "--by", &auditor]);
+    study(
+        &app,
+        &state,
+        &["approve", "probe", "--token", &auditor_token],
+    );
     study(&app, &state, &["submit", "pending"]);
     let out = study(
         &app,
@@ -217,7 +221,10 @@ fn the_register_is_public_and_the_audit_view_is_for_auditors() {
         .filter(|e| e["action"] == "auth.failed" && e["subject"] == "route:/audit/login")
         .collect();
     assert_eq!(failures.len(), 1, "{failures:?}");
-    assert!(failures[0]["actor"].as_str().unwrap().starts_with("token:"));
+    // The refused token is named by its holder and id, never by the token itself.
+    let actor = failures[0]["actor"].as_str().unwrap();
+    assert!(actor.ends_with(")") && actor.contains("(token:"), "{actor}");
+    assert!(!actor.contains(&f.researcher_token), "{actor}");
 
     let accepted = no_redirects()
         .post(f.carrel.url("/audit/login"))

@@ -89,7 +89,7 @@ fn fixture() -> Fixture {
     import.extend(files.iter().map(String::as_str));
     carrel(&state, &import);
 
-    let (auditor_id, auditor) = token(&state, "auditor");
+    let (_, auditor) = token(&state, "auditor");
     let (researcher_id, researcher) = token(&state, "researcher");
     let (_, other_researcher) = token(&state, "researcher");
     carrel(
@@ -98,7 +98,7 @@ fn fixture() -> Fixture {
     );
     carrel(
         &state,
-        &["study", "approve", "ili-weekly", "--by", &auditor_id],
+        &["study", "approve", "ili-weekly", "--token", &auditor],
     );
     let mut run_stderr = String::new();
     let mut study_run = |params: &[&str]| {
@@ -296,13 +296,19 @@ fn a_researcher_sees_and_downloads_only_their_own_runs_with_a_token_or_the_login
     }
     assert!(list.contains(&format!("token:{}", f.researcher_id)));
 
-    // Another researcher sees neither the runs nor their files.
+    // Another researcher, who does not own the study, sees neither the runs nor their
+    // files, by any route.
     let (status, body, _) = get(&f, "/results", Some(&f.other_researcher), None);
     assert_eq!(status, 200);
     assert!(text(&body).contains("id=\"no-runs\""), "{}", text(&body));
     for path in [
         format!("/results/{}", f.national),
         format!("/results/{}/result.csv", f.national),
+        format!("/results/{}/result.arrow", f.national),
+        format!("/api/runs/{}", f.national),
+        format!("/api/runs/{}/result.csv", f.national),
+        format!("/api/runs/{}/result.arrow", f.national),
+        "/api/studies/ili-weekly/runs".to_owned(),
     ] {
         let (status, _, _) = get(&f, &path, Some(&f.other_researcher), None);
         assert_eq!(status, 404, "{path}");

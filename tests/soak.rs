@@ -189,17 +189,22 @@ fn sixty_four_associations_and_four_studies_at_once_lose_nothing_and_stay_bounde
     let ingest_tokens: Vec<String> = (0..ASSOCIATIONS)
         .map(|a| token(&["--association", &format!("sos-{a:02}"), "--role", "ingest"]).1)
         .collect();
-    let (auditor, _) = token(&["--role", "auditor"]);
-    let (_, researcher) = token(&["--role", "researcher"]);
+    let (_, auditor) = token(&["--role", "auditor"]);
+    let (researcher_id, researcher) = token(&["--role", "researcher"]);
     let study = ["-f", manifest_arg.as_str()];
+    // The researcher submits it, so owns it and may run it.
     run(
         &state,
-        &[&["study", "submit", "ili-weekly"], &study[..]].concat(),
+        &[
+            &["study", "submit", "ili-weekly", "--by", &researcher_id],
+            &study[..],
+        ]
+        .concat(),
     );
     run(
         &state,
         &[
-            &["study", "approve", "ili-weekly", "--by", &auditor],
+            &["study", "approve", "ili-weekly", "--token", &auditor],
             &study[..],
         ]
         .concat(),

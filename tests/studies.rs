@@ -1,6 +1,8 @@
 //! Studies end to end: the real `carrel` binary, a warehouse filled through the real
 //! ingestion components, study components built for wasm32-wasip2, the approval state
-//! machine, the sandbox's limits and disclosure control.
+//! machine, the sandbox's limits and disclosure control. `d.run` gives a run as a
+//! researcher sees it; what only auditors see (error text, what was read and denied) is
+//! read with `d.full_run`.
 
 mod support;
 
@@ -12,8 +14,9 @@ fn an_approved_study_runs_and_its_counts_leave_rounded() {
     let d = probe_desk("");
     let record = d.run("probe", &["op=count"]);
     assert_eq!(record["status"], "succeeded", "{record}");
-    assert_eq!(record["rows_read"], d.truth["consultations"]);
-    assert!(!record["segments_read"].as_array().unwrap().is_empty());
+    let full = d.full_run(record["run_id"].as_str().unwrap());
+    assert_eq!(full["rows_read"], d.truth["consultations"]);
+    assert!(!full["segments_read"].as_array().unwrap().is_empty());
     let rows = d.csv(record["run_id"].as_str().unwrap());
     let total: u64 = rows
         .iter()
@@ -34,6 +37,7 @@ fn study_cannot_open_an_unapproved_dataset_or_column() {
     ] {
         let record = d.run("probe", &[op]);
         assert_eq!(record["status"], "failed", "{record}");
+        let record = d.full_run(record["run_id"].as_str().unwrap());
         let error = record["error"].as_str().unwrap();
         assert!(error.contains("not granted"), "{error}");
         assert!(
@@ -54,12 +58,14 @@ fn a_study_that_loops_or_exhausts_memory_fails_and_the_host_goes_on() {
     let d = probe_desk("");
     let looping = d.run("probe", &["op=loop"]);
     assert_eq!(looping["status"], "failed");
+    let looping = d.full_run(looping["run_id"].as_str().unwrap());
     assert!(
         looping["error"].as_str().unwrap().contains("deadline"),
         "{looping}"
     );
     let greedy = d.run("probe", &["op=memory"]);
     assert_eq!(greedy["status"], "failed");
+    let greedy = d.full_run(greedy["run_id"].as_str().unwrap());
     assert!(
         greedy["error"].as_str().unwrap().contains("memory"),
         "{greedy}"
@@ -73,9 +79,11 @@ fn outputs_that_are_too_large_or_per_patient_are_refused() {
     let d = probe_desk("[component.probe.tool.carrel.study.disclosure]\nmax_bytes = 1000000\n");
     let huge = d.run("probe", &["op=huge"]);
     assert_eq!(huge["status"], "refused", "{huge}");
+    let huge = d.full_run(huge["run_id"].as_str().unwrap());
     assert!(huge["error"].as_str().unwrap().contains("bytes"), "{huge}");
     let per_patient = d.run("probe", &["op=per-patient"]);
     assert_eq!(per_patient["status"], "refused", "{per_patient}");
+    let per_patient = d.full_run(per_patient["run_id"].as_str().unwrap());
     assert!(
         per_patient["error"].as_str().unwrap().contains("patient"),
         "{per_patient}"
@@ -104,19 +112,25 @@ fn approval_state_machine_refuses_unsubmitted_unapproved_changed_and_revoked_stu
         300,
         None,
     );
+    // A refusal before the study ran is told to the researcher in full.
     let refused = |record: serde_json::Value, why: &str| {
         assert_eq!(record["status"], "refused", "{record}");
-        let error = record["error"].as_str().unwrap();
+        let error = record["researcher_error"].as_str().unwrap();
         assert!(error.contains(why), "{error}");
     };
     refused(d.run("probe", &["op=count"]), "never been submitted");
     d.study_ok(&["submit", "probe"]);
     refused(d.run("probe", &["op=count"]), "not approved");
-    // A researcher's token cannot approve.
-    let out = d.study(&["approve", "probe", "--by", &d.researcher]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("auditor"));
-    d.study_ok(&["approve", "probe", "--by", &d.auditor]);
+    // A researcher's token cannot approve, nor can an auditor's token id.
+    for proof in [
+        ["--token", d.researcher_token.as_str()],
+        ["--by", d.auditor.as_str()],
+    ] {
+        let out = d.study(&[&["approve", "probe"][..], &proof[..]].concat());
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("auditor"));
+    }
+    d.study_ok(&["approve", "probe", "--token", &d.auditor_token]);
     assert_eq!(d.run("probe", &["op=count"])["status"], "succeeded");
     // One changed byte in the wasm: refused until submitted and approved again.
     let wasm = d.app.path().join("study_probe.wasm");
@@ -139,7 +153,7 @@ fn approval_state_machine_refuses_unsubmitted_unapproved_changed_and_revoked_stu
     .unwrap();
     refused(d.run("probe", &["op=count"]), "manifest section changed");
     std::fs::write(d.app.manifest(), &manifest).unwrap();
-    d.study_ok(&["revoke", "probe", "--by", &d.auditor]);
+    d.study_ok(&["revoke", "probe", "--token", &d.auditor_token]);
     refused(d.run("probe", &["op=count"]), "revoked");
     let list = d.study_ok(&["list", "--json"]);
     assert!(list.contains("\"revoked\""), "{list}");
@@ -154,7 +168,7 @@ fn an_expired_study_is_refused() {
     let record = d.run("probe", &["op=count"]);
     assert_eq!(record["status"], "refused");
     assert!(
-        record["error"]
+        record["researcher_error"]
             .as_str()
             .unwrap()
             .contains("expired on 2020-01-31"),

@@ -5,6 +5,12 @@
 //! other codes, 8% uncoded) rather than from FHIR, so that 10 million rows take seconds:
 //! what is measured is reading them, not making them.
 //!
+//! For care-pathway studies (`reconsult`), about one consultation in ten is a return of
+//! the patient of an earlier first consultation 0 to 7 days before it, and outcomes are
+//! mostly `home`, with hospital referrals more frequent at 75 and over. Both come from a
+//! second generator, so every other column (and so the ILI indicator) is what it was:
+//! only those rows' `patient_id` and every row's `outcome` differ.
+//!
 //!   study_data N STATE_DIR ROWS.arrow
 
 use arrow_array::builder::{Date32Builder, ListBuilder, StringBuilder, UInt8Builder};
@@ -39,7 +45,61 @@ impl Dice {
     }
 }
 
-fn batch(dice: &mut Dice, first: usize, rows: usize) -> RecordBatch {
+/// Returns and outcomes, from their own dice so that the main sequence is untouched.
+struct Pathways {
+    dice: Dice,
+    /// The patient of the last first consultation (not a return) generated on each day,
+    /// by day of the 730.
+    first_visit: Vec<Option<u64>>,
+}
+
+impl Pathways {
+    fn new() -> Pathways {
+        Pathways {
+            dice: Dice(0xD1B5_4A32_D192_ED03),
+            first_visit: vec![None; 730],
+        }
+    }
+
+    /// The patient of a consultation on `day`, randomly drawn as `drawn`: with
+    /// probability 0.1, the patient of a first consultation 0 to 7 days earlier (mostly
+    /// 0 to 3); otherwise `drawn`, and the consultation is a first one.
+    fn patient(&mut self, day: i32, drawn: u64) -> u64 {
+        if self.dice.chance(0.1) {
+            let back = match self.dice.below(20) {
+                0..=4 => 0,
+                5..=9 => 1,
+                10..=12 => 2,
+                13..=14 => 3,
+                n => n - 11, // 4 to 8, 8 being beyond 7 days
+            } as i32;
+            if let Some(Some(patient)) = usize::try_from(day - back)
+                .ok()
+                .and_then(|d| self.first_visit.get(d))
+            {
+                return *patient;
+            }
+        }
+        self.first_visit[day as usize] = Some(drawn);
+        drawn
+    }
+
+    fn outcome(&mut self, years: u8) -> &'static str {
+        let hospital = if years >= 75 { 0.12 } else { 0.04 };
+        let draw = (self.dice.next() >> 11) as f64 / (1u64 << 53) as f64;
+        if draw < hospital {
+            "hospital"
+        } else if draw < hospital + 0.02 {
+            "unknown"
+        } else if draw < hospital + 0.0205 {
+            "deceased"
+        } else {
+            "home"
+        }
+    }
+}
+
+fn batch(dice: &mut Dice, pathways: &mut Pathways, first: usize, rows: usize) -> RecordBatch {
     let mut consultation = StringBuilder::new();
     let mut patient = StringBuilder::new();
     let mut association = StringBuilder::new();
@@ -63,7 +123,8 @@ fn batch(dice: &mut Dice, first: usize, rows: usize) -> RecordBatch {
             _ => 75 + dice.below(25),
         } as u8;
         consultation.append_value(format!("{i:016x}"));
-        patient.append_value(format!("{:016x}", dice.below(3_000_000)));
+        let drawn = dice.below(3_000_000);
+        patient.append_value(format!("{:016x}", pathways.patient(day, drawn)));
         association.append_value(format!("sos-{:02}", dice.below(60)));
         date.append_value(FIRST_DAY + day);
         hour.append_value(dice.below(24) as u8);
@@ -84,7 +145,7 @@ fn batch(dice: &mut Dice, first: usize, rows: usize) -> RecordBatch {
             diagnoses.values().append_value(code);
         }
         diagnoses.append(true);
-        outcome.append_value("home");
+        outcome.append_value(pathways.outcome(years));
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(consultation.finish()),
@@ -117,10 +178,11 @@ fn main() -> anyhow::Result<()> {
     let mut ipc =
         arrow_ipc::writer::StreamWriter::try_new(file, &carrel_pseudonym::canonical_schema())?;
     let mut dice = Dice(0x9E37_79B9_7F4A_7C15);
+    let mut pathways = Pathways::new();
     let mut written = 0;
     while written < n {
         let rows = BATCH.min(n - written);
-        let batch = batch(&mut dice, written, rows);
+        let batch = batch(&mut dice, &mut pathways, written, rows);
         vault.append("consultations", &batch, "bench")?;
         ipc.write(&batch)?;
         written += rows;

@@ -10,8 +10,8 @@ use crate::app::{App, AppOptions};
 use crate::import::Payload;
 use crate::manifest::LoadedManifest;
 use crate::server::{ServerOptions, serve, shutdown_signal};
-use crate::study::StudyDesk;
 use crate::study::registry::ApprovalState;
+use crate::study::{Caller, StudyDesk};
 use crate::tokens::{Role, TokenStore};
 use anyhow::{Context, bail};
 use carrel_vault::{MasterKeyEnv, VaultError};
@@ -255,7 +255,8 @@ fn credentials(tokens: &TokenStore, path: &Path) -> anyhow::Result<Credentials> 
             None => {
                 changed = true;
                 let association = (role == Role::Ingest).then_some(ASSOCIATION);
-                tokens.add(association, role, ACTOR)?
+                let name = format!("Demo {}", role.as_str());
+                tokens.add(association, role, Some(&name), ACTOR)?
             }
         };
         found.push((role, id, token));
@@ -290,7 +291,7 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// Submits (as the demo researcher) and approves (as the demo auditor) each shipped study
 /// unless its current binary and manifest section are approved already.
-fn approve(desk: &StudyDesk, researcher: &str, auditor: &str) -> anyhow::Result<()> {
+fn approve(desk: &StudyDesk, researcher: &Caller, auditor: &Caller) -> anyhow::Result<()> {
     for id in STUDIES {
         let wasm = desk.current_wasm_sha256(id)?;
         let manifest = desk.spec(id)?.manifest_sha256.clone();
@@ -318,7 +319,7 @@ fn approve(desk: &StudyDesk, researcher: &str, auditor: &str) -> anyhow::Result<
 /// and no data since) succeeded before; prints the national ILI table.
 async fn run_studies(
     desk: &StudyDesk,
-    researcher: &str,
+    researcher: &Caller,
     newest_data: Option<OffsetDateTime>,
 ) -> anyhow::Result<()> {
     for (id, param) in RUNS {
@@ -336,7 +337,7 @@ async fn run_studies(
                     .as_deref()
                     .is_some_and(|e| e.starts_with("disclosure control")))
                 && r.params == params
-                && r.actor == researcher
+                && r.actor == researcher.actor()
                 && r.wasm_sha256 == wasm
                 && &r.manifest_sha256 == manifest
                 && instant(&r.started_at) > newest_data
@@ -411,8 +412,15 @@ async fn serve_demo(args: &DemoArgs, options: &AppOptions, demo_dir: &Path) -> a
     let segments = warehouse.vault.segments(DATASET)?;
     let rows: u64 = segments.iter().map(|s| s.rows).sum();
     let newest_data = segments.iter().filter_map(|s| instant(&s.created)).max();
-    let researcher = format!("token:{}", credentials.get(Role::Researcher).0);
-    let auditor = format!("token:{}", credentials.get(Role::Auditor).0);
+    let holder = |role: Role| -> anyhow::Result<Caller> {
+        let principal = warehouse
+            .tokens
+            .authenticate(credentials.get(role).1)?
+            .map_err(|_| anyhow::anyhow!("the demo's {} token is not valid", role.as_str()))?;
+        Ok(Caller::Holder(principal))
+    };
+    let researcher = holder(Role::Researcher)?;
+    let auditor = holder(Role::Auditor)?;
     approve(&desk, &researcher, &auditor)?;
     run_studies(&desk, &researcher, newest_data).await?;
 

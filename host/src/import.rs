@@ -85,9 +85,10 @@ pub async fn import(
         .warehouse
         .as_ref()
         .context("this app has no ingestion component (no [component.*.tool.carrel] ingest)")?;
-    let (token_id, token) = warehouse
-        .tokens
-        .add(Some(association), Role::Ingest, "import")?;
+    let (token_id, token) =
+        warehouse
+            .tokens
+            .add(Some(association), Role::Ingest, None, "import")?;
     let state_dir = app.state_dir.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}{INGEST_ROUTE}", listener.local_addr()?);

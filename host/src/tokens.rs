@@ -307,7 +307,9 @@ impl TokenStore {
         let conn = self.conn.lock().expect("token store lock");
         // A row of an unknown role is refused as unknown, not an error.
         let row: Option<Option<TokenInfo>> = conn
-            .prepare_cached(&format!("SELECT {INFO_COLUMNS} FROM tokens WHERE hash = ?1"))?
+            .prepare_cached(&format!(
+                "SELECT {INFO_COLUMNS} FROM tokens WHERE hash = ?1"
+            ))?
             .query_row(params![digest(token)], |r| match token_info(r) {
                 Err(rusqlite::Error::FromSqlConversionFailure(2, ..)) => Ok(None),
                 other => other.map(Some),
@@ -395,7 +397,12 @@ mod tests {
     fn a_token_names_its_holder_and_never_shows_the_secret() {
         let (_dir, store) = store();
         let (id, token) = store
-            .add(None, Role::Researcher, Some("  Dr Alice Martin "), "operator")
+            .add(
+                None,
+                Role::Researcher,
+                Some("  Dr Alice Martin "),
+                "operator",
+            )
             .unwrap();
         let who = store.authenticate(&token).unwrap().unwrap();
         assert_eq!(who.actor(), format!("Dr Alice Martin (token:{id})"));

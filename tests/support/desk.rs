@@ -1,6 +1,7 @@
 //! A warehouse for study tests: the real `carrel` binary, synthetic consultations of one
 //! association ingested through the real ingestion components, an auditor and a
-//! researcher token, and the study commands as methods.
+//! researcher token, and the study commands as methods. `run` gives a run as a researcher
+//! sees it, `full_run` as an auditor does (`carrel audit run`).
 
 use super::{TestApp, carrel_command, carrel_ok as run, guests};
 use std::path::{Path, PathBuf};
@@ -61,6 +62,13 @@ pub struct Desk {
 
 pub fn token(state: &Path, role: &str) -> (String, String) {
     let out = run(state, &["tokens", "add", "--role", role]);
+    let id = out.split_whitespace().nth(1).unwrap().to_owned();
+    (id, out.lines().last().unwrap().trim().to_owned())
+}
+
+/// A token whose holder is `name`: (id, token).
+pub fn named_token(state: &Path, role: &str, name: &str) -> (String, String) {
+    let out = run(state, &["tokens", "add", "--role", role, "--name", name]);
     let id = out.split_whitespace().nth(1).unwrap().to_owned();
     (id, out.lines().last().unwrap().trim().to_owned())
 }
@@ -174,12 +182,18 @@ impl Desk {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Submits `id` as the operator and approves it as the auditor.
     pub fn approve(&self, id: &str) {
         self.study_ok(&["submit", id]);
-        self.study_ok(&["approve", id, "--by", &self.auditor]);
+        self.study_ok(&["approve", id, "--token", &self.auditor_token]);
     }
 
-    /// Runs `id` and returns its run record.
+    /// A run as recorded in full, as an auditor sees it (`carrel audit run`).
+    pub fn full_run(&self, run_id: &str) -> serde_json::Value {
+        serde_json::from_str(&run(&self.state, &["audit", "run", run_id])).unwrap()
+    }
+
+    /// Runs `id` as the operator and returns the run as a researcher sees it.
     pub fn run(&self, id: &str, params: &[&str]) -> serde_json::Value {
         let mut args = vec!["run", id, "--json"];
         for p in params {

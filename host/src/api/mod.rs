@@ -2,16 +2,24 @@
 //!
 //! | method and path | role | does |
 //! | --- | --- | --- |
-//! | `GET /api/studies` | researcher, auditor | the studies with state, hashes, expiry |
-//! | `POST /api/studies/<id>/submit` | researcher | records the exact hashes for approval |
+//! | `GET /api/studies` | researcher, auditor | the studies with state, hashes, expiry, owners |
+//! | `POST /api/studies/<id>/submit` | researcher (owner) | records the exact hashes for approval |
 //! | `POST /api/studies/<id>/approve` | auditor | approves the submitted hashes |
 //! | `POST /api/studies/<id>/revoke` | auditor | withdraws the approval |
-//! | `POST /api/studies/<id>/runs` | researcher | runs it; body `{"params": {"name": "value"}}` |
-//! | `GET /api/studies/<id>/runs` | researcher, auditor | its runs, newest first |
-//! | `GET /api/runs/<run-id>` | researcher, auditor | the run record |
-//! | `GET /api/runs/<run-id>/result.csv` or `.arrow` | researcher, auditor | the released table |
+//! | `POST /api/studies/<id>/runs` | researcher (owner) | runs it; body `{"params": {"name": "value"}}` |
+//! | `GET /api/studies/<id>/runs` | owner, auditor | its runs, newest first |
+//! | `GET /api/studies/<id>/owners` | owner, auditor | its owners |
+//! | `POST /api/studies/<id>/owners` | owner | adds an owner; body `{"token_id": "…"}` |
+//! | `DELETE /api/studies/<id>/owners/<token-id>` | owner | removes an owner (one must stay) |
+//! | `GET /api/runs/<run-id>` | owner, auditor | the run record |
+//! | `GET /api/runs/<run-id>/result.csv` or `.arrow` | owner, auditor | the released table |
 //!
 //! Present when the app declares studies. Every action is audited by the study desk.
+//! "Owner" is a researcher's token among the study's owners
+//! ([`crate::study::owners`]): the first to submit it, and those they add. To any other
+//! researcher, a study's runs and actions are 404. Researchers get runs as
+//! [`crate::study::ResearcherRun`]s (status, a fixed error category, no log, no error
+//! text, no figure of what was read); auditors get the full record.
 
 mod studies;
 

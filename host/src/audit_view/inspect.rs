@@ -223,7 +223,11 @@ fn table_grant(table: &crate::study::table::TableSpec) -> TableGrant {
                 }
                 Dimension::Label => format!(
                     "chosen by the study among {}",
-                    table.labels.as_ref().map(|l| l.values.join(", ")).unwrap_or_default()
+                    table
+                        .labels
+                        .as_ref()
+                        .map(|l| l.values.join(", "))
+                        .unwrap_or_default()
                 ),
                 other => format!("{} as stored", other.source_column().unwrap_or("?")),
             };

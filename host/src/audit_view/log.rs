@@ -11,7 +11,8 @@ use time::format_description::well_known::Rfc3339;
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct LogArgs {
-    /// Only entries by this actor (`operator`, `token:<id>`, …).
+    /// Only entries by this actor: `operator`, a holder as named (`Dr Alice Martin
+    /// (token:ab12cd34)`), or a token alone (`token:ab12cd34`).
     #[arg(long)]
     pub actor: Option<String>,
     /// Only this action, or a family of them: `study` matches `study.run`, `study.approve`, …
@@ -37,7 +38,10 @@ fn parse_since(text: &str) -> Result<OffsetDateTime, String> {
 
 impl LogArgs {
     pub fn matches(&self, entry: &AuditEntry) -> bool {
-        let actor = self.actor.as_ref().is_none_or(|a| &entry.actor == a);
+        let actor = self.actor.as_ref().is_none_or(|a| {
+            &entry.actor == a
+                || (a.starts_with("token:") && entry.actor.ends_with(&format!(" ({a})")))
+        });
         let action = self.action.as_ref().is_none_or(|a| {
             entry.action == *a
                 || entry
@@ -176,7 +180,13 @@ mod tests {
                 "study.run",
                 "study:activity",
             ),
-            entry(5, "2026-03-03T10:00:00Z", "token:r", "studyx", "study:ili"),
+            entry(
+                5,
+                "2026-03-03T10:00:00Z",
+                "Dr R (token:r)",
+                "studyx",
+                "study:ili",
+            ),
         ]
     }
 
@@ -199,6 +209,13 @@ mod tests {
                 ..LogArgs::default()
             }),
             [2, 5]
+        );
+        assert_eq!(
+            seqs(LogArgs {
+                actor: Some("Dr R (token:r)".into()),
+                ..LogArgs::default()
+            }),
+            [5]
         );
         assert_eq!(
             seqs(LogArgs {

@@ -9,6 +9,8 @@
 //!   anything did, like diff(1).
 //! - `log`: audit entries, one readable line each, filtered.
 //! - `checkpoint`: a signed audit head that later proves the log only grew.
+//! - `runs`, `run`: study runs as recorded, in full (the study's log and error text, what
+//!   it read and was denied, the locality check), which researchers never see.
 
 pub mod checkpoint;
 pub mod classify;
@@ -70,6 +72,14 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         verify: Option<PathBuf>,
     },
+    /// Study runs in full, newest first, as JSON: what a researcher is not shown (the
+    /// study's log and error text, rows and segments read, names denied, locality check).
+    Runs {
+        /// Only this study's runs.
+        study: Option<String>,
+    },
+    /// One study run in full, as JSON.
+    Run { run_id: String },
     #[command(flatten)]
     Chain(carrel_vault::cli::AuditCommand),
 }
@@ -127,6 +137,18 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         AuditCommand::Checkpoint { verify: None } => checkpoint::create(&state_dir, &mut out),
         AuditCommand::Checkpoint { verify: Some(file) } => {
             checkpoint::verify(&state_dir, &file, &mut out)
+        }
+        AuditCommand::Runs { study } => {
+            let registry = crate::study::StudyRegistry::open(&state_dir)?;
+            serde_json::to_writer_pretty(&mut out, &registry.runs(study.as_deref())?)?;
+            writeln!(out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Run { run_id } => {
+            let registry = crate::study::StudyRegistry::open(&state_dir)?;
+            serde_json::to_writer_pretty(&mut out, &registry.run(&run_id)?)?;
+            writeln!(out)?;
+            Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Chain(command) => command.run(&state_dir, &mut out),
     }

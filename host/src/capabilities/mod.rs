@@ -2,10 +2,10 @@
 //! implementing the generated traits, `add_to_linker`, and the permission set computed once
 //! per app from the manifest and copied into each instance's state.
 
-pub mod study_world;
 pub mod ingest;
 pub mod key_value;
 pub mod keyed_hash;
 pub mod outbound_http;
 pub mod study_log;
+pub mod study_world;
 pub mod variables;

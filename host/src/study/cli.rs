@@ -1,22 +1,26 @@
 //! `carrel study …`: the researcher's and the auditor's commands. They open the warehouse
 //! state directly, so they run while `carrel up` is stopped; while it runs, use the same
 //! operations under `/api/studies`.
+//!
+//! `run`, `runs`, `show` and `results` act for a researcher (`--by` their token id, or
+//! the operator without it) and show runs as a researcher sees them
+//! ([`super::view`]): the full record, with the study's log and error text, is the
+//! auditors' (`/audit`, `carrel audit log`). Only a study's owners submit, run it and
+//! read its runs ([`super::owners`]).
 
+use super::cli_access::{OwnersCommand, auditor, owners, recorded_as, researcher};
+pub(crate) use super::cli_print::print_table;
+use super::cli_print::{RunProgress, exit_code, print_record, print_view, print_view_line};
 use super::desk::{StudyDesk, study_specs};
-use super::registry::RunRecord;
-use super::synthetic::{SyntheticWarehouse, try_study};
 use super::run::ReadObserver;
+use super::synthetic::{SyntheticWarehouse, try_study};
 use crate::progress::Progress;
-use crate::tokens::{Role, TokenStore};
 use anyhow::{Context, anyhow, bail};
 use carrel_vault::{AuditLog, MasterKeyEnv, Vault};
 use clap::{Args, Subcommand, ValueEnum};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 #[derive(Args)]
 pub struct StudyArgs {
@@ -56,26 +60,32 @@ pub enum StudyCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Record the sha256 of the study's wasm and manifest section for approval.
+    /// Record the sha256 of the study's wasm and manifest section for approval. The
+    /// first researcher to submit a study owns it; only owners submit it again.
     Submit {
         id: String,
         /// The researcher's token id (default: the operator at this terminal).
         #[arg(long)]
         by: Option<String>,
     },
-    /// Approve exactly the submitted hashes.
+    /// Approve exactly the submitted hashes, as the auditor whose token is given;
+    /// without one, the approval is recorded as the operator's.
     Approve {
         id: String,
-        /// The id of an active auditor token (`carrel tokens add --role auditor`).
-        #[arg(long)]
-        by: String,
+        #[command(flatten)]
+        auditor: AuditorToken,
     },
     /// Withdraw the approval; runs are refused until it is submitted and approved again.
+    /// Recorded as the auditor's whose token is given, else as the operator's.
     Revoke {
         id: String,
-        /// The id of an active auditor token.
-        #[arg(long)]
-        by: String,
+        #[command(flatten)]
+        auditor: AuditorToken,
+    },
+    /// Owners of a study: list, add, remove (by an owner, or the operator).
+    Owners {
+        #[command(subcommand)]
+        command: OwnersCommand,
     },
     /// Run an approved study on the warehouse's data.
     Run {
@@ -86,7 +96,8 @@ pub enum StudyCommand {
         /// The researcher's token id (default: the operator at this terminal).
         #[arg(long)]
         by: Option<String>,
-        /// Print the run record as JSON instead of a summary and the first rows.
+        /// Print the run (as a researcher sees it) as JSON instead of a summary and the
+        /// first rows.
         #[arg(long)]
         json: bool,
     },
@@ -102,8 +113,24 @@ pub enum StudyCommand {
         #[arg(long = "param", value_parser = parse_param)]
         params: Vec<(String, String)>,
     },
-    /// Runs of one study, or of all, newest first.
-    Runs { id: Option<String> },
+    /// Runs of one study, or of all the researcher's studies, newest first.
+    Runs {
+        id: Option<String>,
+        /// The researcher's token id (default: the operator at this terminal).
+        #[arg(long)]
+        by: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run, as a researcher sees it.
+    Show {
+        run_id: String,
+        /// The researcher's token id (default: the operator at this terminal).
+        #[arg(long)]
+        by: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// The released table of a run.
     Results {
         run_id: String,
@@ -112,7 +139,21 @@ pub enum StudyCommand {
         /// Write to this file instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// The researcher's token id (default: the operator at this terminal).
+        #[arg(long)]
+        by: Option<String>,
     },
+}
+
+/// How an auditor proves who they are on the command line.
+#[derive(Args)]
+pub struct AuditorToken {
+    /// The auditor's secret token (as printed by `carrel tokens add --role auditor`).
+    #[arg(long, env = "CARREL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Refused: a token id proves nothing; give the secret token with --token.
+    #[arg(long, hide = true)]
+    by: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -129,34 +170,6 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
         return Err(format!("`{text}` has an empty name"));
     }
     Ok((name.to_owned(), value.to_owned()))
-}
-
-/// Checks that `id` is an active token of `role`; returns the audit actor for it.
-fn token_actor(state_dir: &Path, id: &str, role: Role) -> anyhow::Result<String> {
-    let tokens = TokenStore::open(state_dir)?;
-    let token = tokens
-        .list()?
-        .into_iter()
-        .find(|t| t.id == id)
-        .ok_or_else(|| anyhow!("no token with id `{id}` (see `carrel tokens list`)"))?;
-    if token.revoked.is_some() {
-        bail!("token `{id}` is revoked");
-    }
-    if token.role != role {
-        bail!(
-            "token `{id}` has role {}, not {}",
-            token.role.as_str(),
-            role.as_str()
-        );
-    }
-    Ok(format!("token:{id}"))
-}
-
-fn operator_actor() -> String {
-    format!(
-        "cli:{}",
-        std::env::var("USER").unwrap_or_else(|_| "operator".into())
-    )
 }
 
 pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
@@ -207,8 +220,16 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
         if let Some(bytes) = released {
             print_table(&bytes, 20)?;
         }
-        return Ok(exit_code(&record));
+        return Ok(exit_code(&record.status));
     }
+    // Owners live in the catalog: no master key needed, and `carrel up` may be running.
+    let command = match args.command {
+        StudyCommand::Owners { command } => {
+            owners(&state_dir, command)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        other => other,
+    };
     let operator_policy =
         crate::runtime_config::RuntimeConfig::load_optional(args.runtime_config_file.as_deref())?
             .disclosure;
@@ -220,7 +241,7 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
     })?;
     let audit = Arc::new(AuditLog::open(&state_dir)?);
     let desk = StudyDesk::new(specs, Arc::new(vault), audit, &state_dir, operator_policy)?;
-    match args.command {
+    match command {
         StudyCommand::List { json } => {
             let listing = desk.list()?;
             if json {
@@ -245,32 +266,36 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
                         s.title,
                         s.principal_investigator
                     );
+                    if !s.owners.is_empty() {
+                        println!("    owned by {}", s.owners.join(", "));
+                    }
                 }
             }
         }
         StudyCommand::Submit { id, by } => {
-            let actor = match by {
-                Some(token) => token_actor(&state_dir, &token, Role::Researcher)?,
-                None => operator_actor(),
-            };
-            let s = desk.submit(&id, &actor)?;
+            let who = researcher(&state_dir, by.as_deref())?;
+            let s = desk.submit(&id, &who)?;
             println!(
-                "Submitted {id}: wasm sha256 {}, manifest sha256 {}. An auditor approves it with `carrel study approve {id} --by <auditor token id>`.",
-                s.wasm_sha256, s.manifest_sha256
+                "Submitted {id} as {}: wasm sha256 {}, manifest sha256 {}. An auditor approves it with `carrel study approve {id} --token <auditor's token>`.",
+                who.actor(),
+                s.wasm_sha256,
+                s.manifest_sha256
             );
         }
-        StudyCommand::Approve { id, by } => {
-            let actor = token_actor(&state_dir, &by, Role::Auditor)?;
-            let s = desk.approve(&id, &actor)?;
+        StudyCommand::Approve { id, auditor: a } => {
+            let who = auditor_of(&state_dir, a)?;
+            let s = desk.approve(&id, &who)?;
             println!(
-                "Approved {id} for wasm sha256 {} and manifest sha256 {}.",
-                s.wasm_sha256, s.manifest_sha256
+                "Approved {id} for wasm sha256 {} and manifest sha256 {}. {}",
+                s.wasm_sha256,
+                s.manifest_sha256,
+                recorded_as(&who)
             );
         }
-        StudyCommand::Revoke { id, by } => {
-            let actor = token_actor(&state_dir, &by, Role::Auditor)?;
-            desk.revoke(&id, &actor)?;
-            println!("Revoked {id}.");
+        StudyCommand::Revoke { id, auditor: a } => {
+            let who = auditor_of(&state_dir, a)?;
+            desk.revoke(&id, &who)?;
+            println!("Revoked {id}. {}", recorded_as(&who));
         }
         StudyCommand::Run {
             id,
@@ -278,50 +303,59 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
             by,
             json,
         } => {
-            let actor = match by {
-                Some(token) => token_actor(&state_dir, &token, Role::Researcher)?,
-                None => operator_actor(),
-            };
+            let who = researcher(&state_dir, by.as_deref())?;
             let progress = Arc::new(RunProgress::default());
             let observer: Arc<dyn ReadObserver> = progress.clone();
-            let run = desk.run_observed(&id, params, &actor, Some(observer));
+            let run = desk.run_observed(&id, params, &who, Some(observer));
             let (record, seq) = runtime.block_on(run)?;
             progress.finish();
+            let view = record.for_researcher();
             if json {
-                println!("{}", serde_json::to_string_pretty(&record)?);
-                return Ok(exit_code(&record));
+                println!("{}", serde_json::to_string_pretty(&view)?);
+                return Ok(exit_code(&view.status));
             }
-            print_record(&record);
+            print_view(&view);
             println!("audit entry {seq}");
             if let Some(bytes) = desk.registry.result(&record.run_id)? {
                 print_table(&bytes, 20)?;
             }
-            return Ok(exit_code(&record));
+            return Ok(exit_code(&view.status));
         }
-        StudyCommand::Runs { id } => {
-            for r in desk.registry.runs(id.as_deref())? {
-                println!(
-                    "{}  {:<16} {:<9} {} rows read, {} released  {}",
-                    r.run_id,
-                    r.study,
-                    r.status,
-                    r.rows_read,
-                    r.rows_released,
-                    r.error.as_deref().unwrap_or("")
-                );
+        StudyCommand::Runs { id, by, json } => {
+            let who = researcher(&state_dir, by.as_deref())?;
+            let runs: Vec<_> = desk
+                .registry
+                .runs_for(&who, id.as_deref())?
+                .iter()
+                .map(|r| r.for_researcher())
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else {
+                runs.iter().for_each(print_view_line);
+            }
+        }
+        StudyCommand::Show { run_id, by, json } => {
+            let who = researcher(&state_dir, by.as_deref())?;
+            let view = desk.registry.run_for(&who, &run_id)?.for_researcher();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&view)?);
+            } else {
+                print_view(&view);
             }
         }
         StudyCommand::Results {
             run_id,
             format,
             out,
+            by,
         } => {
-            let record = desk.registry.run(&run_id)?;
+            let who = researcher(&state_dir, by.as_deref())?;
+            let record = desk.registry.run_for(&who, &run_id)?.for_researcher();
             let bytes = desk.registry.result(&run_id)?.ok_or_else(|| {
                 anyhow!(
-                    "run {run_id} released nothing ({}: {})",
-                    record.status,
-                    record.error.as_deref().unwrap_or("")
+                    "run {run_id} released nothing ({})",
+                    record.researcher_error.as_deref().unwrap_or(&record.status)
                 )
             })?;
             let rendered = match format {
@@ -337,104 +371,18 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        StudyCommand::Try { .. } | StudyCommand::New { .. } => unreachable!("handled above"),
+        StudyCommand::Try { .. } | StudyCommand::New { .. } | StudyCommand::Owners { .. } => {
+            unreachable!("handled above")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The reading of a run as a progress bar: segments decrypted of those planned, with the
-/// rows handed to the study and their rate. It starts when the study opens its first scan
-/// (compiling the study is not reading).
-#[derive(Default)]
-struct RunProgress {
-    started: OnceLock<(Progress, Instant)>,
-    rows: AtomicU64,
-}
-
-impl RunProgress {
-    fn finish(&self) {
-        if let Some((progress, _)) = self.started.get() {
-            progress.finish();
-        }
+fn auditor_of(state_dir: &std::path::Path, token: AuditorToken) -> anyhow::Result<super::Caller> {
+    if token.by.is_some() {
+        bail!(
+            "an approval or revocation proves the auditor with their secret token: pass it with --token (or CARREL_TOKEN), not a token id with --by"
+        );
     }
-}
-
-impl ReadObserver for RunProgress {
-    fn planned(&self, segments: u64) {
-        let mut created = false;
-        let (progress, _) = self.started.get_or_init(|| {
-            created = true;
-            (Progress::new("reading segments", segments), Instant::now())
-        });
-        if !created {
-            progress.grow(segments);
-        }
-    }
-
-    fn read(&self, segments: u64, rows: u64) {
-        let Some((progress, started)) = self.started.get() else {
-            return;
-        };
-        let rows = self.rows.fetch_add(rows, Ordering::Relaxed) + rows;
-        let rate = rows as f64 / started.elapsed().as_secs_f64().max(1e-3);
-        progress.advance(segments, &format!("{rows} rows, {rate:.0} rows/s"));
-    }
-}
-
-fn exit_code(record: &RunRecord) -> ExitCode {
-    if record.status == "succeeded" {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
-}
-
-fn print_record(r: &RunRecord) {
-    println!(
-        "run {} of {}: {}{}",
-        r.run_id,
-        r.study,
-        r.status,
-        r.error
-            .as_deref()
-            .map(|e| format!(": {e}"))
-            .unwrap_or_default()
-    );
-    println!(
-        "  read {} rows from {} segments; released {} rows",
-        r.rows_read,
-        r.segments_read.len(),
-        r.rows_released
-    );
-    if !r.disclosure.is_null() {
-        println!("  disclosure control: {}", r.disclosure);
-    }
-    for denied in &r.denied {
-        println!("  denied: {denied}");
-    }
-    for line in &r.logs {
-        println!("  log {line}");
-    }
-}
-
-pub(crate) fn print_table(ipc: &[u8], rows: usize) -> anyhow::Result<()> {
-    let batches = carrel_pseudonym::from_ipc(ipc)?;
-    let mut shown = Vec::new();
-    let mut left = rows;
-    for batch in &batches {
-        if left == 0 {
-            break;
-        }
-        let take = left.min(batch.num_rows());
-        shown.push(batch.slice(0, take));
-        left -= take;
-    }
-    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
-    println!("{}", arrow_cast::pretty::pretty_format_batches(&shown)?);
-    if total > rows {
-        println!("({} of {total} rows shown; empty cells are redacted)", rows);
-    } else {
-        println!("(empty cells are redacted)");
-    }
-    Ok(())
+    auditor(state_dir, token.token.as_deref())
 }

@@ -2,6 +2,7 @@
 //! warehouse. Shared by the `carrel study` commands and the `/api/studies` routes.
 
 use super::manifest::{StudyTool, manifest_section_sha256};
+use super::owners::Caller;
 use super::registry::{ApprovalState, RunRecord, StudyRegistry, Submission, now};
 use super::run::ReadObserver;
 use super::sandbox::StudySandbox;
@@ -84,6 +85,8 @@ pub struct StudyListing {
     /// True when the binary or the manifest section on disk differ from the submission.
     pub changed_since_submission: bool,
     pub submission: Option<Submission>,
+    /// The holders of the researchers' tokens that own it ([`super::owners`]).
+    pub owners: Vec<String>,
 }
 
 /// What a run needs besides the study: where to read and whom to tell.
@@ -194,7 +197,10 @@ impl StudyDesk {
         Ok(sha256_hex(&bytes))
     }
 
-    pub fn submit(&self, id: &str, actor: &str) -> anyhow::Result<Submission> {
+    /// Records a submission by `who`: its first submitter owns the study, and only its
+    /// owners (or the operator) submit it again.
+    pub fn submit(&self, id: &str, who: &Caller) -> anyhow::Result<Submission> {
+        self.registry.check_submitter(id, who)?;
         let spec = self.spec(id)?;
         let wasm = self.current_wasm_sha256(id)?;
         // A binary that is not a study is refused now rather than at its first run.
@@ -204,10 +210,12 @@ impl StudyDesk {
             .with_context(|| format!("study `{id}`"))?;
         Ok(self
             .registry
-            .submit(id, &wasm, &spec.manifest_sha256, actor)?)
+            .submit_as(id, &wasm, &spec.manifest_sha256, who)?)
     }
 
-    pub fn approve(&self, id: &str, auditor: &str) -> anyhow::Result<Submission> {
+    /// Approves as `who`: an auditor's token, or the operator.
+    pub fn approve(&self, id: &str, who: &Caller) -> anyhow::Result<Submission> {
+        let auditor = &who.approver()?;
         let spec = self.spec(id)?;
         let wasm = self.current_wasm_sha256(id)?;
         Ok(self
@@ -215,7 +223,9 @@ impl StudyDesk {
             .approve(id, &wasm, &spec.manifest_sha256, auditor)?)
     }
 
-    pub fn revoke(&self, id: &str, auditor: &str) -> anyhow::Result<Submission> {
+    /// Revokes as `who`: an auditor's token, or the operator.
+    pub fn revoke(&self, id: &str, who: &Caller) -> anyhow::Result<Submission> {
+        let auditor = &who.approver()?;
         self.spec(id)?;
         Ok(self.registry.revoke(id, auditor)?)
     }
@@ -242,6 +252,12 @@ impl StudyDesk {
                 manifest_sha256: spec.manifest_sha256.clone(),
                 changed_since_submission: changed,
                 submission,
+                owners: self
+                    .registry
+                    .owners(id)?
+                    .into_iter()
+                    .map(|o| o.holder)
+                    .collect(),
             });
         }
         Ok(out)
@@ -301,9 +317,9 @@ impl StudyDesk {
         &self,
         id: &str,
         params: Vec<(String, String)>,
-        actor: &str,
+        who: &Caller,
     ) -> anyhow::Result<(RunRecord, u64)> {
-        self.run_observed(id, params, actor, None).await
+        self.run_observed(id, params, who, None).await
     }
 
     /// [`StudyDesk::run`], with `observer` told of the reading as it goes.
@@ -311,9 +327,12 @@ impl StudyDesk {
         &self,
         id: &str,
         params: Vec<(String, String)>,
-        actor: &str,
+        who: &Caller,
         observer: Option<Arc<dyn ReadObserver>>,
     ) -> anyhow::Result<(RunRecord, u64)> {
+        // Only an owner (or the operator) runs a study; to anyone else it does not exist.
+        self.registry.check_owner(id, who, "run")?;
+        let actor = &who.actor();
         let spec = self.spec(id)?;
         let bytes = std::fs::read(&spec.source)
             .with_context(|| format!("study `{id}`: cannot read {}", spec.source.display()))?;

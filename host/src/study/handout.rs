@@ -3,7 +3,9 @@
 //! study's manifest grants. Text is dictionary-encoded per batch, so a batch costs the
 //! guest a handful of allocations rather than one per value.
 
-use crate::capabilities::study_world::bindings::carrel::eds::study_types::{CodeLists, Consultations, Texts};
+use crate::capabilities::study_world::bindings::carrel::eds::study_types::{
+    CodeLists, Consultations, Texts,
+};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, UInt8Type};
 use arrow_array::{Array, RecordBatch, StringArray};
@@ -190,7 +192,11 @@ mod tests {
 
     #[test]
     fn only_granted_columns_are_handed_and_text_is_dictionary_encoded() {
-        let granted = ["age_years".to_owned(), "departement".into(), "diagnoses".into()];
+        let granted = [
+            "age_years".to_owned(),
+            "departement".into(),
+            "diagnoses".into(),
+        ];
         let out = consultations(&batch(), vec![0, 1, 2, 3], &granted).unwrap();
         assert!(out.date.is_empty(), "date was not granted");
         assert_eq!(out.age_years, [1, UNKNOWN_AGE, 90]);

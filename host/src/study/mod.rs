@@ -8,12 +8,16 @@
 //! an audit entry.
 
 pub mod cli;
+mod cli_access;
+mod cli_print;
 pub mod desk;
 pub mod geography;
 pub mod handout;
 pub mod locality;
 pub mod manifest;
+pub mod owners;
 pub mod plan;
+pub mod reading;
 pub mod registry;
 pub mod release;
 pub mod run;
@@ -22,6 +26,9 @@ pub mod scaffold;
 pub mod synthetic;
 pub mod table;
 pub mod tally;
+pub mod view;
 
 pub use desk::{StudyDesk, StudySpec, study_specs};
+pub use owners::Caller;
 pub use registry::{ApprovalState, RunRecord, StudyRegistry, Submission};
+pub use view::ResearcherRun;

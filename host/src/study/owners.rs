@@ -12,7 +12,6 @@
 
 use super::registry::{RegistryError, RunRecord, StudyRegistry, Submission, latest_in, now};
 use crate::tokens::{Principal, Role, TokenInfo};
-use carrel_vault::audit::append_in_transaction;
 use carrel_vault::{AuditAction, AuditEvent};
 use rusqlite::{Connection, params};
 use serde::Serialize;
@@ -159,10 +158,7 @@ impl StudyRegistry {
             Caller::Operator => true,
             Caller::Holder(p) => {
                 p.role == Role::Researcher
-                    && self
-                        .owners(study)?
-                        .iter()
-                        .any(|o| o.token_id == p.token_id)
+                    && self.owners(study)?.iter().any(|o| o.token_id == p.token_id)
             }
         })
     }
@@ -273,10 +269,11 @@ impl StudyRegistry {
             if !Self::may_submit(tx, study, who)? {
                 return Err(RegistryError::NotYours(study.to_owned()));
             }
-            let first = latest_in(tx, study)?.is_none();
+            // A researcher allowed to submit either owns the study or claims it.
+            let claims = owners_in(tx, study)?.is_empty();
             let (submission, mut event) =
                 super::registry::submit_in(tx, study, wasm_sha256, manifest_sha256, &actor)?;
-            if let Some(p) = who.researcher().filter(|_| first) {
+            if let Some(p) = who.researcher().filter(|_| claims) {
                 insert_owner(tx, study, p, &actor)?;
                 event.details["owner_added"] = serde_json::Value::String(p.actor());
             }
@@ -378,11 +375,7 @@ impl StudyRegistry {
     }
 
     /// The released table of a run, if `who` may read the run.
-    pub fn result_for(
-        &self,
-        who: &Caller,
-        run_id: &str,
-    ) -> Result<Option<Vec<u8>>, RegistryError> {
+    pub fn result_for(&self, who: &Caller, run_id: &str) -> Result<Option<Vec<u8>>, RegistryError> {
         self.run_for(who, run_id)?;
         self.result(run_id)
     }

@@ -166,19 +166,31 @@ by = { national = ["week"], regional = ["region"] }
     #[test]
     fn dates_snap_outwards_to_whole_iso_weeks() {
         // 2024-10-02 is a Wednesday; 2024-10-10 a Thursday.
-        let plan = plan(&tool(), &params(&[("from", "2024-10-02"), ("to", "2024-10-10")])).unwrap();
+        let plan = plan(
+            &tool(),
+            &params(&[("from", "2024-10-02"), ("to", "2024-10-10")]),
+        )
+        .unwrap();
         assert_eq!(
             plan.effective_params(),
             params(&[("from", "2024-09-30"), ("to", "2024-10-13")])
         );
         // Sliding the window by one day gives the same run.
-        let slid = super::plan(&tool(), &params(&[("from", "2024-10-03"), ("to", "2024-10-09")])).unwrap();
+        let slid = super::plan(
+            &tool(),
+            &params(&[("from", "2024-10-03"), ("to", "2024-10-09")]),
+        )
+        .unwrap();
         assert_eq!(slid, plan);
     }
 
     #[test]
     fn without_a_time_dimension_dates_are_kept_as_given() {
-        let plan = plan(&tool(), &params(&[("by", "regional"), ("from", "2024-10-02")])).unwrap();
+        let plan = plan(
+            &tool(),
+            &params(&[("by", "regional"), ("from", "2024-10-02")]),
+        )
+        .unwrap();
         assert_eq!(plan.kept, [1]);
         assert_eq!(plan.effective_params()[0].1, "2024-10-02");
     }

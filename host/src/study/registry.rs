@@ -410,8 +410,14 @@ pub(super) fn submit_in(
         params![study, wasm_sha256, manifest_sha256, now(), actor],
     )?;
     let submitted = latest_in(tx, study)?.expect("just inserted");
-    let event = AuditEvent::new(actor, AuditAction::Other("study.submit".into()), format!("study:{study}"))
-        .with_details(serde_json::json!({"wasm_sha256": wasm_sha256, "manifest_sha256": manifest_sha256}));
+    let event = AuditEvent::new(
+        actor,
+        AuditAction::Other("study.submit".into()),
+        format!("study:{study}"),
+    )
+    .with_details(
+        serde_json::json!({"wasm_sha256": wasm_sha256, "manifest_sha256": manifest_sha256}),
+    );
     Ok((submitted, event))
 }
 

@@ -17,7 +17,11 @@ pub fn raw_table(tally: &Tally, table: &TableSpec, kept: &[usize]) -> Result<Rec
     let mut fields = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (slot, &dimension) in kept.iter().enumerate() {
-        fields.push(Field::new(&table.dimensions[dimension], DataType::Utf8, false));
+        fields.push(Field::new(
+            &table.dimensions[dimension],
+            DataType::Utf8,
+            false,
+        ));
         let labels: Vec<String> = cells
             .iter()
             .map(|(key, _, _)| tally.label(slot, key[slot], table))

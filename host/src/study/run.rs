@@ -9,15 +9,17 @@ use super::handout;
 use super::locality::{self, GroupContribution, LocalityReport, SampledGroup, Sampler};
 use super::manifest::{STUDY_DATASET, Unit};
 use super::plan::{RunPlan, plan};
+use super::reading::{Reader, patient_chunks, row_chunks};
 use super::registry::RunRecord;
 use super::release;
 use super::sandbox::{Failure, RunLimits, StudyInstance, StudySandbox, random_seed};
-use super::tally::{Checked, Tally, patient_key};
+use super::tally::{Checked, Tally};
 use crate::capabilities::study_log::StudyLog;
-use crate::capabilities::study_world::bindings::carrel::eds::study_types::{Contribution, TableSpec};
-use arrow_array::cast::AsArray;
+use crate::capabilities::study_world::bindings::carrel::eds::study_types::{
+    Contribution, TableSpec,
+};
 use arrow_array::RecordBatch;
-use carrel_vault::{DateRange, ScanOptions};
+use arrow_array::cast::AsArray;
 use hmac::{Hmac, Mac};
 use rand::SeedableRng;
 use sha2::Sha256;
@@ -35,7 +37,8 @@ pub trait ReadObserver: Send + Sync {
 }
 
 /// Why a run stopped, with what each audience is told.
-struct Stop {
+#[derive(Debug)]
+pub struct Stop {
     status: &'static str,
     detail: String,
     category: String,
@@ -58,7 +61,7 @@ impl Stop {
         }
     }
 
-    fn host(detail: String) -> Stop {
+    pub fn host(detail: String) -> Stop {
         Stop {
             status: "failed",
             detail,
@@ -229,51 +232,30 @@ async fn run_passes(
         seed: random_seed(&plan.effective_params()),
         granted,
     };
-    let mut instance = pass.instance(std::mem::take(log)).await.map_err(|(f, l)| {
+    let instance = pass.instance(std::mem::take(log)).await.map_err(|(f, l)| {
         *log = l;
         Stop::failed(&f)
     })?;
-    let batches = read(context, spec, plan, record)?;
-    let mut tally = Tally::new(&tool.table, &plan.kept);
-    let sampler = Sampler::default();
-    let mut samples = Vec::new();
-    let mut duplicates = 0;
-    let mut failed = None;
-    for (number, (batch, groups)) in handout_batches(batches, tool.unit)?.enumerate() {
-        let checked = match pass
-            .classify(&mut instance, &batch, groups.clone(), &mut duplicates)
-            .await
-        {
-            Ok(checked) => checked,
-            Err(stop) => {
-                failed = Some(stop);
-                break;
-            }
-        };
-        let sources = tally.sources(&batch).map_err(Stop::host)?;
-        tally.add(&sources, &checked);
-        let pseudonyms = batch
-            .column_by_name("patient_id")
-            .and_then(|c| c.as_string_opt::<i32>())
-            .ok_or_else(|| Stop::host("the host read no patient_id".into()))?;
-        for window in groups.windows(2) {
-            let (start, end) = (window[0], window[1]);
-            let pseudonym = pseudonyms.value(start as usize);
-            if sampler.picks(patient_key(pseudonym)) {
-                samples.push(SampledGroup {
-                    batch: number,
-                    rows: batch.slice(start as usize, (end - start) as usize),
-                    pseudonym: pseudonym.to_owned(),
-                    expected: of_group(&checked, start, end),
-                });
-            }
-        }
-    }
+    let mut main = MainPass {
+        pass: &pass,
+        instance,
+        tally: Tally::new(&tool.table, &plan.kept),
+        sampler: Sampler::default(),
+        samples: Vec::new(),
+        duplicates: 0,
+        batches: 0,
+    };
+    let fed = feed_all(&mut main, context, spec, plan, record).await;
+    let MainPass {
+        instance,
+        tally,
+        samples,
+        duplicates,
+        ..
+    } = main;
     *log = instance.into_log();
     record.contributions_dropped = duplicates + tally.dropped;
-    if let Some(stop) = failed {
-        return Err(stop);
-    }
+    fed?;
     let report = check_locality(&pass, context, samples, log).await;
     let differed = report.groups_differing > 0 || report.check_failure.is_some();
     record.locality = serde_json::to_value(&report).unwrap_or_default();
@@ -306,132 +288,99 @@ async fn run_passes(
     Ok(released.bytes)
 }
 
-/// The columns the host reads: the patient, the date (for the period and the order of a
-/// patient's rows), what the study is granted and what the kept dimensions come from.
-fn read(
+/// The main pass: one instance fed every batch, the host's counts, and the sample kept
+/// for the locality check.
+struct MainPass<'a> {
+    pass: &'a Pass<'a>,
+    instance: StudyInstance,
+    tally: Tally,
+    sampler: Sampler,
+    samples: Vec<SampledGroup>,
+    duplicates: u64,
+    batches: usize,
+}
+
+impl MainPass<'_> {
+    async fn feed(&mut self, batch: RecordBatch, groups: Vec<u32>) -> Result<(), Stop> {
+        let checked = self
+            .pass
+            .classify(
+                &mut self.instance,
+                &batch,
+                groups.clone(),
+                &mut self.duplicates,
+            )
+            .await?;
+        let sources = self.tally.sources(&batch).map_err(Stop::host)?;
+        self.tally.add(&sources, &checked);
+        // The sampled groups are copied out of the batch, so that keeping them does not
+        // keep the whole batch alive.
+        let mut picked = Vec::new();
+        for window in groups.windows(2) {
+            if self.sampler.picks(sources.key_of(window[0] as usize)) {
+                picked.push((window[0], window[1]));
+            }
+        }
+        if !picked.is_empty() {
+            let rows = arrow_array::UInt32Array::from_iter_values(
+                picked.iter().flat_map(|&(start, end)| start..end),
+            );
+            let copy = arrow_select::take::take_record_batch(&batch, &rows)
+                .map_err(|e| Stop::host(e.to_string()))?;
+            let pseudonyms = copy
+                .column_by_name("patient_id")
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| Stop::host("the host read no patient_id".into()))?;
+            let mut offset = 0;
+            for (start, end) in picked {
+                let len = (end - start) as usize;
+                self.samples.push(SampledGroup {
+                    batch: self.batches,
+                    rows: copy.slice(offset, len),
+                    pseudonym: pseudonyms.value(offset).to_owned(),
+                    expected: of_group(&checked, start, end),
+                });
+                offset += len;
+            }
+        }
+        self.batches += 1;
+        Ok(())
+    }
+}
+
+/// Reads the run's rows and feeds them to the main pass: streamed batch by batch for
+/// unit `consultation`; for unit `patient`, all read first, then ordered by patient.
+async fn feed_all(
+    main: &mut MainPass<'_>,
     context: &RunContext<'_>,
     spec: &StudySpec,
     plan: &RunPlan,
     record: &mut RunRecord,
-) -> Result<Vec<RecordBatch>, Stop> {
-    let kinds = spec.tool.table.dimension_kinds();
-    let mut columns: Vec<&str> = vec!["patient_id", "date"];
-    let sources = plan.kept.iter().filter_map(|&i| kinds[i].source_column());
-    for column in spec.tool.datasets[STUDY_DATASET]
-        .iter()
-        .map(String::as_str)
-        .chain(sources)
-    {
-        if !columns.contains(&column) {
-            columns.push(column);
-        }
-    }
-    let options = ScanOptions {
-        date_range: (plan.from.is_some() || plan.to.is_some()).then(|| DateRange {
-            column: "date".into(),
-            from: plan.from.unwrap_or(i32::MIN),
-            to: plan.to.unwrap_or(i32::MAX),
-        }),
+) -> Result<(), Stop> {
+    let Some(mut reader) = Reader::open(context, spec, plan)? else {
+        return Ok(());
     };
-    let mut scan = match context.vault.scan_with(STUDY_DATASET, &columns, &options) {
-        Ok(scan) => scan,
-        // An empty warehouse has no dataset yet: the study sees no rows.
-        Err(carrel_vault::VaultError::UnknownDataset(_)) => return Ok(Vec::new()),
-        Err(e) => return Err(Stop::host(format!("cannot read {STUDY_DATASET}: {e}"))),
-    };
-    if let Some(observer) = &context.observer {
-        observer.planned(scan.segments_planned() as u64);
-    }
-    let mut batches = Vec::new();
-    let mut noted = 0;
-    while let Some(batch) = scan.next() {
-        let batch = batch.map_err(|e| Stop::host(format!("cannot read {STUDY_DATASET}: {e}")))?;
-        record.rows_read += batch.num_rows() as u64;
-        let new_segments = scan.segment_ids_read().len() - noted;
-        noted = scan.segment_ids_read().len();
-        if let Some(observer) = &context.observer {
-            observer.read(new_segments as u64, batch.num_rows() as u64);
-        }
-        batches.push(batch);
-    }
-    record.segments_read = scan
-        .segment_ids_read()
-        .iter()
-        .map(|s| format!("{STUDY_DATASET}/{s}"))
-        .collect();
-    Ok(batches)
-}
-
-/// The batches handed to the study with their group starts: for unit `consultation`
-/// every row is a group; for unit `patient` the rows are ordered by patient and date and
-/// a patient's rows are one group, never split across batches.
-fn handout_batches(
-    batches: Vec<RecordBatch>,
-    unit: Unit,
-) -> Result<Box<dyn Iterator<Item = (RecordBatch, Vec<u32>)>>, Stop> {
-    match unit {
-        Unit::Consultation => Ok(Box::new(batches.into_iter().flat_map(|batch| {
-            let rows = batch.num_rows();
-            (0..rows).step_by(BATCH_ROWS).map(move |start| {
-                let len = BATCH_ROWS.min(rows - start);
-                (batch.slice(start, len), (0..=len as u32).collect())
-            })
-        }))),
-        Unit::Patient => {
-            let Some(first) = batches.first() else {
-                return Ok(Box::new(std::iter::empty()));
-            };
-            let all = arrow_select::concat::concat_batches(&first.schema(), &batches)
-                .map_err(|e| Stop::host(e.to_string()))?;
-            drop(batches);
-            let (sorted, patients) = by_patient(&all).map_err(Stop::host)?;
-            Ok(Box::new(patient_chunks(sorted, patients)))
-        }
-    }
-}
-
-/// `batch` ordered by patient, then date; with each row's patient key.
-fn by_patient(batch: &RecordBatch) -> Result<(RecordBatch, Vec<u64>), String> {
-    let pseudonyms = batch
-        .column_by_name("patient_id")
-        .and_then(|c| c.as_string_opt::<i32>())
-        .ok_or("no patient_id")?;
-    let dates = batch
-        .column_by_name("date")
-        .and_then(|c| c.as_primitive_opt::<arrow_array::types::Date32Type>())
-        .ok_or("no date")?;
-    let mut order: Vec<(u64, i32, u32)> = (0..batch.num_rows())
-        .map(|i| (patient_key(pseudonyms.value(i)), dates.value(i), i as u32))
-        .collect();
-    order.sort_unstable();
-    let indices = arrow_array::UInt32Array::from_iter_values(order.iter().map(|o| o.2));
-    let sorted =
-        arrow_select::take::take_record_batch(batch, &indices).map_err(|e| e.to_string())?;
-    Ok((sorted, order.into_iter().map(|o| o.0).collect()))
-}
-
-fn patient_chunks(
-    sorted: RecordBatch,
-    patients: Vec<u64>,
-) -> impl Iterator<Item = (RecordBatch, Vec<u32>)> {
-    let mut start = 0;
-    std::iter::from_fn(move || {
-        if start >= patients.len() {
-            return None;
-        }
-        let mut groups = vec![0u32];
-        let mut end = start;
-        while end < patients.len() && (end - start < BATCH_ROWS || groups.len() == 1) {
-            let patient = patients[end];
-            while end < patients.len() && patients[end] == patient {
-                end += 1;
+    match spec.tool.unit {
+        Unit::Consultation => {
+            while let Some(batch) = reader.next(record)? {
+                for (chunk, groups) in row_chunks(&batch) {
+                    main.feed(chunk, groups).await?;
+                }
             }
-            groups.push((end - start) as u32);
+            reader.finish(record);
         }
-        let chunk = sorted.slice(start, end - start);
-        start = end;
-        Some((chunk, groups))
-    })
+        Unit::Patient => {
+            let mut batches = Vec::new();
+            while let Some(batch) = reader.next(record)? {
+                batches.push(batch);
+            }
+            reader.finish(record);
+            for (chunk, groups) in patient_chunks(batches)? {
+                main.feed(chunk, groups).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs the sampled groups again in fresh instances and compares.

@@ -215,10 +215,7 @@ impl StudySandbox {
             study,
             time: limits.time,
         };
-        let started = instance
-            .study
-            .call_start(&mut instance.store, table)
-            .await;
+        let started = instance.study.call_start(&mut instance.store, table).await;
         match instance.answer(started) {
             Ok(()) => Ok(instance),
             Err(failure) => Err((failure, instance.into_log())),

@@ -186,7 +186,10 @@ impl TableSpec {
             }
             let mut seen = BTreeSet::new();
             for value in &labels.values {
-                if value.is_empty() || value.chars().count() > 64 || value.chars().any(char::is_control) {
+                if value.is_empty()
+                    || value.chars().count() > 64
+                    || value.chars().any(char::is_control)
+                {
                     return Err(format!(
                         "table.labels.values: {value:?} must be 1 to 64 printable characters"
                     ));

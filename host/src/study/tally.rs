@@ -71,6 +71,15 @@ pub struct Sources<'a> {
     texts: Vec<Option<&'a StringArray>>,
     /// The dense patient number of each row.
     patients: Vec<u32>,
+    /// The patient key of each row.
+    keys: Vec<u64>,
+}
+
+impl Sources<'_> {
+    /// The patient key of row `row`.
+    pub fn key_of(&self, row: usize) -> u64 {
+        self.keys[row]
+    }
 }
 
 /// The 64 bits of a stored patient pseudonym that the host counts by: its first 16 hex
@@ -123,10 +132,12 @@ impl Tally {
             .as_string_opt::<i32>()
             .ok_or("`patient_id` is not utf8")?;
         let mut patients = Vec::with_capacity(pseudonyms.len());
+        let mut keys = Vec::with_capacity(pseudonyms.len());
         for i in 0..pseudonyms.len() {
             let key = patient_key(pseudonyms.value(i));
             let next = self.dense_patients.len() as u32;
             patients.push(*self.dense_patients.entry(key).or_insert(next));
+            keys.push(key);
         }
         let mut dates = None;
         let mut ages = None;
@@ -164,6 +175,7 @@ impl Tally {
             ages,
             texts,
             patients,
+            keys,
         })
     }
 
@@ -220,7 +232,8 @@ impl Tally {
             let cell = *self.cells.entry(key).or_insert(next);
             if cell == next {
                 self.keys.push(key);
-                self.consultations.resize(self.keys.len() * self.measures, 0);
+                self.consultations
+                    .resize(self.keys.len() * self.measures, 0);
                 self.patients.resize(self.keys.len() * self.measures, 0);
             }
             let slot = cell as usize * self.measures + c.measure as usize;
@@ -324,4 +337,115 @@ pub fn day_of(days: i32) -> time::Date {
 /// Days since 1970-01-01 of a calendar day.
 pub fn days_of(day: time::Date) -> i32 {
     day.to_julian_day() - day_of(0).to_julian_day()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Date32Array, UInt8Array};
+    use std::sync::Arc;
+
+    fn table(max_per_patient: u32) -> TableSpec {
+        let mut table: TableSpec = toml::from_str(
+            "dimensions = [\"week\", \"region\", \"age_class\"]\nmeasures = [\"n\", \"m\"]",
+        )
+        .unwrap();
+        table.max_per_patient = max_per_patient;
+        table
+    }
+
+    /// Rows of patients `p`, all on 2024-01-03 (a Wednesday of 2024-W01).
+    fn batch(patients: &[&str], departements: &[Option<&str>], ages: &[Option<u8>]) -> RecordBatch {
+        let n = patients.len();
+        RecordBatch::try_from_iter([
+            (
+                "patient_id",
+                Arc::new(StringArray::from(patients.to_vec())) as _,
+            ),
+            ("date", Arc::new(Date32Array::from(vec![19725; n])) as _),
+            (
+                "departement",
+                Arc::new(StringArray::from(departements.to_vec())) as _,
+            ),
+            ("age_years", Arc::new(UInt8Array::from(ages.to_vec())) as _),
+        ])
+        .unwrap()
+    }
+
+    fn contribution(row: u32, measure: u32) -> Checked {
+        Checked {
+            row,
+            measure,
+            label: 0,
+        }
+    }
+
+    #[test]
+    fn the_host_counts_consultations_and_distinct_patients_in_cells_it_computes() {
+        let t = table(3);
+        let mut tally = Tally::new(&t, &[0, 1, 2]);
+        let b = batch(
+            &["aa", "aa", "bb", "cc"],
+            &[Some("35"), Some("35"), Some("35"), None],
+            &[Some(40), Some(40), Some(1), None],
+        );
+        let sources = tally.sources(&b).unwrap();
+        let all: Vec<Checked> = (0..4).map(|r| contribution(r, 0)).collect();
+        tally.add(&sources, &all);
+        let cells = tally.cells();
+        let labels: Vec<Vec<String>> = cells
+            .iter()
+            .map(|(key, _, _)| (0..3).map(|s| tally.label(s, key[s], &t)).collect())
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                ["2024-W01", "Bretagne", "<2"],
+                ["2024-W01", "Bretagne", "15-74"],
+                ["2024-W01", "unknown", "unknown"],
+            ]
+        );
+        // Patient aa came twice to the same cell: two consultations, one patient.
+        assert_eq!(cells[1].1, [2, 0]);
+        assert_eq!(cells[1].2, [1, 0]);
+        assert_eq!(tally.dropped, 0);
+    }
+
+    #[test]
+    fn a_patients_contributions_to_a_cell_beyond_the_bound_are_dropped() {
+        let t = table(1);
+        let mut tally = Tally::new(&t, &[0]);
+        let b = batch(&["aa"; 20], &[Some("35"); 20], &[Some(40); 20]);
+        let sources = tally.sources(&b).unwrap();
+        let all: Vec<Checked> = (0..20).map(|r| contribution(r, 1)).collect();
+        tally.add(&sources, &all);
+        let cells = tally.cells();
+        assert_eq!(cells.len(), 1);
+        assert_eq!(cells[0].1, [0, 1]);
+        assert_eq!(cells[0].2, [0, 1]);
+        assert_eq!(tally.dropped, 19);
+    }
+
+    #[test]
+    fn a_coarser_grouping_counts_each_patient_once_across_the_cells_it_merges() {
+        let t = table(3);
+        // National: week only. Patient aa in two regions is one patient of the week.
+        let mut tally = Tally::new(&t, &[0]);
+        let b = batch(
+            &["aa", "aa"],
+            &[Some("35"), Some("75")],
+            &[Some(40), Some(40)],
+        );
+        let sources = tally.sources(&b).unwrap();
+        tally.add(&sources, &[contribution(0, 0), contribution(1, 0)]);
+        let cells = tally.cells();
+        assert_eq!(cells.len(), 1);
+        assert_eq!((cells[0].1[0], cells[0].2[0]), (2, 1));
+    }
+
+    #[test]
+    fn patient_keys_are_the_first_sixty_four_bits_of_the_stored_pseudonym() {
+        assert_eq!(patient_key("00000000000000ff0123"), 255);
+        assert_ne!(patient_key("not hex at all"), patient_key("not hex at al"));
+    }
 }

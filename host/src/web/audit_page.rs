@@ -81,11 +81,11 @@ fn chain_banner(app: &App) -> String {
 
 fn overview(app: &App, who: &Principal) -> Page {
     let mut body = format!(
-        "<p>Logged in as auditor <code>token:{}</code> on <strong>{}</strong>. The \
+        "<p>Logged in as auditor <code>{}</code> on <strong>{}</strong>. The \
          <a href=\"/audit/components\">capability report</a> compares what every component \
          is granted with what its binary imports; the <a href=\"/audit/log\">audit log</a> \
          holds every change and refusal.</p><h2>Studies</h2>",
-        esc(&who.token_id),
+        esc(&who.actor()),
         esc(&app.name)
     );
     let Some(desk) = &app.studies else {
@@ -318,6 +318,21 @@ fn study(app: &App, id: &str) -> Page {
             );
         }
     }
+    let owners: Vec<String> = desk
+        .registry
+        .owners(id)?
+        .into_iter()
+        .map(|o| format!("{} (added {} by {})", o.holder, o.added_at, o.added_by))
+        .collect();
+    let _ = write!(
+        body,
+        "<h2>Owners</h2><p id=\"owners\">{}</p>",
+        if owners.is_empty() {
+            "None: only the operator runs it.".to_owned()
+        } else {
+            esc(&owners.join("; "))
+        }
+    );
     let runs = desk.registry.runs(Some(id))?;
     let _ = write!(
         body,
@@ -362,15 +377,34 @@ fn run_row(run: &RunRecord, out: &mut String) {
         out,
         "<tr class=\"run\" id=\"run-{id}\"><td><code>{id}</code></td><td>{}</td><td>{}</td><td>{}</td>\
          <td class=\"segments-read\">{segments}</td><td class=\"num rows-read\">{}</td>\
-         <td class=\"num rows-released\">{}</td><td class=\"redacted\">{redacted}</td><td class=\"error\">{}</td></tr>",
+         <td class=\"num rows-released\">{}</td><td class=\"redacted\">{redacted}</td><td class=\"error\">{}{}</td></tr>",
         esc(&run.started_at),
         esc(&run.actor),
         tag(&run.status),
         run.rows_read,
         run.rows_released,
         esc(run.error.as_deref().unwrap_or("")),
+        study_said(run),
         id = esc(&run.run_id),
     );
+}
+
+/// The study's log and the names it was denied: for auditors only.
+fn study_said(run: &RunRecord) -> String {
+    let lines: Vec<String> = run
+        .denied
+        .iter()
+        .map(|d| format!("denied: {d}"))
+        .chain(run.logs.iter().cloned())
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<details class=\"study-log\"><summary>log ({})</summary><pre>{}</pre></details>",
+        lines.len(),
+        esc(&lines.join("\n"))
+    )
 }
 
 fn log(app: &App, query: &str) -> Page {

@@ -11,9 +11,9 @@
 //! | `GET /audit/studies/<id>` | auditor | a study, its approval and its runs |
 //! | `GET /audit/log?actor=&action=&subject=&page=` | auditor | the audit log, filtered, 50 a page |
 //! | `GET /results/login`, `POST /results/login`, `POST /results/logout` | anyone | the researcher's login |
-//! | `GET /results` | researcher | the researcher's runs ([`results_page`]) |
-//! | `GET /results/<run-id>?page=` | researcher | a run: record, released table, curves |
-//! | `GET /results/<run-id>/result.csv` or `.arrow` | researcher | the released table |
+//! | `GET /results` | researcher | the runs of the studies they own ([`results_page`]) |
+//! | `GET /results/<run-id>?page=` | owner | a run as a researcher sees it, released table, curves |
+//! | `GET /results/<run-id>/result.csv` or `.arrow` | owner | the released table |
 //!
 //! An auditor authenticates with an auditor token, a researcher with a researcher token,
 //! as a bearer token or in the cookie that the login form of their pages sets after

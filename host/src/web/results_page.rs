@@ -1,17 +1,20 @@
-//! The researcher's results: `/results` lists the runs made with the researcher's token;
-//! `/results/<run-id>` shows one of them: who ran which study with which parameters and
-//! when, the hashes of the binary, the manifest section and the output, download links,
-//! the epidemic curves when the table has weeks and shares ([`super::curves`]), and the
-//! released table a page at a time with its redacted cells marked and explained
-//! ([`super::result_table`]). A researcher sees only their own runs.
+//! The researcher's results: `/results` lists the runs of the studies the researcher owns;
+//! `/results/<run-id>` shows one of them: who ran which study with which parameters,
+//! when it started and about how long it took, the hashes of the binary, the manifest
+//! section and the output, download links, the epidemic curves when the table has weeks
+//! and shares ([`super::curves`]), and the released table a page at a time with its
+//! redacted cells marked and explained ([`super::result_table`]). A researcher sees only
+//! the runs of studies they own ([`crate::study::owners`]), as a researcher sees a run
+//! ([`crate::study::view`]): no study log, no error text, no figure of what was read.
 
 use super::curves;
 use super::html::{Nav, esc, field, html, page_with, parse_form, tag, url_decode, url_encode};
 use super::result_table::{self, Redactions};
 use crate::app::App;
 use crate::responses::HostResponse;
-use crate::study::StudyDesk;
-use crate::study::registry::{RegistryError, RunRecord};
+use crate::study::registry::RegistryError;
+use crate::study::view::duration_text;
+use crate::study::{Caller, ResearcherRun, StudyDesk};
 use crate::tokens::Principal;
 use http::StatusCode;
 use std::fmt::Write;
@@ -29,7 +32,7 @@ enum PageError {
 type Page = Result<(String, String), PageError>;
 
 pub async fn handle(app: &App, who: &Principal, path: &str, query: &str) -> HostResponse {
-    let actor = format!("token:{}", who.token_id);
+    let caller = Caller::Holder(who.clone());
     let segments: Vec<String> = path
         .trim_start_matches('/')
         .split('/')
@@ -38,10 +41,10 @@ pub async fn handle(app: &App, who: &Principal, path: &str, query: &str) -> Host
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let outcome = match (&app.studies, segments.as_slice()) {
         (None, _) => Err(PageError::NotFound("This app declares no study.".into())),
-        (Some(desk), ["results"]) => list(desk, who, &actor),
-        (Some(desk), ["results", run_id]) => run_page(desk, &actor, run_id, query),
+        (Some(desk), ["results"]) => list(desk, who, &caller),
+        (Some(desk), ["results", run_id]) => run_page(desk, &caller, run_id, query),
         (Some(desk), ["results", run_id, file]) => {
-            return download(desk, &actor, run_id, file);
+            return download(desk, &caller, run_id, file);
         }
         _ => Err(PageError::NotFound("No such page.".into())),
     };
@@ -71,31 +74,32 @@ fn error_page(e: &PageError) -> HostResponse {
     )
 }
 
-/// The run, if it exists and was made with this token.
-fn own_run(desk: &StudyDesk, actor: &str, run_id: &str) -> Result<RunRecord, PageError> {
-    let missing = || PageError::NotFound(format!("No run `{run_id}` made with your token."));
-    match desk.registry.run(run_id) {
-        Ok(run) if run.actor == actor => Ok(run),
-        Ok(_) | Err(RegistryError::UnknownRun(_)) => Err(missing()),
+/// The run, if it exists and is of a study the caller owns.
+fn own_run(desk: &StudyDesk, who: &Caller, run_id: &str) -> Result<ResearcherRun, PageError> {
+    match desk.registry.run_for(who, run_id) {
+        Ok(run) => Ok(run.for_researcher()),
+        Err(RegistryError::UnknownRun(_)) => Err(PageError::NotFound(format!(
+            "No run `{run_id}` of a study you own."
+        ))),
         Err(e) => Err(e.into()),
     }
 }
 
-fn download(desk: &StudyDesk, actor: &str, run_id: &str, file: &str) -> HostResponse {
-    if let Err(e) = own_run(desk, actor, run_id) {
+fn download(desk: &StudyDesk, who: &Caller, run_id: &str, file: &str) -> HostResponse {
+    if let Err(e) = own_run(desk, who, run_id) {
         return error_page(&e);
     }
     crate::api::result_file(desk, run_id, file)
         .unwrap_or_else(|e| error_page(&PageError::Table(format!("{e:#}"))))
 }
 
-fn redacted_cells(run: &RunRecord) -> String {
+fn redacted_cells(run: &ResearcherRun) -> String {
     Redactions::of(&run.disclosure)
         .map(|r| r.total.to_string())
         .unwrap_or_else(|| "-".into())
 }
 
-fn params(run: &RunRecord) -> String {
+fn params(run: &ResearcherRun) -> String {
     if run.params.is_empty() {
         return "none".into();
     }
@@ -106,18 +110,18 @@ fn params(run: &RunRecord) -> String {
         .join(" ")
 }
 
-fn list(desk: &StudyDesk, who: &Principal, actor: &str) -> Page {
-    let runs: Vec<RunRecord> = desk
+fn list(desk: &StudyDesk, who: &Principal, caller: &Caller) -> Page {
+    let runs: Vec<ResearcherRun> = desk
         .registry
-        .runs(None)?
-        .into_iter()
-        .filter(|r| r.actor == actor)
+        .runs_for(caller, None)?
+        .iter()
+        .map(|r| r.for_researcher())
         .collect();
     let mut body = format!(
-        "<p>Runs made with your researcher token <code>{}</code>, newest first. A run is \
-         started with <code>POST /api/studies/&lt;id&gt;/runs</code> or \
+        "<p>Logged in as <code id=\"holder\">{}</code>. Runs of the studies you own, newest \
+         first. A run is started with <code>POST /api/studies/&lt;id&gt;/runs</code> or \
          <code>carrel study run &lt;id&gt; --by {}</code>.</p>",
-        esc(actor),
+        esc(&caller.actor()),
         esc(&who.token_id)
     );
     if runs.is_empty() {
@@ -126,20 +130,21 @@ fn list(desk: &StudyDesk, who: &Principal, actor: &str) -> Page {
     }
     body.push_str(
         "<table id=\"runs\"><thead><tr><th>Run</th><th>Study</th><th>Started</th><th>Status</th>\
-         <th>Parameters</th><th>Rows released</th><th>Cells redacted</th></tr></thead><tbody>",
+         <th>Parameters</th><th>By</th><th>Rows released</th><th>Cells redacted</th></tr></thead><tbody>",
     );
     for run in &runs {
         let _ = write!(
             body,
             "<tr class=\"run\"><td class=\"nowrap\"><a class=\"run-link\" href=\"/results/{}\">{}</a></td>\
-             <td class=\"nowrap\">{}</td><td class=\"nowrap\">{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td></tr>",
+             <td class=\"nowrap\">{}</td><td class=\"nowrap\">{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             url_encode(&run.run_id),
             esc(&run.run_id),
             esc(&run.study),
             esc(&when(&run.started_at)),
             tag(&run.status),
             params(run),
+            esc(&run.actor),
             run.rows_released,
             redacted_cells(run),
         );
@@ -148,8 +153,8 @@ fn list(desk: &StudyDesk, who: &Principal, actor: &str) -> Page {
     Ok(("My runs".into(), body))
 }
 
-fn run_page(desk: &StudyDesk, actor: &str, run_id: &str, query: &str) -> Page {
-    let run = own_run(desk, actor, run_id)?;
+fn run_page(desk: &StudyDesk, who: &Caller, run_id: &str, query: &str) -> Page {
+    let run = own_run(desk, who, run_id)?;
     let spec = desk.specs.get(&run.study);
     // The policy the run applied is the manifest section's it was run with; the current
     // one says the same only if that section is unchanged.
@@ -174,17 +179,7 @@ fn run_page(desk: &StudyDesk, actor: &str, run_id: &str, query: &str) -> Page {
         .unwrap_or_else(|| "not the latest submission of this study".into());
     let title = spec.map(|s| s.tool.title.as_str()).unwrap_or("");
     let redactions = Redactions::of(&run.disclosure);
-    let read = format!(
-        "{} rows from {} segment{}",
-        run.rows_read,
-        run.segments_read.len(),
-        if run.segments_read.len() == 1 {
-            ""
-        } else {
-            "s"
-        }
-    );
-    let rows: [(&str, &str, String); 13] = [
+    let rows: [(&str, &str, String); 12] = [
         (
             "study",
             "Study",
@@ -196,7 +191,7 @@ fn run_page(desk: &StudyDesk, actor: &str, run_id: &str, query: &str) -> Page {
             format!(
                 "{} {}",
                 tag(&run.status),
-                esc(run.error.as_deref().unwrap_or(""))
+                esc(run.researcher_error.as_deref().unwrap_or(""))
             ),
         ),
         (
@@ -205,9 +200,12 @@ fn run_page(desk: &StudyDesk, actor: &str, run_id: &str, query: &str) -> Page {
             format!("<code>{}</code>", esc(&run.actor)),
         ),
         ("started", "Started", esc(&when(&run.started_at))),
-        ("finished", "Finished", esc(&when(&run.finished_at))),
+        (
+            "duration",
+            "Took",
+            esc(&duration_text(run.duration_seconds)),
+        ),
         ("params", "Parameters", params(&run)),
-        ("read", "Read", esc(&read)),
         ("released", "Rows released", run.rows_released.to_string()),
         ("redacted", "Cells redacted", redacted_cells(&run)),
         ("approval", "Approved", esc(&approval)),
@@ -231,15 +229,6 @@ fn run_page(desk: &StudyDesk, actor: &str, run_id: &str, query: &str) -> Page {
         );
     }
     body.push_str("</tbody></table>");
-    if !run.logs.is_empty() {
-        let _ = write!(
-            body,
-            "<details id=\"run-log\"><summary>Study log ({} message{})</summary><pre>{}</pre></details>",
-            run.logs.len(),
-            if run.logs.len() == 1 { "" } else { "s" },
-            esc(&run.logs.join("\n"))
-        );
-    }
     let Some(ipc) = desk.registry.result(&run.run_id)? else {
         body.push_str("<p id=\"no-table\">This run released no table.</p>");
         return Ok((format!("{}: {}", run.study, run.run_id), body));

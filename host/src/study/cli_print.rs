@@ -1,0 +1,170 @@
+//! What `carrel study` prints: the reading's progress, a run as a researcher sees it, a
+//! synthetic try in full, and the first rows of a released table.
+
+use super::registry::RunRecord;
+use super::run::ReadObserver;
+use super::view::{ResearcherRun, duration_text};
+use crate::progress::Progress;
+use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Rows read, as the progress shows them, are rounded to this: the exact figure is the
+/// auditors'.
+const ROWS_SHOWN_TO: u64 = 1000;
+
+/// The reading of a run as a progress bar: segments decrypted of those planned, with the
+/// rows handed to the study (to the thousand) and their rate. It starts when the study
+/// opens its first scan (compiling the study is not reading).
+#[derive(Default)]
+pub(super) struct RunProgress {
+    started: OnceLock<(Progress, Instant)>,
+    rows: AtomicU64,
+}
+
+impl RunProgress {
+    pub(super) fn finish(&self) {
+        if let Some((progress, _)) = self.started.get() {
+            progress.finish();
+        }
+    }
+}
+
+fn about(n: u64) -> u64 {
+    (n + ROWS_SHOWN_TO / 2) / ROWS_SHOWN_TO * ROWS_SHOWN_TO
+}
+
+impl ReadObserver for RunProgress {
+    fn planned(&self, segments: u64) {
+        let mut created = false;
+        let (progress, _) = self.started.get_or_init(|| {
+            created = true;
+            (Progress::new("reading segments", segments), Instant::now())
+        });
+        if !created {
+            progress.grow(segments);
+        }
+    }
+
+    fn read(&self, segments: u64, rows: u64) {
+        let Some((progress, started)) = self.started.get() else {
+            return;
+        };
+        let rows = self.rows.fetch_add(rows, Ordering::Relaxed) + rows;
+        let rate = rows as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        progress.advance(
+            segments,
+            &format!("about {} rows, {} rows/s", about(rows), about(rate as u64)),
+        );
+    }
+}
+
+pub(super) fn exit_code(status: &str) -> ExitCode {
+    if status == "succeeded" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// A run in full: for `study try --synthetic`, whose data holds no one.
+pub(super) fn print_record(r: &RunRecord) {
+    println!(
+        "run {} of {}: {}{}",
+        r.run_id,
+        r.study,
+        r.status,
+        r.error
+            .as_deref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default()
+    );
+    println!(
+        "  read {} rows from {} segments; released {} rows",
+        r.rows_read,
+        r.segments_read.len(),
+        r.rows_released
+    );
+    if !r.disclosure.is_null() {
+        println!("  disclosure control: {}", r.disclosure);
+    }
+    for denied in &r.denied {
+        println!("  denied: {denied}");
+    }
+    for line in &r.logs {
+        println!("  log {line}");
+    }
+}
+
+/// A run as a researcher sees it: no log, no error text, no figure of what was read.
+pub(super) fn print_view(r: &ResearcherRun) {
+    println!(
+        "run {} of {}: {}{}",
+        r.run_id,
+        r.study,
+        r.status,
+        r.researcher_error
+            .as_deref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default()
+    );
+    println!(
+        "  by {}, started {}, took {}; released {} rows",
+        r.actor,
+        r.started_at,
+        duration_text(r.duration_seconds),
+        r.rows_released
+    );
+    let params: Vec<String> = r.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if !params.is_empty() {
+        println!("  parameters: {}", params.join(" "));
+    }
+    if !r.disclosure.is_null() {
+        println!("  disclosure control: {}", r.disclosure);
+    }
+    println!(
+        "  wasm sha256 {}, manifest sha256 {}{}",
+        r.wasm_sha256,
+        r.manifest_sha256,
+        r.output_sha256
+            .as_deref()
+            .map(|h| format!(", output sha256 {h}"))
+            .unwrap_or_default()
+    );
+}
+
+/// One line per run, for `study runs`.
+pub(super) fn print_view_line(r: &ResearcherRun) {
+    println!(
+        "{}  {:<16} {:<9} {} rows released, took {}  {}",
+        r.run_id,
+        r.study,
+        r.status,
+        r.rows_released,
+        duration_text(r.duration_seconds),
+        r.researcher_error.as_deref().unwrap_or("")
+    );
+}
+
+pub(crate) fn print_table(ipc: &[u8], rows: usize) -> anyhow::Result<()> {
+    let batches = carrel_pseudonym::from_ipc(ipc)?;
+    let mut shown = Vec::new();
+    let mut left = rows;
+    for batch in &batches {
+        if left == 0 {
+            break;
+        }
+        let take = left.min(batch.num_rows());
+        shown.push(batch.slice(0, take));
+        left -= take;
+    }
+    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+    println!("{}", arrow_cast::pretty::pretty_format_batches(&shown)?);
+    if total > rows {
+        println!("({} of {total} rows shown; empty cells are redacted)", rows);
+    } else {
+        println!("(empty cells are redacted)");
+    }
+    Ok(())
+}
