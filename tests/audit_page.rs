@@ -95,6 +95,10 @@ fn fixture() -> Fixture {
     );
     let run: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(run["status"], "succeeded", "{run}");
+    // The run in full (rows read…), as the auditor's pages show it.
+    let run_id = run["run_id"].as_str().unwrap();
+    let run: serde_json::Value =
+        serde_json::from_str(&support::carrel_ok(&state, &["audit", "run", run_id])).unwrap();
     let carrel = Carrel::start(
         &app.manifest(),
         &["--state-dir", state.to_str().unwrap()],

@@ -5,11 +5,13 @@
 //! other codes, 8% uncoded) rather than from FHIR, so that 10 million rows take seconds:
 //! what is measured is reading them, not making them.
 //!
-//! For care-pathway studies (`reconsult`), about one consultation in ten is a return of
-//! the patient of an earlier first consultation 0 to 7 days before it, and outcomes are
-//! mostly `home`, with hospital referrals more frequent at 75 and over. Both come from a
-//! second generator, so every other column (and so the ILI indicator) is what it was:
-//! only those rows' `patient_id` and every row's `outcome` differ.
+//! For care-pathway studies (`reconsult`), about one consultation in ten is the return of
+//! the patient of a first consultation 0 to 8 days before it (mostly 0 to 3; one return
+//! per first consultation), so that about 6% of consultations are followed by another
+//! within 72 hours and 8% within 7 days; outcomes are mostly `home`, with hospital
+//! referrals more frequent at 75 and over. Both come from a second generator, so every
+//! other column (and so the ILI indicator's consultation counts) is what it was: only
+//! the returns' `patient_id` and every row's `outcome` differ.
 //!
 //!   study_data N STATE_DIR ROWS.arrow
 
@@ -49,7 +51,7 @@ impl Dice {
 struct Pathways {
     dice: Dice,
     /// The patient of the last first consultation (not a return) generated on each day,
-    /// by day of the 730.
+    /// by day of the 730, until a return takes it.
     first_visit: Vec<Option<u64>>,
 }
 
@@ -62,8 +64,9 @@ impl Pathways {
     }
 
     /// The patient of a consultation on `day`, randomly drawn as `drawn`: with
-    /// probability 0.1, the patient of a first consultation 0 to 7 days earlier (mostly
-    /// 0 to 3); otherwise `drawn`, and the consultation is a first one.
+    /// probability 0.1, the patient of a first consultation 0 to 8 days earlier (mostly
+    /// 0 to 3) that has no return yet; otherwise `drawn`, and the consultation is a
+    /// first one.
     fn patient(&mut self, day: i32, drawn: u64) -> u64 {
         if self.dice.chance(0.1) {
             let back = match self.dice.below(20) {
@@ -73,11 +76,14 @@ impl Pathways {
                 13..=14 => 3,
                 n => n - 11, // 4 to 8, 8 being beyond 7 days
             } as i32;
-            if let Some(Some(patient)) = usize::try_from(day - back)
+            // Each first consultation has at most one return, so that no patient piles
+            // up consultations in one week (ili-weekly bounds a patient to 3 per cell).
+            if let Some(patient) = usize::try_from(day - back)
                 .ok()
-                .and_then(|d| self.first_visit.get(d))
+                .and_then(|d| self.first_visit.get_mut(d))
+                .and_then(Option::take)
             {
-                return *patient;
+                return patient;
             }
         }
         self.first_visit[day as usize] = Some(drawn);
