@@ -27,7 +27,11 @@ principal_investigator = "Dr Test"
 expires = "2099-12-31"
 time_limit_seconds = 5
 memory_limit_mb = 64
-datasets = {{ consultations = ["date", "age_years", "patient_id"] }}
+datasets = {{ consultations = ["date", "age_years"] }}
+params = {{ op = ["count"] }}
+[component.{id}.tool.carrel.study.table]
+dimensions = ["sex"]
+measures = ["n", "other"]
 "#
     )
 }

@@ -45,6 +45,10 @@ legal_basis = "decision 2026-001"
 principal_investigator = "Dr A"
 expires = "2099-12-31"
 datasets = { consultations = ["date"] }
+
+[component.ili.tool.carrel.study.table]
+dimensions = ["week"]
+measures = ["ili"]
 "#;
 
 fn app(manifest: &str) -> TestApp {

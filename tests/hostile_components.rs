@@ -1,8 +1,8 @@
 //! Hostile components: guests that try to exhaust, escape or fingerprint their sandbox.
 //! Each must fail safely, with a clear reason, and the host must answer the next request.
-//! (Loops, memory growth, ungranted stores, datasets and columns, per-patient output and
+//! (Loops, memory growth, ungranted stores, studies that break their contract and
 //! a leaking pseudonymiser are covered next to the features they attack: spin_limits.rs,
-//! spin_http.rs, studies.rs, ingest.rs; SECURITY.md lists them all.)
+//! spin_http.rs, studies.rs, study_contract.rs, ingest.rs; SECURITY.md lists them all.)
 
 mod support;
 
@@ -96,23 +96,27 @@ fn a_study_building_a_gigabyte_output_is_stopped_at_its_memory_limit() {
     assert_eq!(d.run("probe", &["op=count"])["status"], "succeeded");
 }
 
-/// The observations the `fingerprint` op released, as its table's labels.
-fn fingerprint(d: &support::desk::Desk, salt: &str) -> Vec<String> {
-    let record = d.run("probe", &["op=fingerprint", &format!("salt={salt}")]);
+/// The observations the `fingerprint` op logged (a study's log is the auditors'), for a
+/// run whose parameters are `from`.
+fn fingerprint(d: &support::desk::Desk, from: &str) -> Vec<String> {
+    let record = d.run("probe", &["op=fingerprint", &format!("from={from}")]);
     assert_eq!(record["status"], "succeeded", "{record}");
-    let mut seen: Vec<String> = d
-        .csv(record["run_id"].as_str().unwrap())
-        .into_iter()
-        .map(|row| row["observation"].clone())
+    let full = d.full_run(record["run_id"].as_str().unwrap());
+    let mut seen: Vec<String> = full["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|line| line.as_str()?.strip_prefix("info: ").map(str::to_owned))
         .collect();
     seen.sort();
+    seen.dedup();
     seen
 }
 
 #[test]
 fn a_study_sees_no_environment_files_or_fine_clocks_and_its_random_numbers_repeat() {
     let d = probe_desk("");
-    let seen = fingerprint(&d, "a");
+    let seen = fingerprint(&d, "2000-01-01");
     for expected in [
         "env-vars=0",
         "args=0",
@@ -128,9 +132,9 @@ fn a_study_sees_no_environment_files_or_fine_clocks_and_its_random_numbers_repea
         assert!(seen.iter().any(|s| s == expected), "{expected} in {seen:?}");
     }
     // Random numbers come from the run's parameters, not the host: the same run gives
-    // the same numbers, other parameters others.
-    assert_eq!(fingerprint(&d, "a"), seen);
+    // the same numbers, other parameters others (both periods hold every row).
+    assert_eq!(fingerprint(&d, "2000-01-01"), seen);
     let random = |seen: &[String]| seen.iter().find(|s| s.starts_with("random=")).cloned();
     assert!(random(&seen).is_some(), "{seen:?}");
-    assert_ne!(random(&fingerprint(&d, "b")), random(&seen));
+    assert_ne!(random(&fingerprint(&d, "2000-01-02")), random(&seen));
 }

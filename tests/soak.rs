@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use support::batches::{Batch, stored_segments, synthetic_batches};
-use support::desk::{INGESTION, study_section};
+use support::desk::{INGESTION, ili_section};
 use support::{Carrel, TestApp, carrel_ok as run, guests};
 
 const ASSOCIATIONS: usize = 64;
@@ -158,12 +158,7 @@ fn sixty_four_associations_and_four_studies_at_once_lose_nothing_and_stay_bounde
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
-    let studies = study_section(
-        "ili-weekly",
-        "ili_weekly.wasm",
-        r#""date", "age_years", "departement", "diagnoses""#,
-        "",
-    );
+    let studies = ili_section("");
     let manifest = format!(
         "spin_manifest_version = 2\n[application]\nname = \"soak\"\n{INGESTION}\n{studies}"
     )

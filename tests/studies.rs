@@ -6,7 +6,9 @@
 
 mod support;
 
-use support::desk::{PROBE_COLUMNS, desk, probe_desk, study_section};
+use support::desk::{
+    PROBE_COLUMNS, activity_section, desk, ili_section, probe_desk, probe_section, probe_section_by,
+};
 use support::{TestApp, carrel_command, guests};
 
 #[test]
@@ -18,39 +20,11 @@ fn an_approved_study_runs_and_its_counts_leave_rounded() {
     assert_eq!(full["rows_read"], d.truth["consultations"]);
     assert!(!full["segments_read"].as_array().unwrap().is_empty());
     let rows = d.csv(record["run_id"].as_str().unwrap());
-    let total: u64 = rows
-        .iter()
-        .map(|r| r["consultations"].parse::<u64>().unwrap())
-        .sum();
+    let total: u64 = rows.iter().map(|r| r["n"].parse::<u64>().unwrap()).sum();
     assert_eq!(total % 5, 0, "released counts are rounded to 5");
     let consultations = d.truth["consultations"].as_u64().unwrap();
     assert!(total.abs_diff(consultations) <= 2 * rows.len() as u64 + 2);
     assert!(d.audit_actions().contains(&"study.run".to_owned()));
-}
-
-#[test]
-fn study_cannot_open_an_unapproved_dataset_or_column() {
-    let d = probe_desk("");
-    for (op, denied) in [
-        ("op=unapproved-dataset", "dataset `prescriptions`"),
-        ("op=unapproved-column", "column `departement`"),
-    ] {
-        let record = d.run("probe", &[op]);
-        assert_eq!(record["status"], "failed", "{record}");
-        let record = d.full_run(record["run_id"].as_str().unwrap());
-        let error = record["error"].as_str().unwrap();
-        assert!(error.contains("not granted"), "{error}");
-        assert!(
-            record["denied"][0].as_str().unwrap().contains(denied),
-            "{record}"
-        );
-        assert_eq!(record["rows_read"], 0);
-    }
-    let actions = d.audit_actions();
-    assert_eq!(
-        actions.iter().filter(|a| *a == "capability.denied").count(),
-        2
-    );
 }
 
 #[test]
@@ -75,43 +49,49 @@ fn a_study_that_loops_or_exhausts_memory_fails_and_the_host_goes_on() {
 }
 
 #[test]
-fn outputs_that_are_too_large_or_per_patient_are_refused() {
-    let d = probe_desk("[component.probe.tool.carrel.study.disclosure]\nmax_bytes = 1000000\n");
-    let huge = d.run("probe", &["op=huge"]);
-    assert_eq!(huge["status"], "refused", "{huge}");
-    let huge = d.full_run(huge["run_id"].as_str().unwrap());
-    assert!(huge["error"].as_str().unwrap().contains("bytes"), "{huge}");
-    let per_patient = d.run("probe", &["op=per-patient"]);
-    assert_eq!(per_patient["status"], "refused", "{per_patient}");
-    let per_patient = d.full_run(per_patient["run_id"].as_str().unwrap());
-    assert!(
-        per_patient["error"].as_str().unwrap().contains("patient"),
-        "{per_patient}"
+fn a_table_with_more_cells_than_the_policy_allows_is_refused_and_releases_nothing() {
+    let section = probe_section_by(
+        "probe",
+        "consultation",
+        r#"["week", "departement"]"#,
+        "[component.probe.tool.carrel.study.disclosure]\nmax_rows = 20\n",
     );
-    let none = d.study(&["results", per_patient["run_id"].as_str().unwrap()]);
+    let d = desk(&section, 1500, None);
+    d.approve("probe");
+    let record = d.run("probe", &["op=count"]);
+    assert_eq!(record["status"], "refused", "{record}");
+    assert_eq!(record["researcher_error"], "refused by disclosure control");
+    let full = d.full_run(record["run_id"].as_str().unwrap());
+    assert!(
+        full["error"].as_str().unwrap().contains("max_rows"),
+        "{full}"
+    );
+    let none = d.study(&["results", record["run_id"].as_str().unwrap()]);
     assert!(!none.status.success(), "a refused run has no results");
 }
 
 #[test]
-fn a_table_of_counts_of_three_is_released_fully_redacted() {
-    let d = probe_desk("");
-    let record = d.run("probe", &["op=threes"]);
+fn small_weekly_counts_are_withheld_with_their_patient_counts() {
+    let d = desk(
+        &probe_section_by("probe", "consultation", r#"["week"]"#, ""),
+        300,
+        None,
+    );
+    d.approve("probe");
+    let record = d.run("probe", &["op=count"]);
     assert_eq!(record["status"], "succeeded", "{record}");
     let rows = d.csv(record["run_id"].as_str().unwrap());
     assert!(!rows.is_empty());
-    assert!(
-        rows.iter().all(|r| r["consultations"].is_empty()),
-        "{rows:?}"
-    );
+    // 300 consultations over two winters: a handful a week, all withheld.
+    for row in &rows {
+        assert_eq!(row["n"], "", "{row:?}");
+        assert_eq!(row["n_patients"], "", "{row:?}");
+    }
 }
 
 #[test]
 fn approval_state_machine_refuses_unsubmitted_unapproved_changed_and_revoked_studies() {
-    let d = desk(
-        &study_section("probe", "study_probe.wasm", PROBE_COLUMNS, ""),
-        300,
-        None,
-    );
+    let d = desk(&probe_section("probe", ""), 300, None);
     // A refusal before the study ran is told to the researcher in full.
     let refused = |record: serde_json::Value, why: &str| {
         assert_eq!(record["status"], "refused", "{record}");
@@ -148,7 +128,10 @@ fn approval_state_machine_refuses_unsubmitted_unapproved_changed_and_revoked_stu
     let manifest = std::fs::read_to_string(d.app.manifest()).unwrap();
     std::fs::write(
         d.app.manifest(),
-        manifest.replace(PROBE_COLUMNS, r#""date", "age_years", "patient_id", "sex""#),
+        manifest.replace(
+            PROBE_COLUMNS,
+            r#""date", "age_years", "departement", "sex""#,
+        ),
     )
     .unwrap();
     refused(d.run("probe", &["op=count"]), "manifest section changed");
@@ -161,8 +144,7 @@ fn approval_state_machine_refuses_unsubmitted_unapproved_changed_and_revoked_stu
 
 #[test]
 fn an_expired_study_is_refused() {
-    let section = study_section("probe", "study_probe.wasm", PROBE_COLUMNS, "")
-        .replace("2099-12-31", "2020-01-31");
+    let section = probe_section("probe", "").replace("2099-12-31", "2020-01-31");
     let d = desk(&section, 200, None);
     d.approve("probe");
     let record = d.run("probe", &["op=count"]);
@@ -182,17 +164,10 @@ fn exact_policy() -> &'static str {
 
 #[test]
 fn ili_weekly_national_numbers_equal_the_generators_ground_truth() {
-    let studies = study_section(
-        "ili-weekly",
-        "ili_weekly.wasm",
-        r#""date", "age_years", "departement", "diagnoses""#,
-        exact_policy(),
-    ) + &study_section(
-        "activity",
-        "activity.wasm",
-        r#""association", "date", "visit_type""#,
-        "[component.activity.tool.carrel.study.disclosure]\nmin_count = 1\nrounding = 1\n",
-    );
+    let studies = ili_section(exact_policy())
+        + &activity_section(
+            "[component.activity.tool.carrel.study.disclosure]\nmin_count = 1\nrounding = 1\n",
+        );
     // The operator lets these tests see exact counts; the default minimum is 8 and 5.
     let d = desk(
         &studies,
@@ -233,19 +208,9 @@ fn ili_weekly_national_numbers_equal_the_generators_ground_truth() {
 
 #[test]
 fn shipped_study_under_the_default_policy_releases_no_small_or_unrounded_count() {
-    let d = desk(
-        &study_section(
-            "ili-weekly",
-            "ili_weekly.wasm",
-            r#""date", "age_years", "departement", "diagnoses""#,
-            "",
-        ),
-        20_000,
-        None,
-    );
+    let d = desk(&ili_section(""), 20_000, None);
     d.approve("ili-weekly");
-    // One winter month: enough rows that a table by week, region and age class is an
-    // aggregate, not row-level output.
+    // One winter month, by week, region and age class: some cells are large, many small.
     let record = d.run("ili-weekly", &["from=2024-01-01", "to=2024-01-31"]);
     assert_eq!(record["status"], "succeeded", "{record}");
     let rows = d.csv(record["run_id"].as_str().unwrap());
@@ -273,11 +238,7 @@ fn shipped_study_under_the_default_policy_releases_no_small_or_unrounded_count()
 
 #[test]
 fn researchers_and_auditors_use_the_study_api_over_http() {
-    let d = desk(
-        &study_section("probe", "study_probe.wasm", PROBE_COLUMNS, ""),
-        500,
-        None,
-    );
+    let d = desk(&probe_section("probe", ""), 500, None);
     let state = d.state.to_str().unwrap().to_owned();
     let carrel = support::Carrel::start(&d.app.manifest(), &["--state-dir", &state], &[]);
     let client = &carrel.client;
@@ -316,10 +277,7 @@ fn researchers_and_auditors_use_the_study_api_over_http() {
     let run_id = record["run_id"].as_str().unwrap();
     let (status, csv) = get(&format!("/api/runs/{run_id}/result.csv"), &d.auditor_token);
     assert_eq!(status, 200);
-    assert!(
-        csv.lines().next().unwrap().contains("consultations"),
-        "{csv}"
-    );
+    assert!(csv.lines().next().unwrap().contains("n_patients"), "{csv}");
     let (status, body) = get("/api/studies/probe/runs", &d.researcher_token);
     assert_eq!(status, 200);
     assert!(body.contains(run_id));
@@ -332,7 +290,7 @@ fn try_synthetic_runs_an_unapproved_study_without_a_warehouse() {
     let app = TestApp::new(
         &format!(
             "spin_manifest_version = 2\n[application]\nname = \"try\"\n{}",
-            study_section("probe", "study_probe.wasm", PROBE_COLUMNS, "")
+            probe_section("probe", "")
         ),
         &[("study_probe.wasm", guests::STUDY_PROBE)],
     );

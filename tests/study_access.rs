@@ -8,21 +8,8 @@
 mod support;
 
 use std::process::Output;
-use support::desk::{Desk, desk, named_token, study_section};
+use support::desk::{Desk, desk, named_token, probe_section};
 use support::{Carrel, carrel_command, carrel_ok};
-
-/// The probe (tests/programs/study-probe) with the ops these tests use: it sees dates,
-/// ages and départements, and counts by sex.
-fn probe_section() -> String {
-    study_section(
-        "probe",
-        "study_probe.wasm",
-        r#""date", "age_years", "departement""#,
-        "unit = \"consultation\"\nparams = { op = [\"count\", \"log-rows\", \"fail-rows\"] }\n\
-         [component.probe.tool.carrel.study.table]\n\
-         dimensions = [\"sex\"]\nmeasures = [\"n\", \"other\"]\n",
-    )
-}
 
 /// A warehouse with the probe submitted by Dr Alice Martin (so hers) and approved by the
 /// auditor; Dr Bob Durand is another researcher.
@@ -36,7 +23,7 @@ const ALICE: &str = "Dr Alice Martin";
 const BOB: &str = "Dr Bob Durand";
 
 fn warehouse(consultations: u32) -> Access {
-    let d = desk(&probe_section(), consultations, None);
+    let d = desk(&probe_section("probe", ""), consultations, None);
     let alice = named_token(&d.state, "researcher", ALICE);
     let bob = named_token(&d.state, "researcher", BOB);
     d.study_ok(&["submit", "probe", "--by", &alice.0]);
@@ -315,7 +302,7 @@ fn a_researchers_view_of_a_failed_run_carries_no_log_line_and_no_error_text() {
 
 #[test]
 fn an_approval_without_the_auditors_secret_is_recorded_as_the_operators() {
-    let d = desk(&probe_section(), 200, None);
+    let d = desk(&probe_section("probe", ""), 200, None);
     let alice = named_token(&d.state, "researcher", ALICE);
     let (audrey_id, audrey) = named_token(&d.state, "auditor", "Dr Audrey Tor");
     let audrey_holder = format!("Dr Audrey Tor (token:{audrey_id})");

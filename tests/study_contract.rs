@@ -6,30 +6,19 @@
 
 mod support;
 
-use support::desk::{Desk, desk, study_section};
-
-/// Every behaviour of the probe (tests/programs/study-probe), declared as its `op`.
-const OPS: &str = r#"["count", "twice", "out-of-range", "bad-label", "log-rows", "fail-rows", "all-rows-one-cell", "counter", "few", "carrier", "fail-target", "random", "loop", "memory", "recurse", "gigabyte", "fingerprint"]"#;
+use support::desk::{Desk, desk, probe_section_by, study_section};
 
 /// The probe's manifest section: sees dates, ages and départements; counts by sex.
 fn probe(id: &str, unit: &str, table_extra: &str) -> String {
-    study_section(
-        id,
-        "study_probe.wasm",
-        r#""date", "age_years", "departement""#,
-        &format!(
-            "unit = \"{unit}\"\nparams = {{ op = {OPS} }}\n\
-             [component.{id}.tool.carrel.study.table]\n\
-             dimensions = [\"sex\"]\nmeasures = [\"n\", \"other\"]\n{table_extra}"
-        ),
-    )
+    probe_section_by(id, unit, r#"["sex"]"#, table_extra)
 }
 
 /// A warehouse of 20,000 synthetic consultations with the probe approved, by
 /// consultation (`probe`) and by patient (`by-patient`), under exact counts.
 fn warehouse() -> Desk {
     let exact = "[component.ID.tool.carrel.study.disclosure]\nmin_count = 1\nrounding = 1\n";
-    let studies = probe("probe", "consultation", "") + &exact.replace("ID", "probe")
+    let studies = probe("probe", "consultation", "")
+        + &exact.replace("ID", "probe")
         + &probe("by-patient", "patient", "max_per_patient = 1\n")
         + &exact.replace("ID", "by-patient");
     let d = desk(
@@ -80,7 +69,10 @@ fn a_study_naming_a_row_or_label_it_was_not_given_fails_and_releases_nothing() {
         assert!(record["output_sha256"].is_null(), "{record}");
         let full = d.full_run(record["run_id"].as_str().unwrap());
         assert!(
-            full["error"].as_str().unwrap().contains("contract violation"),
+            full["error"]
+                .as_str()
+                .unwrap()
+                .contains("contract violation"),
             "{full}"
         );
     }
@@ -96,11 +88,17 @@ fn rows_in_log_lines_and_error_text_reach_the_auditor_only() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(!leaks_rows(&shown), "{op}: the researcher saw rows: {shown}");
+        assert!(
+            !leaks_rows(&shown),
+            "{op}: the researcher saw rows: {shown}"
+        );
         let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let full = d.full_run(record["run_id"].as_str().unwrap());
         let kept = format!("{} {}", full["logs"], full["error"]);
-        assert!(leaks_rows(&kept), "{op}: the auditor sees what it wrote: {full}");
+        assert!(
+            leaks_rows(&kept),
+            "{op}: the auditor sees what it wrote: {full}"
+        );
     }
     let failed = d.run("probe", &["op=fail-rows"]);
     assert_eq!(failed["status"], "failed");
@@ -118,7 +116,10 @@ fn a_patient_adds_at_most_its_bound_to_a_cell() {
         assert_eq!(row["n"], row["n_patients"], "{row:?}");
     }
     let full = d.full_run(record["run_id"].as_str().unwrap());
-    assert!(full["contributions_dropped"].as_u64().unwrap() > 0, "{full}");
+    assert!(
+        full["contributions_dropped"].as_u64().unwrap() > 0,
+        "{full}"
+    );
 }
 
 #[test]
@@ -146,7 +147,10 @@ fn studies_that_are_not_patient_local_are_refused_every_time() {
     let honest = d.run("by-patient", &["op=count"]);
     assert_eq!(honest["status"], "succeeded", "{honest}");
     let full = d.full_run(honest["run_id"].as_str().unwrap());
-    assert!(full["locality"]["groups_checked"].as_u64().unwrap() > 0, "{full}");
+    assert!(
+        full["locality"]["groups_checked"].as_u64().unwrap() > 0,
+        "{full}"
+    );
 }
 
 #[test]

@@ -235,14 +235,68 @@ impl Desk {
     }
 }
 
-pub const PROBE_COLUMNS: &str = r#""date", "age_years", "patient_id""#;
+/// The columns the probe is handed.
+pub const PROBE_COLUMNS: &str = r#""date", "age_years", "departement""#;
+
+/// Every behaviour of the probe (tests/programs/study-probe), declared as its `op`.
+pub const PROBE_OPS: &str = r#"["count", "twice", "out-of-range", "bad-label", "log-rows", "fail-rows", "all-rows-one-cell", "counter", "few", "carrier", "fail-target", "random", "loop", "memory", "recurse", "gigabyte", "fingerprint"]"#;
+
+/// The probe's section: unit `unit`, its table by `dimensions` (a TOML list) with measures
+/// `n` and `other`; `extra` follows the table (more table keys, or other subtables).
+pub fn probe_section_by(id: &str, unit: &str, dimensions: &str, extra: &str) -> String {
+    study_section(
+        id,
+        "study_probe.wasm",
+        PROBE_COLUMNS,
+        &format!(
+            "unit = \"{unit}\"\nparams = {{ op = {PROBE_OPS} }}\n\
+             [component.{id}.tool.carrel.study.table]\n\
+             dimensions = {dimensions}\nmeasures = [\"n\", \"other\"]\n{extra}"
+        ),
+    )
+}
+
+/// The probe by consultation, counting by sex.
+pub fn probe_section(id: &str, extra: &str) -> String {
+    probe_section_by(id, "consultation", r#"["sex"]"#, extra)
+}
+
+/// The shipped `ili-weekly` study's section, as spin.toml has it.
+pub fn ili_section(extra: &str) -> String {
+    study_section(
+        "ili-weekly",
+        "ili_weekly.wasm",
+        r#""age_years", "diagnoses""#,
+        &format!(
+            r#"[component.ili-weekly.tool.carrel.study.table]
+dimensions = ["week", "region", "age_class"]
+measures = ["coded", "ili", "gastro", "bronchiolitis"]
+shares = {{ ili_share = ["ili", "coded"], gastro_share = ["gastro", "coded"], bronchiolitis_share = ["bronchiolitis", "coded"] }}
+max_per_patient = 3
+by = {{ national = ["week"] }}
+{extra}"#
+        ),
+    )
+}
+
+/// The shipped `activity` study's section, as spin.toml has it.
+pub fn activity_section(extra: &str) -> String {
+    study_section(
+        "activity",
+        "activity.wasm",
+        "",
+        &format!(
+            r#"[component.activity.tool.carrel.study.table]
+dimensions = ["association", "week", "visit_type"]
+measures = ["consultations"]
+max_per_patient = 3
+{extra}"#
+        ),
+    )
+}
 
 pub fn probe_desk(extra: &str) -> Desk {
-    let d = desk(
-        &study_section("probe", "study_probe.wasm", PROBE_COLUMNS, extra),
-        1500,
-        None,
-    );
+    let d = desk(&probe_section("probe", extra), 1500, None);
     d.approve("probe");
     d
 }
