@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::desk::{Desk, desk, probe_section_by, study_section};
+use support::desk::{Desk, desk, probe_section_by};
 
 /// The probe's manifest section: sees dates, ages and départements; counts by sex.
 fn probe(id: &str, unit: &str, table_extra: &str) -> String {
@@ -180,14 +180,15 @@ fn undeclared_parameters_and_values_are_refused_before_the_study_runs() {
 
 #[test]
 fn a_manifest_granting_patient_pseudonyms_is_refused_naming_the_column() {
-    let studies = study_section(
-        "joiner",
-        "study_probe.wasm",
-        r#""patient_id""#,
-        "[component.joiner.tool.carrel.study.table]\ndimensions = [\"sex\"]\nmeasures = [\"n\"]\n",
+    let d = desk(&probe("probe", "consultation", ""), 200, None);
+    let manifest = std::fs::read_to_string(d.app.manifest()).unwrap();
+    let widened = manifest.replace(
+        r#"["date", "age_years", "departement"]"#,
+        r#"["date", "age_years", "departement", "patient_id"]"#,
     );
-    let d = desk(&studies, 200, None);
-    let out = d.study(&["submit", "joiner"]);
+    assert_ne!(widened, manifest);
+    std::fs::write(d.app.manifest(), widened).unwrap();
+    let out = d.study(&["submit", "probe"]);
     assert!(!out.status.success());
     let error = String::from_utf8_lossy(&out.stderr);
     assert!(error.contains("`patient_id` is never handed"), "{error}");
