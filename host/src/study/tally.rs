@@ -37,8 +37,8 @@ pub struct Tally {
     /// Per cell and measure (`cell * measures + measure`).
     consultations: Vec<u64>,
     patients: Vec<u64>,
-    /// (dense patient << 32 | cell * measures + measure) → what the patient added there.
-    per_patient: FxHashMap<u64, u8>,
+    /// What each patient added to each cell and measure.
+    per_patient: Contributed,
     dense_patients: FxHashMap<u64, u32>,
     /// Text values of each kept dimension that takes them from the data, by index.
     interned: Vec<Interner>,
@@ -109,7 +109,7 @@ impl Tally {
             keys: Vec::new(),
             consultations: Vec::new(),
             patients: Vec::new(),
-            per_patient: FxHashMap::default(),
+            per_patient: Contributed::default(),
             dense_patients: FxHashMap::default(),
             dropped: 0,
         }
@@ -237,15 +237,16 @@ impl Tally {
                 self.patients.resize(self.keys.len() * self.measures, 0);
             }
             let slot = cell as usize * self.measures + c.measure as usize;
-            let patient = u64::from(sources.patients[row]) << 32 | slot as u64;
-            let added = self.per_patient.entry(patient).or_insert(0);
-            if *added >= self.max_per_patient {
-                self.dropped += 1;
-                continue;
-            }
-            *added += 1;
-            if *added == 1 {
-                self.patients[slot] += 1;
+            match self
+                .per_patient
+                .bump(sources.patients[row], slot, self.max_per_patient)
+            {
+                None => {
+                    self.dropped += 1;
+                    continue;
+                }
+                Some(1) => self.patients[slot] += 1,
+                Some(_) => {}
             }
             self.consultations[slot] += 1;
         }
@@ -312,6 +313,55 @@ impl Tally {
 
     pub fn kept(&self) -> usize {
         self.kinds.len()
+    }
+}
+
+/// What each patient added to each cell and measure, packed in 8 bytes an entry (this is
+/// most of a run's memory: one entry per patient and cell): 32 bits of dense patient, 24
+/// of slot (`cell * measures + measure`), 8 of count. Slots beyond 24 bits, which only
+/// tables of millions of cells reach, go to a plain map.
+#[derive(Default)]
+struct Contributed {
+    packed: hashbrown::HashTable<u64>,
+    wide: FxHashMap<(u32, usize), u8>,
+}
+
+const SLOT_BITS: u32 = 24;
+
+fn fx(key: u64) -> u64 {
+    use std::hash::BuildHasher;
+    std::hash::BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(key)
+}
+
+impl Contributed {
+    /// Counts one more contribution of `patient` to `slot`: its new count, or `None` when
+    /// it already added `max` there.
+    fn bump(&mut self, patient: u32, slot: usize, max: u8) -> Option<u8> {
+        if slot >= 1 << SLOT_BITS {
+            let added = self.wide.entry((patient, slot)).or_insert(0);
+            if *added >= max {
+                return None;
+            }
+            *added += 1;
+            return Some(*added);
+        }
+        let key = u64::from(patient) << SLOT_BITS | slot as u64;
+        let hash = fx(key);
+        match self.packed.find_mut(hash, |entry| entry >> 8 == key) {
+            Some(entry) => {
+                let added = (*entry & 0xff) as u8;
+                if added >= max {
+                    return None;
+                }
+                *entry += 1;
+                Some(added + 1)
+            }
+            None => {
+                self.packed
+                    .insert_unique(hash, key << 8 | 1, |entry| fx(entry >> 8));
+                Some(1)
+            }
+        }
     }
 }
 
@@ -441,6 +491,18 @@ mod tests {
         let cells = tally.cells();
         assert_eq!(cells.len(), 1);
         assert_eq!((cells[0].1[0], cells[0].2[0]), (2, 1));
+    }
+
+    #[test]
+    fn packed_and_wide_slots_count_and_bound_alike() {
+        let mut contributed = Contributed::default();
+        for slot in [5, (1 << SLOT_BITS) + 5] {
+            assert_eq!(contributed.bump(7, slot, 2), Some(1));
+            assert_eq!(contributed.bump(8, slot, 2), Some(1));
+            assert_eq!(contributed.bump(7, slot, 2), Some(2));
+            assert_eq!(contributed.bump(7, slot, 2), None);
+            assert_eq!(contributed.bump(u32::MAX, slot, 2), Some(1));
+        }
     }
 
     #[test]
