@@ -32,6 +32,7 @@ fn a_study_that_loops_or_exhausts_memory_fails_and_the_host_goes_on() {
     let d = probe_desk("");
     let looping = d.run("probe", &["op=loop"]);
     assert_eq!(looping["status"], "failed");
+    assert_eq!(looping["researcher_error"], "timed out", "{looping}");
     let looping = d.full_run(looping["run_id"].as_str().unwrap());
     assert!(
         looping["error"].as_str().unwrap().contains("deadline"),
@@ -39,6 +40,7 @@ fn a_study_that_loops_or_exhausts_memory_fails_and_the_host_goes_on() {
     );
     let greedy = d.run("probe", &["op=memory"]);
     assert_eq!(greedy["status"], "failed");
+    assert_eq!(greedy["researcher_error"], "failed", "{greedy}");
     let greedy = d.full_run(greedy["run_id"].as_str().unwrap());
     assert!(
         greedy["error"].as_str().unwrap().contains("memory"),

@@ -173,6 +173,17 @@ impl WorkerExpiration for Expiration {
     }
 }
 
+/// Whether a guest failed by running past its deadline: an epoch interrupt anywhere in the
+/// error chain, or wasmtime's own timeout.
+pub fn timed_out(e: &wasmtime::Error) -> bool {
+    e.chain()
+        .any(|cause| cause.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt))
+        || (e
+            .chain()
+            .all(|cause| cause.downcast_ref::<wasmtime::Trap>().is_none())
+            && e.to_string().contains("guest timed out"))
+}
+
 /// A short reason for a failed guest, fit for a response body: the trap if there is one
 /// anywhere in the error chain (an epoch interrupt is the request deadline), else the
 /// first line of the error.
@@ -181,14 +192,11 @@ pub fn failure_reason(e: &wasmtime::Error, deadline: Duration) -> String {
         .chain()
         .find_map(|cause| cause.downcast_ref::<wasmtime::Trap>());
     let text = match trap {
-        Some(wasmtime::Trap::Interrupt) => format!("deadline of {deadline:?} exceeded"),
+        _ if timed_out(e) => format!("deadline of {deadline:?} exceeded"),
         Some(wasmtime::Trap::UnreachableCodeReached) => {
             "guest trapped (it panicked or aborted, e.g. out of memory)".to_owned()
         }
         Some(trap) => format!("guest trapped: {trap}"),
-        None if e.to_string().contains("guest timed out") => {
-            format!("deadline of {deadline:?} exceeded")
-        }
         None => e.to_string(),
     };
     text.lines()

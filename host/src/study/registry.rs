@@ -106,7 +106,7 @@ pub struct RunRecord {
     pub error: Option<String>,
     /// What a researcher is told instead of `error`: a refusal before the study ran
     /// (never submitted, revoked, expired…) in full, or after it touched data only a fixed
-    /// category (`failed`, `timed out`, `out of memory`, `not patient-local`,
+    /// category (`failed`, `timed out`, `not patient-local`,
     /// `refused by disclosure control`, `contract violation`).
     #[serde(default)]
     pub researcher_error: Option<String>,

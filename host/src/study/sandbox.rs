@@ -97,26 +97,35 @@ pub struct RunLimits {
 pub enum Failure {
     /// The study returned an error; its text is for auditors only.
     Study(String),
-    /// It trapped, ran out of time or memory: the host's description.
-    Trap(String),
+    /// It trapped or ran out of time: the host's description.
+    Trap { detail: String, timed_out: bool },
 }
 
 impl Failure {
+    /// A trap or host error, classified from the error itself, not from its text.
+    fn trap(e: &wasmtime::Error, time: Duration) -> Failure {
+        Failure::Trap {
+            detail: crate::worker::failure_reason(e, time),
+            timed_out: crate::worker::timed_out(e),
+        }
+    }
+
     /// The text kept for auditors.
     pub fn detail(&self) -> String {
         match self {
             Failure::Study(m) => format!("the study failed: {}", truncate(m)),
-            Failure::Trap(m) => m.clone(),
+            Failure::Trap { detail, .. } => detail.clone(),
         }
     }
 
-    /// The fixed category a researcher is told.
+    /// The fixed category a researcher is told. A guest that exhausts its memory aborts
+    /// like one that panics, so both are `failed`.
     pub fn category(&self) -> &'static str {
         match self {
-            Failure::Study(_) => "failed",
-            Failure::Trap(m) if m.contains("time limit") => "timed out",
-            Failure::Trap(m) if m.contains("memory") => "out of memory",
-            Failure::Trap(_) => "failed",
+            Failure::Trap {
+                timed_out: true, ..
+            } => "timed out",
+            _ => "failed",
         }
     }
 }
@@ -201,12 +210,18 @@ impl StudySandbox {
         store.epoch_deadline_trap();
         let pre = match self.pre(component) {
             Ok(pre) => pre,
-            Err(e) => return Err((Failure::Trap(e.to_string()), store.into_data().log)),
+            Err(e) => {
+                let failure = Failure::Trap {
+                    detail: e.to_string(),
+                    timed_out: false,
+                };
+                return Err((failure, store.into_data().log));
+            }
         };
         let study = match pre.instantiate_async(&mut store).await {
             Ok(study) => study,
             Err(e) => {
-                let failure = Failure::Trap(crate::worker::failure_reason(&e, limits.time));
+                let failure = Failure::trap(&e, limits.time);
                 return Err((failure, store.into_data().log));
             }
         };
@@ -234,7 +249,7 @@ impl StudyInstance {
         match answer {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(StudyError::Failed(message))) => Err(Failure::Study(message)),
-            Err(e) => Err(Failure::Trap(crate::worker::failure_reason(&e, self.time))),
+            Err(e) => Err(Failure::trap(&e, self.time)),
         }
     }
 
