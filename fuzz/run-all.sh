@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-180}
-for target in fhir_ndjson fhir_bundle ndjson_lines fhir_date manifest nir; do
+for target in fhir_ndjson fhir_bundle fhir_consent ndjson_lines fhir_date manifest nir; do
     case $target in
         fhir_*) dict=(-dict=fuzz/dict/fhir.dict) ;;
         manifest) dict=(-dict=fuzz/dict/manifest.dict) ;;

@@ -64,8 +64,21 @@ fn routes_requiring_a_role_refuse_missing_unknown_revoked_and_wrong_tokens() {
     assert_eq!(carrel_up.get("/open/x?op=hello").0, 200);
 
     carrel(&state, &["tokens", "revoke", &ingest_id]);
-    assert_eq!(get(Some(&ingest)).0, 401);
-    drop(carrel_up);
+    let refused = carrel_up
+        .client
+        .get(carrel_up.url("/ingest/x?op=hello"))
+        .bearer_auth(&ingest)
+        .send()
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    // The refusal names the token by its id, never by the token.
+    let text = refused.text().unwrap();
+    assert!(
+        text.contains(&ingest_id) && !text.contains(&ingest),
+        "{text}"
+    );
+    // A clean stop writes the minute's counts of unauthenticated refusals.
+    carrel_up.terminate();
 
     let log = carrel(&state, &["audit", "export"]);
     let failures: Vec<serde_json::Value> = log
@@ -73,7 +86,36 @@ fn routes_requiring_a_role_refuse_missing_unknown_revoked_and_wrong_tokens() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|e| e["action"] == "auth.failed")
         .collect();
-    assert_eq!(failures.len(), 4, "{log}");
+    let count = |actor: &str| -> u64 {
+        failures
+            .iter()
+            .filter(|e| e["actor"] == actor)
+            .map(|e| e["details"]["count"].as_u64().unwrap_or(1))
+            .sum()
+    };
+    // No token and an unknown one: counted together for the source, per minute.
+    assert_eq!(count("anonymous"), 2, "{log}");
+    assert!(
+        failures
+            .iter()
+            .filter(|e| e["actor"] == "anonymous")
+            .all(|e| e["subject"] == "source:127.0.0.1"),
+        "{log}"
+    );
+    // A revoked token is named by its holder and id; a wrong role at once, by the holder.
+    assert_eq!(count(&format!("ingest (token:{ingest_id})")), 1, "{log}");
+    let wrong_role: Vec<_> = failures
+        .iter()
+        .filter(|e| e["subject"] == "route:/ingest/x")
+        .collect();
+    assert_eq!(wrong_role.len(), 1, "{log}");
+    assert!(
+        wrong_role[0]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("researcher (token:"),
+        "{log}"
+    );
     assert!(
         !log.contains(&ingest) && !log.contains(&researcher),
         "tokens must never reach the audit log"

@@ -130,7 +130,7 @@ fn demo_fills_approves_runs_and_serves_then_a_second_run_reuses_everything() {
         .unwrap();
     assert_eq!(studies.status().as_u16(), 200);
     let studies: serde_json::Value = serde_json::from_str(&studies.text().unwrap()).unwrap();
-    for id in ["ili-weekly", "activity"] {
+    for id in ["ili-weekly", "activity", "referral-fit", "referral-eval"] {
         let study = studies
             .as_array()
             .unwrap()
@@ -150,7 +150,13 @@ fn demo_fills_approves_runs_and_serves_then_a_second_run_reuses_everything() {
         let answer = client.get(format!("{}{path}", demo.base)).send();
         assert!(answer.is_ok(), "GET {path}: {answer:?}");
     }
-    // The demo's runs are the demo researcher's: all three are on their results page.
+    // The temporal validation of the referral model: fitted, exported, evaluated.
+    assert!(
+        printed.contains("Temporal validation of the referral model")
+            && printed.contains("AUROC 0."),
+        "{printed}"
+    );
+    // The demo's runs are the demo researcher's: all five are on their results page.
     let results = client
         .get(format!("{}/results", demo.base))
         .bearer_auth(&researcher)
@@ -160,7 +166,7 @@ fn demo_fills_approves_runs_and_serves_then_a_second_run_reuses_everything() {
     let results = results.text().unwrap();
     assert_eq!(
         results.matches("class=\"run-link\"").count(),
-        3,
+        5,
         "{results}"
     );
     let front = client.get(format!("{}/", demo.base)).send().unwrap();

@@ -14,7 +14,7 @@ fn repo() -> PathBuf {
 }
 
 fn fixture() -> Vec<u8> {
-    let dir = repo().join("../shared/fixtures/synthea-bulk-10");
+    let dir = repo().join("tests/fixtures/synthea-bulk-10");
     let mut body = Vec::new();
     for file in [
         "Patient.000.ndjson",
@@ -131,10 +131,9 @@ fn synthea_export_ingests_one_row_per_encounter_and_stores_no_identifier() {
             stored.push_str(&format!("{:?}", column));
         }
     }
-    let patients = std::fs::read_to_string(
-        repo().join("../shared/fixtures/synthea-bulk-10/Patient.000.ndjson"),
-    )
-    .unwrap();
+    let patients =
+        std::fs::read_to_string(repo().join("tests/fixtures/synthea-bulk-10/Patient.000.ndjson"))
+            .unwrap();
     for line in patients.lines() {
         let p: serde_json::Value = serde_json::from_str(line).unwrap();
         let mut secrets = vec![p["id"].as_str().unwrap().to_owned()];
@@ -203,7 +202,7 @@ fn import_sends_a_bulk_export_through_the_ingestion_path_once() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     run(&state, &["keys", "init"]);
-    let fixture = repo().join("../shared/fixtures/synthea-bulk-10");
+    let fixture = repo().join("tests/fixtures/synthea-bulk-10");
     let import = |state: &Path| {
         carrel_command()
             .args(["import", "-f"])

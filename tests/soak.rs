@@ -158,7 +158,10 @@ fn sixty_four_associations_and_four_studies_at_once_lose_nothing_and_stay_bounde
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
-    let studies = ili_section("");
+    // The soak runs the study as often as it can: without a privacy budget (noise stays
+    // on), or it would be spent within the minute on a fast machine.
+    let studies =
+        ili_section("[component.ili-weekly.tool.carrel.study.disclosure]\nepsilon_budget = 0\n");
     let manifest = format!(
         "spin_manifest_version = 2\n[application]\nname = \"soak\"\n{INGESTION}\n{studies}"
     )
@@ -206,7 +209,18 @@ fn sixty_four_associations_and_four_studies_at_once_lose_nothing_and_stay_bounde
     );
     let batches = synthetic_batches(&app.path().join("synth"), 8000, 20, "soak");
 
-    let carrel = Carrel::start(&app.manifest(), &["--state-dir", &state_arg], &[]);
+    let config = app.path().join("runtime-config.toml");
+    std::fs::write(&config, "[disclosure]\nepsilon_budget = 0\n").unwrap();
+    let carrel = Carrel::start(
+        &app.manifest(),
+        &[
+            "--state-dir",
+            &state_arg,
+            "--runtime-config-file",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
     let pid = carrel.child.id();
     let stop = AtomicBool::new(false);
     let rss = Mutex::new(Vec::new());

@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::desk::{Desk, desk, probe_section_by};
+use support::desk::{Desk, desk, leaks_rows, probe_section_by, total};
 
 /// The probe's manifest section: sees dates, ages and départements; counts by sex.
 fn probe(id: &str, unit: &str, table_extra: &str) -> String {
@@ -16,33 +16,21 @@ fn probe(id: &str, unit: &str, table_extra: &str) -> String {
 /// A warehouse of 20,000 synthetic consultations with the probe approved, by
 /// consultation (`probe`) and by patient (`by-patient`), under exact counts.
 fn warehouse() -> Desk {
-    let exact = "[component.ID.tool.carrel.study.disclosure]\nmin_count = 1\nrounding = 1\n";
-    let studies = probe("probe", "consultation", "")
+    let exact = "[component.ID.tool.carrel.study.disclosure]\nmin_count = 1\nrounding = 1\nnoise_scale = 0\nepsilon_budget = 0\n";
+    // Synthetic patients come back (re-consultations): a per-cell bound above any
+    // patient's consultations keeps the totals exact.
+    let studies = probe("probe", "consultation", "max_per_patient = 100\n")
         + &exact.replace("ID", "probe")
         + &probe("by-patient", "patient", "max_per_patient = 1\n")
         + &exact.replace("ID", "by-patient");
     let d = desk(
         &studies,
         20_000,
-        Some("[disclosure]\nmin_count = 1\nrounding = 1\n"),
+        Some("[disclosure]\nmin_count = 1\nrounding = 1\nnoise_scale = 0\nepsilon_budget = 0\n"),
     );
     d.approve("probe");
     d.approve("by-patient");
     d
-}
-
-/// The sum of a released count column.
-fn total(d: &Desk, record: &serde_json::Value, column: &str) -> u64 {
-    d.csv(record["run_id"].as_str().unwrap())
-        .iter()
-        .map(|r| r[column].parse::<u64>().unwrap_or(0))
-        .sum()
-}
-
-/// The values a row-level leak would show: département codes and ages as the probe
-/// writes them (`dep=35 age=87 date=19723`).
-fn leaks_rows(text: &str) -> bool {
-    text.contains("dep=") || text.contains("age=") || text.contains("date=")
 }
 
 #[test]

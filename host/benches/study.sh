@@ -72,6 +72,20 @@ carrel_run() {
 carrel_run ili-weekly national
 carrel_run reconsult monthly
 
+# The same ILI run without cell-key noise, for what the perturbation costs: the manifest
+# with absolute sources and the studies' noise off, which the operator's runtime config
+# allows; submitted and approved anew (the manifest section changed).
+mkdir -p "$work/exact"
+sed "s#^source = \"components/#source = \"$root/components/#" spin.toml > "$work/exact/spin.toml"
+printf '\n[component.ili-weekly.tool.carrel.study.disclosure]\nnoise_scale = 0\nepsilon_budget = 0\n' >> "$work/exact/spin.toml"
+printf '[disclosure]\nnoise_scale = 0\nepsilon_budget = 0\n' > "$work/exact/runtime-config.toml"
+exact=(-f "$work/exact/spin.toml" --runtime-config-file "$work/exact/runtime-config.toml")
+$carrel study submit ili-weekly "${exact[@]}" "${state[@]}" >/dev/null
+$carrel study approve ili-weekly --token "$auditor" "${exact[@]}" "${state[@]}" >/dev/null
+$carrel study run ili-weekly --param by=national "${exact[@]}" "${state[@]}" --json >/dev/null
+/usr/bin/time -f "%e %M" -o "$work/ili-exact.time" \
+  $carrel study run ili-weekly --param by=national "${exact[@]}" "${state[@]}" --json >/dev/null
+
 # DuckDB: the same two tables, each run once to warm up and once timed. Writes
 # ili-weekly.duck.json and reconsult.duck.json; prints "study seconds rows" lines.
 "$py" - "$work" > "$work/duck.txt" <<'PY'
@@ -142,8 +156,10 @@ for study, query in queries.items():
     print(study, f"{seconds:.3f}", len(result))
 PY
 
-# compare STUDY: carrel's released counts against DuckDB's exact ones. Rounding to the
-# nearest 5 moves a count by at most 2; a withheld count is an empty field.
+# compare STUDY: carrel's released counts against DuckDB's exact ones. Cell-key noise
+# (standard deviation 4.2 at scale 3) and rounding to the nearest 5 move a count: within
+# 30 of DuckDB's is "agrees" (beyond 6 standard deviations is a difference); a withheld
+# count is an empty field.
 compare() {
   "$py" - "$work" "$1" <<'PY'
 import csv, json, sys
@@ -163,12 +179,12 @@ for row in carrel:
     for column in counts:
         if row[column] == "":
             withheld += 1
-        elif reference is not None and abs(int(row[column]) - reference[column]) <= 2:
+        elif reference is not None and abs(int(row[column]) - reference[column]) <= 30:
             agree += 1
         else:
             differ.append(f"{row[key]} {column}: carrel {row[column]}, DuckDB {reference and reference[column]}")
 missing = sorted(set(exact) - {row[key] for row in carrel})
-print(f"{len(carrel)} rows against DuckDB's {len(duck)}; counts within rounding: {agree}, "
+print(f"{len(carrel)} rows against DuckDB's {len(duck)}; counts within noise and rounding: {agree}, "
       f"withheld: {withheld}, different: {len(differ)}"
       + (f" (first: {differ[0]})" if differ else "")
       + (f"; rows not released: {', '.join(missing[:5])}" if missing else ""))
@@ -183,12 +199,15 @@ report() {
   status=$("$py" -c "import json, sys; r = json.load(open(sys.argv[1])); print(r['status'], 'rows read', r['rows_read'], 'released', r['rows_released'], 'dropped', r['contributions_dropped'], r['error'] or '')" "$work/$study.run.json")
   echo "carrel study run $study ($what): ${carrel_s} s, peak RSS $((carrel_kb / 1024)) MiB; run: $status"
   echo "DuckDB on Parquet, same table: ${duck_s} s, $duck_rows rows"
-  echo "carrel / DuckDB time: $("$py" -c "print(f'{$carrel_s/$duck_s:.2f}')")x (target <= 2x); peak memory target < 512 MiB"
+  echo "carrel / DuckDB time: $("$py" -c "print(f'{$carrel_s/$duck_s:.2f}')")x (target <= 1.0x); peak memory target < 512 MiB"
   echo "same table: $(compare "$study")"
 }
 
 echo "consultations=$n cores=$(nproc) DuckDB $("$py" -c 'import duckdb; print(duckdb.__version__)')"
 echo "== ILI weekly indicator, by=national"
 report ili-weekly "decrypt the granted columns, Wasm study per consultation, host tally, disclosure control, run record"
+read -r exact_s exact_kb < "$work/ili-exact.time"
+read -r noisy_s _ < "$work/ili-weekly.time"
+echo "the same run without cell-key noise: ${exact_s} s, peak RSS $((exact_kb / 1024)) MiB; noise adds $("$py" -c "print(f'{($noisy_s/$exact_s - 1)*100:+.1f}')")% (target <= +5%)"
 echo "== Re-consultation within 72 hours and 7 days, referral, by=monthly"
 report reconsult "decrypt the granted columns, group by patient, Wasm study per patient, host tally, locality check, disclosure control, run record"

@@ -189,7 +189,11 @@ fn main() -> anyhow::Result<()> {
     while written < n {
         let rows = BATCH.min(n - written);
         let batch = batch(&mut dice, &mut pathways, written, rows);
-        vault.append("consultations", &batch, "bench")?;
+        vault.append(
+            "consultations",
+            &carrel::ingest::record_keys::with_record_keys(&batch)?,
+            "bench",
+        )?;
         ipc.write(&batch)?;
         written += rows;
     }

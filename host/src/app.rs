@@ -3,12 +3,15 @@
 
 use crate::capabilities::ingest::IngestGrant;
 use crate::capabilities::keyed_hash::{KeyedHashGrants, PseudonymSecret};
-use crate::capabilities::{ingest, key_value, outbound_http::OutboundGrants, variables};
+use crate::capabilities::outbound_http::{self, OutboundGrants, SelfRequests};
+use crate::capabilities::{ingest, key_value, sqlite, variables};
+use crate::component_logs::{ComponentOutput, LogDir};
 use crate::engine::{EngineOptions, EpochTicker, build_engine, load_component};
 use crate::ingest::IngestPipeline;
 use crate::ingest::pseudonymiser::Pseudonymiser;
 use crate::instance_state::{ComponentGrants, InstanceState};
 use crate::manifest::{self, HttpRoute, LoadedManifest, Route, RoutePattern, Router};
+use crate::patients::{PatientRights, PatientsConfig};
 use crate::runtime_config::RuntimeConfig;
 use crate::tokens::{Role, TokenStore};
 use crate::tool_config::CarrelTool;
@@ -29,6 +32,8 @@ pub struct AppOptions {
     /// Where key-value data, caches and staged files live; default `.spin` next to the manifest.
     pub state_dir: Option<PathBuf>,
     pub runtime_config: Option<PathBuf>,
+    /// Where components' stdout and stderr go.
+    pub log_dir: LogDir,
     /// How long a guest may take to answer one request.
     pub deadline: Duration,
     pub engine: EngineOptions,
@@ -40,6 +45,7 @@ impl AppOptions {
             manifest: manifest.into(),
             state_dir: None,
             runtime_config: None,
+            log_dir: LogDir::default(),
             deadline: Duration::from_secs(30),
             engine: EngineOptions::default(),
         }
@@ -59,6 +65,14 @@ pub struct Warehouse {
     pub vault: Arc<Vault>,
     pub audit: Arc<AuditLog>,
     pub tokens: TokenStore,
+    /// Objections and retention, honoured by ingestion, study runs and passes.
+    pub rights: Arc<PatientRights>,
+    /// Refusals of clients that did not authenticate, counted per source and minute.
+    pub refusals: crate::refusals::RefusalCounter,
+    /// The last audit head the auditor's pages found intact: they verify from there.
+    pub verified: std::sync::Mutex<Option<carrel_vault::AuditHead>>,
+    /// Sessions of the host's pages.
+    pub sessions: crate::web::session_store::SessionStore,
 }
 
 pub struct App {
@@ -75,18 +89,26 @@ pub struct App {
     pub warehouse: Option<Warehouse>,
     /// The study desk, when the manifest declares `[[trigger.study]]`s.
     pub studies: Option<Arc<crate::study::StudyDesk>>,
+    /// How components' self requests reach the server; `serve` connects it.
+    pub self_requests: SelfRequests,
+    /// How many study runs the API lets happen at once; `serve` sets it from its options.
+    pub run_gate: Arc<crate::api::run_gate::RunGate>,
     _ticker: EpochTicker,
 }
 
-/// The host's linker: WASI 0.2 and 0.3, WASI HTTP of both generations, and carrel's
-/// capabilities. Anything else a component imports fails the app at start.
+/// The trigger types carrel runs; any other in a manifest stops the start.
+pub const TRIGGER_TYPES: [&str; 2] = ["http", "study"];
+
+/// The host's linker: WASI 0.2 and 0.3, WASI HTTP of both generations (relative URLs taken
+/// as self requests), and carrel's capabilities. Anything else a component imports fails
+/// the app at start.
 fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi::p3::add_to_linker(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+    outbound_http::add_to_linker(&mut linker)?;
     key_value::add_to_linker(&mut linker)?;
+    sqlite::add_to_linker(&mut linker)?;
     variables::add_to_linker(&mut linker)?;
     ingest::add_to_linker(&mut linker)?;
     Ok(linker)
@@ -99,12 +121,12 @@ pub fn default_state_dir(manifest: &LoadedManifest) -> PathBuf {
 impl App {
     pub fn load(options: &AppOptions) -> anyhow::Result<Self> {
         let manifest = manifest::load(&options.manifest)?;
+        manifest.check_runnable(&TRIGGER_TYPES)?;
         let state_dir = options
             .state_dir
             .clone()
             .unwrap_or_else(|| default_state_dir(&manifest));
-        std::fs::create_dir_all(&state_dir)
-            .with_context(|| format!("cannot create state directory {}", state_dir.display()))?;
+        private_state_dir(&state_dir)?;
         let runtime_config = match &options.runtime_config {
             Some(path) => RuntimeConfig::load(path)?,
             None => RuntimeConfig::default(),
@@ -113,9 +135,14 @@ impl App {
         let ticker = EpochTicker::start(&engine);
         let linker = linker(&engine)?;
         let stores = key_value::KeyValueStores::open(&runtime_config, &state_dir)?;
+        let environment = crate::dotenv::VariableEnvironment::load(manifest.base_dir())?;
         let variables =
-            manifest::resolve_component_variables(&manifest.manifest, &|k| std::env::var(k).ok())
+            manifest::resolve_component_variables(&manifest.manifest, &|k| environment.get(k))
                 .with_context(|| format!("{}", manifest.path.display()))?;
+        let log_dir = options.log_dir.resolve(&state_dir).with_context(|| {
+            format!("cannot create the log directory of {}", state_dir.display())
+        })?;
+        let self_requests = SelfRequests::default();
 
         let mut routes = Vec::new();
         let mut served = Vec::new();
@@ -146,11 +173,25 @@ impl App {
                 .iter()
                 .any(|id| tools[id].auth.is_some() || tools[id].ingest.is_some());
         let warehouse = if needs_warehouse {
-            Some(open_warehouse(&state_dir)?)
+            Some(open_warehouse(&state_dir, runtime_config.patients.clone())?)
         } else {
             None
         };
 
+        let granted_databases: Vec<&str> = served
+            .iter()
+            .flat_map(|id| manifest.manifest.component[id].sqlite_databases.iter())
+            .map(String::as_str)
+            .collect();
+        let databases =
+            sqlite::SqliteDatabases::open(&runtime_config, &state_dir, &granted_databases)?;
+        let shared = SharedResources {
+            stores: &stores,
+            databases: &databases,
+            variables: &variables,
+            log_dir: log_dir.as_deref(),
+            self_requests: &self_requests,
+        };
         let mut components = BTreeMap::new();
         for id in served {
             let pipeline = match (&tools[&id].ingest, &warehouse) {
@@ -170,8 +211,7 @@ impl App {
                 &id,
                 &engine,
                 &linker,
-                &stores,
-                &variables,
+                &shared,
                 &state_dir,
                 options,
                 ingest,
@@ -181,15 +221,20 @@ impl App {
             components.insert(id, component);
         }
         let studies = match (&warehouse, study_specs.is_empty()) {
-            (Some(w), false) => Some(Arc::new(crate::study::StudyDesk::new(
-                study_specs,
-                w.vault.clone(),
-                w.audit.clone(),
-                &state_dir,
-                runtime_config.disclosure.clone(),
-            )?)),
+            (Some(w), false) => Some(Arc::new(
+                crate::study::StudyDesk::new(
+                    study_specs,
+                    w.vault.clone(),
+                    w.audit.clone(),
+                    &state_dir,
+                    runtime_config.disclosure.clone(),
+                )?
+                .with_rights(w.rights.clone()),
+            )),
             _ => None,
         };
+        // The stores, caches and staged files created above: private like the rest.
+        private_state_dir(&state_dir)?;
         tracing::info!(app = %manifest.manifest.application.name, components = components.len(), "application loaded");
         Ok(Self {
             name: manifest.manifest.application.name.clone(),
@@ -201,6 +246,8 @@ impl App {
             read_timeout: crate::server::ServerOptions::default().read_timeout,
             warehouse,
             studies,
+            self_requests,
+            run_gate: crate::api::run_gate::RunGate::new(Default::default()),
             _ticker: ticker,
         })
     }
@@ -211,8 +258,7 @@ impl App {
         id: &str,
         engine: &Engine,
         linker: &Linker<InstanceState>,
-        stores: &key_value::KeyValueStores,
-        variables: &manifest::ResolvedVariables,
+        shared: &SharedResources<'_>,
         state_dir: &Path,
         options: &AppOptions,
         ingest: IngestGrant,
@@ -253,14 +299,24 @@ impl App {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             files_root,
-            outbound: OutboundGrants::new(&spec.allowed_outbound_hosts)?,
-            key_value: stores.grants_for(id, &spec.key_value_stores)?,
+            outbound: outbound_grants(manifest, id, shared.self_requests)?,
+            key_value: shared.stores.grants_for(id, &spec.key_value_stores)?,
+            sqlite: shared.databases.grants_for(
+                id,
+                &spec.sqlite_databases,
+                sqlite::QueryLimits {
+                    timeout: options.deadline,
+                    max_result_bytes: options.engine.max_memory_bytes,
+                },
+            )?,
             variables: variables::VariableGrants::new(
-                variables.get(id).cloned().unwrap_or_default(),
+                shared.variables.get(id).cloned().unwrap_or_default(),
             ),
             ingest,
             auth,
             max_memory_bytes: options.engine.max_memory_bytes,
+            output: ComponentOutput::open(shared.log_dir, id)
+                .context("cannot open its log files")?,
         };
         let handler = ComponentHandler {
             engine: engine.clone(),
@@ -278,7 +334,54 @@ impl App {
     }
 }
 
-fn open_warehouse(state_dir: &Path) -> anyhow::Result<Warehouse> {
+/// What every component of an app draws its grants from, opened once per app.
+struct SharedResources<'a> {
+    stores: &'a key_value::KeyValueStores,
+    databases: &'a sqlite::SqliteDatabases,
+    variables: &'a manifest::ResolvedVariables,
+    log_dir: Option<&'a Path>,
+    self_requests: &'a SelfRequests,
+}
+
+/// The component's `allowed_outbound_hosts`, with every `<id>.spin.internal` it names
+/// checked to be a component of the app.
+fn outbound_grants(
+    manifest: &LoadedManifest,
+    id: &str,
+    self_requests: &SelfRequests,
+) -> anyhow::Result<OutboundGrants> {
+    let spec = &manifest.manifest.component[id];
+    let grants = OutboundGrants::new(&spec.allowed_outbound_hosts, self_requests.clone())?;
+    if let Some(missing) = grants.chained_components().find(|c| {
+        !manifest
+            .http_triggers
+            .iter()
+            .any(|t| t.component.eq_ignore_ascii_case(c))
+    }) {
+        anyhow::bail!(
+            "allowed_outbound_hosts entry `http://{missing}.spin.internal`: the app has no HTTP component `{missing}`"
+        );
+    }
+    Ok(grants)
+}
+
+/// Creates the state directory `0700`, or narrows an existing one (and its files, to
+/// `0600`) with a warning: it holds keys, tokens' hashes and health data.
+fn private_state_dir(state_dir: &Path) -> anyhow::Result<()> {
+    if !state_dir.is_dir() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(state_dir)
+            .with_context(|| format!("cannot create state directory {}", state_dir.display()))?;
+    }
+    carrel_vault::secure_state_dir(state_dir)
+        .with_context(|| format!("cannot make {} private", state_dir.display()))?;
+    Ok(())
+}
+
+fn open_warehouse(state_dir: &Path, patients: PatientsConfig) -> anyhow::Result<Warehouse> {
     let vault = Vault::open(state_dir, &MasterKeyEnv::from_process()).with_context(|| {
         format!(
             "this app authenticates clients, ingests data or runs studies, so it needs the warehouse state in {}: run `carrel keys init --state-dir {}` first",
@@ -286,10 +389,15 @@ fn open_warehouse(state_dir: &Path) -> anyhow::Result<Warehouse> {
             state_dir.display()
         )
     })?;
+    let vault = Arc::new(vault);
     Ok(Warehouse {
         audit: Arc::new(AuditLog::open(state_dir)?),
         tokens: TokenStore::open(state_dir)?,
-        vault: Arc::new(vault),
+        rights: Arc::new(PatientRights::open(vault.clone(), state_dir, patients)?),
+        vault,
+        refusals: Default::default(),
+        verified: Default::default(),
+        sessions: Default::default(),
     })
 }
 
@@ -318,7 +426,12 @@ fn ingest_pipeline(
         options.engine.max_memory_bytes,
     )
     .with_context(|| format!("pseudonymiser `{id}`"))?;
-    IngestPipeline::new(warehouse.vault.clone(), &cfg.dataset, pseudonymiser)
+    IngestPipeline::new(
+        warehouse.vault.clone(),
+        &cfg.dataset,
+        pseudonymiser,
+        warehouse.rights.clone(),
+    )
 }
 
 /// Keeps the app's handlers alive for the server's tasks.

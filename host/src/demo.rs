@@ -10,7 +10,7 @@ use crate::app::{App, AppOptions};
 use crate::import::Payload;
 use crate::manifest::LoadedManifest;
 use crate::server::{ServerOptions, serve, shutdown_signal};
-use crate::study::registry::ApprovalState;
+use crate::study::registry::{ApprovalState, RunRecord};
 use crate::study::{Caller, StudyDesk};
 use crate::tokens::{Role, TokenStore};
 use anyhow::{Context, bail};
@@ -19,6 +19,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 use time::OffsetDateTime;
 
@@ -49,7 +50,8 @@ pub const CREDENTIALS_FILE: &str = "credentials.txt";
 const INGESTED_FILE: &str = "ingested.json";
 const DATASET: &str = "consultations";
 /// The shipped studies the demo approves, and the runs it makes of them.
-const STUDIES: [&str; 2] = ["ili-weekly", "activity"];
+const STUDIES: [&str; 3] = ["ili-weekly", "activity", crate::demo_models::MODEL_EVAL];
+const MODEL_FIT: &str = crate::demo_models::MODEL_FIT;
 /// By region and age class, two winters are more rows than the default `max_rows`, so
 /// the regional run covers the second winter.
 const RUNS: [(&str, &str); 3] = [
@@ -89,6 +91,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    // A runtime of its own, dropped before the demo loads the warehouse again to serve.
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(prepare_model(&options, &demo_dir))?;
     runtime.block_on(serve_demo(&args, &options, &demo_dir))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -291,8 +298,13 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// Submits (as the demo researcher) and approves (as the demo auditor) each shipped study
 /// unless its current binary and manifest section are approved already.
-fn approve(desk: &StudyDesk, researcher: &Caller, auditor: &Caller) -> anyhow::Result<()> {
-    for id in STUDIES {
+async fn approve(
+    desk: &StudyDesk,
+    ids: &[&str],
+    researcher: &Caller,
+    auditor: &Caller,
+) -> anyhow::Result<()> {
+    for &id in ids {
         let wasm = desk.current_wasm_sha256(id)?;
         let manifest = desk.spec(id)?.manifest_sha256.clone();
         let latest = desk.registry.latest(id)?;
@@ -306,7 +318,7 @@ fn approve(desk: &StudyDesk, researcher: &Caller, auditor: &Caller) -> anyhow::R
         };
         if !done.ends_with("already") {
             if done.starts_with("submitted") {
-                desk.submit(id, researcher)?;
+                desk.submit(id, researcher).await?;
             }
             desk.approve(id, auditor)?;
         }
@@ -323,42 +335,7 @@ async fn run_studies(
     newest_data: Option<OffsetDateTime>,
 ) -> anyhow::Result<()> {
     for (id, param) in RUNS {
-        let params: Vec<(String, String)> = param
-            .split_whitespace()
-            .filter_map(|p| p.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        let wasm = desk.current_wasm_sha256(id)?;
-        let manifest = &desk.spec(id)?.manifest_sha256;
-        // A refusal by disclosure control is as reproducible as a success.
-        let previous = desk.registry.runs(Some(id))?.into_iter().find(|r| {
-            (r.status == "succeeded"
-                || r.error
-                    .as_deref()
-                    .is_some_and(|e| e.starts_with("disclosure control")))
-                && r.params == params
-                && r.actor == researcher.actor()
-                && r.wasm_sha256 == wasm
-                && &r.manifest_sha256 == manifest
-                && instant(&r.started_at) > newest_data
-        });
-        let (record, verb) = match previous {
-            Some(record) => (record, "reused"),
-            None => (desk.run(id, params.clone(), researcher).await?.0, "ran"),
-        };
-        println!(
-            "Study {}: {verb} {}: {}, {} rows read, {} released{}",
-            format!("{id} {param}").trim_end(),
-            record.run_id,
-            record.status,
-            record.rows_read,
-            record.rows_released,
-            record
-                .error
-                .as_deref()
-                .map(|e| format!(" ({e})"))
-                .unwrap_or_default()
-        );
+        let record = run_or_reuse(desk, researcher, id, param, newest_data).await?;
         if param == "by=national"
             && let Some(bytes) = desk.registry.result(&record.run_id)?
         {
@@ -372,6 +349,54 @@ async fn run_studies(
         }
     }
     Ok(())
+}
+
+/// Runs `id` with `param` unless an identical run (same study, parameters, binary,
+/// manifest and no data since) succeeded before, and says which.
+pub(crate) async fn run_or_reuse(
+    desk: &StudyDesk,
+    researcher: &Caller,
+    id: &str,
+    param: &str,
+    newest_data: Option<OffsetDateTime>,
+) -> anyhow::Result<RunRecord> {
+    let params: Vec<(String, String)> = param
+        .split_whitespace()
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let wasm = desk.current_wasm_sha256(id)?;
+    let manifest = &desk.spec(id)?.manifest_sha256;
+    // A refusal by disclosure control is as reproducible as a success.
+    let previous = desk.registry.runs(Some(id))?.into_iter().find(|r| {
+        (r.status == "succeeded"
+            || r.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("disclosure control")))
+            && r.params == params
+            && r.actor == researcher.actor()
+            && r.wasm_sha256 == wasm
+            && &r.manifest_sha256 == manifest
+            && instant(&r.started_at) > newest_data
+    });
+    let (record, verb) = match previous {
+        Some(record) => (record, "reused"),
+        None => (desk.run(id, params.clone(), researcher).await?.0, "ran"),
+    };
+    println!(
+        "Study {}: {verb} {}: {}, {} rows read, {} released{}",
+        format!("{id} {param}").trim_end(),
+        record.run_id,
+        record.status,
+        record.rows_read,
+        record.rows_released,
+        record
+            .error
+            .as_deref()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default()
+    );
+    Ok(record)
 }
 
 /// `rows` rows of the released ILI table around its largest `ili` count (a summer week's
@@ -398,7 +423,19 @@ fn around_peak(ipc: &[u8], rows: usize) -> anyhow::Result<(Vec<u8>, usize, usize
     Ok((carrel_pseudonym::to_ipc(&window)?, first, total))
 }
 
-async fn serve_demo(args: &DemoArgs, options: &AppOptions, demo_dir: &Path) -> anyhow::Result<()> {
+/// The demo's warehouse, loaded, with its tokens and callers.
+struct Opened {
+    app: App,
+    desk: Arc<StudyDesk>,
+    credentials: Credentials,
+    credentials_path: PathBuf,
+    researcher: Caller,
+    auditor: Caller,
+    rows: u64,
+    newest_data: Option<OffsetDateTime>,
+}
+
+fn open(options: &AppOptions, demo_dir: &Path) -> anyhow::Result<Opened> {
     let app = App::load(options)?;
     let warehouse = app.warehouse.as_ref().context(
         "this app has no warehouse (no ingestion, no studies): use the shipped spin.toml",
@@ -407,8 +444,8 @@ async fn serve_demo(args: &DemoArgs, options: &AppOptions, demo_dir: &Path) -> a
         .studies
         .clone()
         .context("this manifest declares no studies: use the shipped spin.toml")?;
-    let path = demo_dir.join(CREDENTIALS_FILE);
-    let credentials = credentials(&warehouse.tokens, &path)?;
+    let credentials_path = demo_dir.join(CREDENTIALS_FILE);
+    let credentials = credentials(&warehouse.tokens, &credentials_path)?;
     let segments = warehouse.vault.segments(DATASET)?;
     let rows: u64 = segments.iter().map(|s| s.rows).sum();
     let newest_data = segments.iter().filter_map(|s| instant(&s.created)).max();
@@ -421,8 +458,59 @@ async fn serve_demo(args: &DemoArgs, options: &AppOptions, demo_dir: &Path) -> a
     };
     let researcher = holder(Role::Researcher)?;
     let auditor = holder(Role::Auditor)?;
-    approve(&desk, &researcher, &auditor)?;
+    Ok(Opened {
+        desk,
+        credentials,
+        credentials_path,
+        researcher,
+        auditor,
+        rows,
+        newest_data,
+        app,
+    })
+}
+
+/// Fits the referral model on the first year and writes it where `referral-eval` reads
+/// it, with a warehouse of its own: the evaluation's approval covers the model file's
+/// sha-256, which the warehouse reads when it loads.
+async fn prepare_model(options: &AppOptions, demo_dir: &Path) -> anyhow::Result<()> {
+    let opened = open(options, demo_dir)?;
+    approve(
+        &opened.desk,
+        &[MODEL_FIT],
+        &opened.researcher,
+        &opened.auditor,
+    )
+    .await?;
+    let manifest_dir = opened
+        .app
+        .manifest_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    crate::demo_models::fit(
+        &opened.desk,
+        &manifest_dir,
+        &opened.researcher,
+        opened.newest_data,
+    )
+    .await
+}
+
+async fn serve_demo(args: &DemoArgs, options: &AppOptions, demo_dir: &Path) -> anyhow::Result<()> {
+    let Opened {
+        app,
+        desk,
+        credentials,
+        credentials_path: path,
+        researcher,
+        auditor,
+        rows,
+        newest_data,
+    } = open(options, demo_dir)?;
+    approve(&desk, &STUDIES, &researcher, &auditor).await?;
     run_studies(&desk, &researcher, newest_data).await?;
+    crate::demo_models::evaluate(&desk, &researcher, newest_data).await?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

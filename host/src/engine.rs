@@ -1,6 +1,7 @@
 //! The wasmtime engine carrel runs every component on, and the on-disk cache of
 //! precompiled components.
 
+use crate::componentize::BinaryKind;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -132,8 +133,11 @@ pub struct LoadedComponent {
 }
 
 /// Loads a component, compiling it once per (binary, engine) and caching the native code
-/// under `cache_dir`. The cache is as trusted as the carrel binary: it holds native code,
-/// so it lives in the operator's state directory.
+/// under `cache_dir`. A core module (`wasm32-wasip1`) is made a component first, as Spin
+/// does ([`crate::componentize`]); its cache entry also names the adapter, so a new carrel
+/// never reuses one made with another. The sha256 is always the file's, as built and
+/// approved. The cache is as trusted as the carrel binary: it holds native code, so it
+/// lives in the operator's state directory.
 pub fn load_component(
     engine: &Engine,
     wasm: &Path,
@@ -143,13 +147,22 @@ pub fn load_component(
     let bytes =
         std::fs::read(wasm).with_context(|| format!("cannot read component {}", wasm.display()))?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
+    let kind = crate::componentize::kind(&bytes)
+        .with_context(|| format!("cannot load {}", wasm.display()))?;
+    let compile_it = || -> anyhow::Result<Component> {
+        let component = crate::componentize::componentize_if_module(&bytes)
+            .with_context(|| format!("cannot make {} a component", wasm.display()))?;
+        compile(engine, &component, wasm)
+    };
     let Some(cache_dir) = cache_dir else {
-        let component = compile(engine, &bytes, wasm)?;
+        let component = compile_it()?;
         return Ok(LoadedComponent { component, sha256 });
     };
-    let cached: PathBuf = cache_dir
-        .join(engine_key(engine))
-        .join(format!("{sha256}.cwasm"));
+    let file_name = match kind {
+        BinaryKind::Component => format!("{sha256}.cwasm"),
+        BinaryKind::Module => format!("{sha256}-p1-{}.cwasm", crate::componentize::adapter_tag()),
+    };
+    let cached: PathBuf = cache_dir.join(engine_key(engine)).join(file_name);
     if cached.exists() {
         // SAFETY: the file was written by `Component::serialize` of an engine with the same
         // compatibility hash, into the operator's state directory (see the doc comment).
@@ -160,7 +173,7 @@ pub fn load_component(
             }
         }
     }
-    let component = compile(engine, &bytes, wasm)?;
+    let component = compile_it()?;
     if let Err(e) = write_atomically(&cached, &component.serialize()?) {
         tracing::warn!(path = %cached.display(), error = %e, "cannot cache precompiled component");
     }
@@ -218,6 +231,28 @@ mod tests {
 
         let second = load_component(&engine, wasm, Some(cache.path())).unwrap();
         assert_eq!(second.sha256, first.sha256);
+        assert_eq!(
+            std::fs::metadata(&files[0]).unwrap().modified().unwrap(),
+            modified
+        );
+    }
+
+    #[test]
+    fn a_wasip1_module_is_componentized_once_and_cached_under_its_own_sha256() {
+        let engine = small_engine();
+        let cache = tempfile::tempdir().unwrap();
+        let wasm = Path::new(test_programs_artifacts::SPIN5_VARIABLES_WASIP1);
+        let first = load_component(&engine, wasm, Some(cache.path())).unwrap();
+        assert_eq!(
+            first.sha256,
+            hex::encode(Sha256::digest(std::fs::read(wasm).unwrap()))
+        );
+        let files = cached_files(cache.path());
+        assert_eq!(files.len(), 1);
+        let name = files[0].file_name().unwrap().to_str().unwrap().to_owned();
+        assert!(name.starts_with(&format!("{}-p1-", first.sha256)), "{name}");
+        let modified = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
+        load_component(&engine, wasm, Some(cache.path())).unwrap();
         assert_eq!(
             std::fs::metadata(&files[0]).unwrap().modified().unwrap(),
             modified

@@ -17,6 +17,8 @@ pub struct ImportSummary {
     /// Requests sent (a Bulk Data export directory is one).
     pub files: usize,
     pub rows: u64,
+    /// Consultations not stored because their patient objected.
+    pub withheld: u64,
     pub replayed_files: usize,
     pub refused: Vec<(PathBuf, String)>,
 }
@@ -35,7 +37,8 @@ fn is_bulk_export_file(path: &Path) -> bool {
 }
 
 /// The payloads to send: each FILE alone; in each DIR, a Bulk Data export's NDJSON files
-/// together, and every other `.ndjson`/`.json` file alone, in name order.
+/// together, and every other `.ndjson`/`.json` file alone, in name order (but the
+/// `ground-truth.json` that `carrel synth` writes beside its data).
 pub fn collect_payloads(paths: &[PathBuf]) -> anyhow::Result<Vec<Payload>> {
     let mut payloads = Vec::new();
     for path in paths {
@@ -44,6 +47,10 @@ pub fn collect_payloads(paths: &[PathBuf]) -> anyhow::Result<Vec<Payload>> {
                 .with_context(|| format!("cannot read {}", path.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| content_type(p).is_some())
+                // `carrel synth` writes what its data hold beside them: not FHIR.
+                .filter(|p| {
+                    p.file_name().and_then(|n| n.to_str()) != Some(carrel_synth::GROUND_TRUTH_FILE)
+                })
                 .collect();
             found.sort();
             let (bulk, single): (Vec<_>, Vec<_>) =
@@ -144,6 +151,7 @@ pub async fn import(
             } else {
                 let receipt: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
                 summary.rows += receipt["rows_accepted"].as_u64().unwrap_or(0);
+                summary.withheld += receipt["rows_withheld"].as_u64().unwrap_or(0);
             }
         } else {
             summary.refused.push((
@@ -167,13 +175,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bulk_export_directory_is_one_payload_and_other_files_go_alone() {
+    fn bulk_export_directory_is_one_payload_other_files_go_alone_and_synths_ground_truth_is_left_out()
+     {
         let dir = tempfile::tempdir().unwrap();
         for name in [
             "Patient.000.ndjson",
             "Encounter.000.ndjson",
             "consultations-0001.ndjson",
             "bundle-0001.json",
+            "ground-truth.json",
             "notes.txt",
         ] {
             std::fs::write(dir.path().join(name), "{}").unwrap();

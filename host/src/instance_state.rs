@@ -4,7 +4,9 @@
 use crate::capabilities::ingest::{IngestGrant, IngestState, IngestView};
 use crate::capabilities::key_value::{KeyValueGrants, KeyValueState, KeyValueView};
 use crate::capabilities::outbound_http::{OutboundGrants, OutboundHooks};
+use crate::capabilities::sqlite::{SqliteGrants, SqliteInstance, SqliteState, SqliteView};
 use crate::capabilities::variables::{VariableGrants, VariablesState};
+use crate::component_logs::ComponentOutput;
 use crate::tokens::{Principal, Role};
 use std::path::PathBuf;
 use wasmtime::component::ResourceTable;
@@ -21,11 +23,14 @@ pub struct ComponentGrants {
     pub files_root: Option<PathBuf>,
     pub outbound: OutboundGrants,
     pub key_value: KeyValueGrants,
+    pub sqlite: SqliteGrants,
     pub variables: VariableGrants,
     pub ingest: IngestGrant,
     /// The token role a request needs to reach this component, if any.
     pub auth: Option<Role>,
     pub max_memory_bytes: usize,
+    /// Where the component's stdout and stderr go.
+    pub output: ComponentOutput,
 }
 
 pub struct InstanceState {
@@ -34,6 +39,7 @@ pub struct InstanceState {
     http: WasiHttpCtx,
     hooks: OutboundHooks,
     key_value: KeyValueGrants,
+    sqlite: SqliteInstance,
     variables: VariableGrants,
     ingest: IngestGrant,
     /// Who sent the request this instance serves (instances of authenticated components
@@ -46,7 +52,9 @@ impl InstanceState {
     pub fn new(grants: &ComponentGrants) -> anyhow::Result<Self> {
         let mut wasi = WasiCtxBuilder::new();
         // No files, network, arguments or environment but what the manifest declares.
-        wasi.envs(&grants.environment).inherit_stderr();
+        wasi.envs(&grants.environment)
+            .stdout(grants.output.stdout.clone())
+            .stderr(grants.output.stderr.clone());
         if let Some(root) = &grants.files_root {
             wasi.preopened_dir(root, "/", FsPerms::ReadOnly)?;
         }
@@ -58,6 +66,7 @@ impl InstanceState {
                 grants: grants.outbound.clone(),
             },
             key_value: grants.key_value.clone(),
+            sqlite: SqliteInstance::new(grants.sqlite.clone()),
             variables: grants.variables.clone(),
             ingest: grants.ingest.clone(),
             principal: None,
@@ -92,6 +101,15 @@ impl KeyValueState for InstanceState {
     fn key_value(&mut self) -> KeyValueView<'_> {
         KeyValueView {
             grants: &self.key_value,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl SqliteState for InstanceState {
+    fn sqlite(&mut self) -> SqliteView<'_> {
+        SqliteView {
+            instance: &mut self.sqlite,
             table: &mut self.table,
         }
     }

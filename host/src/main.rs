@@ -31,6 +31,9 @@ enum Command {
     Up(UpArgs),
     /// Run every component's build command, like `spin build`.
     Build(BuildArgs),
+    /// Rebuild components when their `watch` files change and restart serving, like
+    /// `spin watch`.
+    Watch(carrel::watch::WatchArgs),
     /// Manage the master key and data keys of the state directory.
     Keys {
         #[command(flatten)]
@@ -55,6 +58,10 @@ enum Command {
     /// What each component may do and what its binary imports; the hash-chained audit
     /// log: verify, export, read, sign checkpoints.
     Audit(carrel::audit_view::AuditArgs),
+    /// Patients' objections: register one and remove the patient's stored consultations.
+    Patients(carrel::patients::cli::PatientsArgs),
+    /// The retention period: remove the consultations older than it.
+    Retention(carrel::patients::cli::RetentionArgs),
 }
 
 #[derive(Args)]
@@ -152,6 +159,10 @@ struct UpArgs {
     /// State directory (key-value data, caches); default `.spin` next to the manifest.
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// Directory of the components' stdout and stderr files (`<id>_stdout.txt`); default
+    /// `logs` in the state directory; an empty value turns the files off.
+    #[arg(short = 'L', long)]
+    log_dir: Option<PathBuf>,
     /// Build the components before starting.
     #[arg(long)]
     build: bool,
@@ -182,6 +193,25 @@ struct UpArgs {
     /// slower one (slowloris) gets 408 or is disconnected.
     #[arg(long, default_value_t = 30.0)]
     read_timeout: f64,
+    /// Study runs the API runs at once, over all researchers; more wait in a bounded
+    /// queue, then get 429 with Retry-After.
+    #[arg(long, default_value_t = 4)]
+    max_study_runs: usize,
+    /// Study runs one researcher may have running at once (and, again, waiting).
+    #[arg(long, default_value_t = 2)]
+    max_study_runs_per_researcher: usize,
+    /// Study runs that may wait for their turn, over all researchers.
+    #[arg(long, default_value_t = 16)]
+    max_queued_study_runs: usize,
+    /// Seconds a study run waits for its turn before it gets 429.
+    #[arg(long, default_value_t = 30.0)]
+    study_run_queue_timeout: f64,
+    /// Runs a researcher may have stored (any outcome) before new runs get 429.
+    #[arg(long, default_value_t = 1000)]
+    max_stored_runs_per_researcher: u64,
+    /// Seconds a login to the auditor's or researcher's pages lasts.
+    #[arg(long, default_value_t = 8.0 * 3600.0)]
+    session_lifetime: f64,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -191,8 +221,20 @@ fn main() -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|_| "carrel=info,warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: in files and the journal they are noise.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Build(_)) {
+        // Whatever this command creates (catalog, journals, key-value stores, segments,
+        // caches, locks) is readable by the operator only: the state directory holds keys
+        // and health data. `carrel build` writes the user's build outputs and keeps theirs.
+        // SAFETY: umask only changes the process's file-creation mask; it is called before
+        // any thread is started.
+        unsafe {
+            libc::umask(0o077);
+        }
+    }
     match cli.command {
         Command::Build(args) => {
             let manifest = carrel::manifest::load(&args.manifest.from)?;
@@ -200,6 +242,7 @@ fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => carrel::demo::run(args),
+        Command::Watch(args) => carrel::watch::run(args).map(|()| ExitCode::SUCCESS),
         Command::Up(args) => up(args).map(|()| ExitCode::SUCCESS),
         Command::Keys { state, command } => {
             let bar = carrel::progress::RotationBar::default();
@@ -217,6 +260,12 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Study(args) => carrel::study::cli::run(args),
         Command::Tokens { state, command } => tokens(&state.state_dir, command),
         Command::Audit(args) => carrel::audit_view::run(args),
+        Command::Patients(args) => {
+            carrel::patients::cli::patients(args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Retention(args) => {
+            carrel::patients::cli::retention(args).map(|()| ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -253,13 +302,14 @@ fn tokens(state_dir: &std::path::Path, command: TokensCommand) -> anyhow::Result
                     .revoked
                     .map(|r| format!("revoked {r}"))
                     .unwrap_or_else(|| "active".into());
+                use carrel::study::metadata::terminal_safe;
                 println!(
                     "{}  {:<10} {:<20} created {}  {state}  {}",
                     t.id,
                     t.role.as_str(),
                     t.association.unwrap_or_else(|| "-".into()),
                     t.created,
-                    t.name.unwrap_or_default()
+                    terminal_safe(&t.name.unwrap_or_default())
                 );
             }
         }
@@ -321,6 +371,12 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         summary.replayed_files,
         summary.refused.len()
     );
+    if summary.withheld > 0 {
+        println!(
+            "{} consultations withheld: their patients objected.",
+            summary.withheld
+        );
+    }
     for (file, why) in &summary.refused {
         println!("refused {}: {why}", file.display());
     }
@@ -348,16 +404,23 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         args.request_timeout > 0.0,
         "--request-timeout must be positive"
     );
-    anyhow::ensure!(
-        args.read_timeout > 0.0 && args.read_timeout.is_finite(),
-        "--read-timeout must be a positive number of seconds"
-    );
+    for (name, value) in [
+        ("--read-timeout", args.read_timeout),
+        ("--study-run-queue-timeout", args.study_run_queue_timeout),
+        ("--session-lifetime", args.session_lifetime),
+    ] {
+        anyhow::ensure!(
+            value > 0.0 && value.is_finite(),
+            "{name} must be a positive number of seconds"
+        );
+    }
     let slots = u32::try_from(args.max_concurrent_requests * 2)
         .context("--max-concurrent-requests is too large")?;
     let options = AppOptions {
         manifest: args.manifest.from.clone(),
         state_dir: args.state_dir,
         runtime_config: args.runtime_config_file,
+        log_dir: carrel::component_logs::LogDir::from_flag(args.log_dir),
         deadline: Duration::from_secs_f64(args.request_timeout),
         engine: EngineOptions {
             // p3 instances may linger idle for reuse, so keep headroom beyond the requests.
@@ -371,6 +434,14 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         max_concurrent_requests: args.max_concurrent_requests,
         max_queued_requests: args.max_queued_requests,
         read_timeout: Duration::from_secs_f64(args.read_timeout),
+        study_runs: carrel::api::run_gate::RunLimits {
+            total: args.max_study_runs,
+            per_researcher: args.max_study_runs_per_researcher,
+            queued: args.max_queued_study_runs,
+            queue_wait: Duration::from_secs_f64(args.study_run_queue_timeout),
+            stored_per_researcher: args.max_stored_runs_per_researcher,
+        },
+        session_lifetime: Duration::from_secs_f64(args.session_lifetime),
         ..ServerOptions::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,31 +1,69 @@
-//! Spin's `runtime-config.toml`: where each key-value label is stored.
+//! Spin's `runtime-config.toml`: where each key-value store and SQLite database lives, and
+//! carrel's own disclosure minimum. Anything else in the file (another store type, a
+//! section such as `[llm_compute]`) is something carrel does not run: an error naming it
+//! and its line, never a setting silently ignored.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use toml::Spanned;
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+/// The store types carrel runs, for messages.
+const SUPPORTED_TYPES: &str = "\"spin\" (SQLite in a local file)";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyValueStoreConfig {
     /// SQLite; a relative `path` is relative to the runtime config file.
     Spin { path: Option<PathBuf> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqliteDatabaseConfig {
+    /// A local SQLite file; a relative `path` is relative to the runtime config file, and
+    /// without a path each connection gets a fresh in-memory database, as in Spin.
+    Spin { path: Option<PathBuf> },
+}
+
+/// One `[key_value_store.<label>]` or `[sqlite_database.<label>]` table as written.
+#[derive(Debug, Deserialize)]
+struct StoreTable {
+    #[serde(rename = "type")]
+    kind: Spanned<String>,
+    #[serde(flatten)]
+    settings: toml::Table,
+}
+
+/// The settings of a `type = "spin"` store.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpinStoreSettings {
+    path: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RuntimeConfigFile {
     #[serde(default)]
-    key_value_store: BTreeMap<String, KeyValueStoreConfig>,
+    key_value_store: BTreeMap<String, Spanned<StoreTable>>,
+    #[serde(default)]
+    sqlite_database: BTreeMap<String, Spanned<StoreTable>>,
     /// carrel's own: the operator's minimum disclosure policy for study outputs.
     #[serde(default)]
     disclosure: carrel_disclosure::Policy,
+    /// carrel's own: retention and objections ([`crate::patients`]).
+    #[serde(default)]
+    patients: crate::patients::PatientsConfig,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeConfig {
     pub key_value_stores: BTreeMap<String, KeyValueStoreConfig>,
+    pub sqlite_databases: BTreeMap<String, SqliteDatabaseConfig>,
     /// No study may release under a weaker policy than this.
     pub disclosure: carrel_disclosure::Policy,
+    /// The retention period, how often it and objections are applied while serving, and
+    /// what the public register tells patients.
+    pub patients: crate::patients::PatientsConfig,
     /// Where relative paths in the file are resolved from.
     pub base_dir: PathBuf,
 }
@@ -52,19 +90,55 @@ impl RuntimeConfig {
             path: path.to_owned(),
             source,
         })?;
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let invalid = |message: String| RuntimeConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
         let file: RuntimeConfigFile = toml::from_str(&text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start].matches('\n').count() + 1)
-                .unwrap_or(1);
-            RuntimeConfigError::Invalid {
-                path: path.to_owned(),
-                message: format!("line {line}: {}", e.message()),
-            }
+            let line = e.span().map(|s| line_of(s.start)).unwrap_or(1);
+            let message = match e.message().strip_prefix("unknown field `") {
+                Some(rest) => {
+                    let field = rest.split('`').next().unwrap_or(rest);
+                    format!(
+                        "`{field}` is not something carrel runs (it reads key_value_store, sqlite_database and disclosure)"
+                    )
+                }
+                None => e.message().to_owned(),
+            };
+            invalid(format!("line {line}: {message}"))
         })?;
+        let spin_path = |section: &str, label: &str, table: Spanned<StoreTable>| {
+            let line = line_of(table.span().start);
+            let table = table.into_inner();
+            if table.kind.get_ref() != "spin" {
+                return Err(invalid(format!(
+                    "line {}: [{section}.{label}] has type \"{}\", which carrel does not run: it runs type {SUPPORTED_TYPES}",
+                    line_of(table.kind.span().start),
+                    table.kind.get_ref()
+                )));
+            }
+            let settings: SpinStoreSettings =
+                table.settings.try_into().map_err(|e: toml::de::Error| {
+                    invalid(format!("line {line}: [{section}.{label}]: {}", e.message()))
+                })?;
+            Ok(settings.path)
+        };
+        let mut key_value_stores = BTreeMap::new();
+        for (label, table) in file.key_value_store {
+            let path = spin_path("key_value_store", &label, table)?;
+            key_value_stores.insert(label, KeyValueStoreConfig::Spin { path });
+        }
+        let mut sqlite_databases = BTreeMap::new();
+        for (label, table) in file.sqlite_database {
+            let path = spin_path("sqlite_database", &label, table)?;
+            sqlite_databases.insert(label, SqliteDatabaseConfig::Spin { path });
+        }
         Ok(Self {
-            key_value_stores: file.key_value_store,
+            key_value_stores,
+            sqlite_databases,
             disclosure: file.disclosure,
+            patients: file.patients,
             base_dir: path.parent().map(Path::to_owned).unwrap_or_default(),
         })
     }
@@ -74,13 +148,20 @@ impl RuntimeConfig {
 mod tests {
     use super::*;
 
+    fn load(text: &str) -> Result<RuntimeConfig, RuntimeConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runtime-config.toml");
+        std::fs::write(&path, text).unwrap();
+        RuntimeConfig::load(&path)
+    }
+
     #[test]
-    fn spin_stores_are_read_with_their_paths() {
+    fn spin_stores_and_databases_are_read_with_their_paths() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runtime-config.toml");
         std::fs::write(
             &path,
-            "[key_value_store.cache]\ntype = \"spin\"\npath = \"cache.db\"\n",
+            "[key_value_store.cache]\ntype = \"spin\"\npath = \"cache.db\"\n\n[sqlite_database.visits]\ntype = \"spin\"\npath = \"data/visits.db\"\n\n[sqlite_database.scratch]\ntype = \"spin\"\n",
         )
         .unwrap();
         let cfg = RuntimeConfig::load(&path).unwrap();
@@ -90,15 +171,75 @@ mod tests {
                 path: Some("cache.db".into())
             }
         );
+        assert_eq!(
+            cfg.sqlite_databases["visits"],
+            SqliteDatabaseConfig::Spin {
+                path: Some("data/visits.db".into())
+            }
+        );
+        assert_eq!(
+            cfg.sqlite_databases["scratch"],
+            SqliteDatabaseConfig::Spin { path: None }
+        );
         assert_eq!(cfg.base_dir, dir.path());
     }
 
     #[test]
-    fn unknown_store_type_is_refused_with_its_line() {
+    fn the_retention_period_and_pass_interval_are_read_and_checked() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rc.toml");
-        std::fs::write(&path, "\n[key_value_store.cache]\ntype = \"memcached\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "[patients]\nretention_days = 7300\npass_interval_seconds = 60\n",
+        )
+        .unwrap();
+        let cfg = RuntimeConfig::load(&path).unwrap();
+        assert_eq!(cfg.patients.retention_days, Some(7300));
+        assert_eq!(cfg.patients.pass_interval_seconds, 60);
+        std::fs::write(&path, "[patients]\nretention_days = 0\n").unwrap();
         let err = RuntimeConfig::load(&path).unwrap_err().to_string();
-        assert!(err.contains("memcached") && err.contains("line"), "{err}");
+        assert!(
+            err.contains("retention_days") && err.contains("line 2"),
+            "{err}"
+        );
+        assert_eq!(
+            RuntimeConfig::default().patients.pass_interval_seconds,
+            crate::patients::DEFAULT_PASS_INTERVAL_SECONDS
+        );
+    }
+
+    #[test]
+    fn unknown_store_type_is_refused_naming_store_type_and_line() {
+        let err = load("\n[key_value_store.cache]\ntype = \"redis\"\nurl = \"redis://x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[key_value_store.cache]")
+                && err.contains("\"redis\"")
+                && err.contains("line 3"),
+            "{err}"
+        );
+        let err = load("[sqlite_database.remote]\ntype = \"libsql\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[sqlite_database.remote]") && err.contains("\"libsql\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_settings_and_sections_are_refused_by_name() {
+        let err = load("[sqlite_database.x]\ntype = \"spin\"\npaht = \"x.db\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("paht") && err.contains("line 1"), "{err}");
+        let err = load("[llm_compute]\ntype = \"spin\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`llm_compute`") && err.contains("not something carrel runs"),
+            "{err}"
+        );
     }
 }

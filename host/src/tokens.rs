@@ -52,7 +52,7 @@ pub enum TokenError {
     #[error("an ingest token needs --association")]
     MissingAssociation,
     #[error(
-        "a holder's name has 1 to {MAX_NAME_CHARS} characters, no control character and no `token:`"
+        "a holder's name has 1 to {MAX_NAME_CHARS} characters, no control, bidirectional or invisible formatting character and no `token:`"
     )]
     InvalidName,
     #[error("no token with id `{0}`")]
@@ -92,10 +92,11 @@ pub fn holder_label(name: Option<&str>, role: Role, id: &str) -> String {
 }
 
 /// Why a bearer token was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     Unknown,
-    Revoked,
+    /// A token that was revoked, and whom it spoke for: refusals name its id.
+    Revoked(Box<Principal>),
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -139,7 +140,9 @@ fn valid_association(code: &str) -> bool {
 fn valid_name(name: &str) -> Option<&str> {
     let name = name.trim();
     let fine = (1..=MAX_NAME_CHARS).contains(&name.chars().count())
-        && !name.chars().any(char::is_control)
+        && !name
+            .chars()
+            .any(|c| carrel_vault::text::unsafe_char(c).is_some())
         && !name.contains("token:");
     fine.then_some(name)
 }
@@ -317,7 +320,9 @@ impl TokenStore {
             .optional()?;
         Ok(match row.flatten() {
             None => Err(Refusal::Unknown),
-            Some(info) if info.revoked.is_some() => Err(Refusal::Revoked),
+            Some(info) if info.revoked.is_some() => {
+                Err(Refusal::Revoked(Box::new(info.principal())))
+            }
             Some(info) => Ok(info.principal()),
         })
     }
@@ -349,7 +354,10 @@ mod tests {
             Err(Refusal::Unknown)
         );
         store.revoke(&id, "operator").unwrap();
-        assert_eq!(store.authenticate(&token).unwrap(), Err(Refusal::Revoked));
+        assert_eq!(
+            store.authenticate(&token).unwrap(),
+            Err(Refusal::Revoked(Box::new(who.clone())))
+        );
         assert!(matches!(
             store.revoke(&id, "operator"),
             Err(TokenError::AlreadyRevoked(_))
@@ -413,7 +421,14 @@ mod tests {
             store.get(&other).unwrap().principal().actor(),
             format!("auditor (token:{other})")
         );
-        for bad in ["", "   ", "a\nb", "Eve (token:abcd)"] {
+        for bad in [
+            "",
+            "   ",
+            "a\nb",
+            "Eve (token:abcd)",
+            "Dr \u{202e}evE",
+            "a\u{9b}b",
+        ] {
             assert!(
                 matches!(
                     store.add(None, Role::Researcher, Some(bad), "operator"),

@@ -82,6 +82,17 @@ pub fn import_synthetic(
     seed: u64,
     consultations: u32,
 ) -> serde_json::Value {
+    import_synthetic_as(app, state, seed, consultations, "sos-test")
+}
+
+/// [`import_synthetic`] as association `association`.
+pub fn import_synthetic_as(
+    app: &TestApp,
+    state: &Path,
+    seed: u64,
+    consultations: u32,
+    association: &str,
+) -> serde_json::Value {
     let data = app.path().join("synth");
     let out = carrel_command()
         .args(["synth", "--seed"])
@@ -104,7 +115,7 @@ pub fn import_synthetic(
         .arg(app.manifest())
         .arg("--state-dir")
         .arg(state)
-        .args(["--association", "sos-test"])
+        .arg(format!("--association={association}"))
         .args(
             truth["files"]
                 .as_array()
@@ -134,6 +145,9 @@ pub fn desk(studies: &str, consultations: u32, runtime_config: Option<&str>) -> 
             ("study_probe.wasm", guests::STUDY_PROBE),
             ("ili_weekly.wasm", guests::ILI_WEEKLY),
             ("activity.wasm", guests::ACTIVITY),
+            ("score_probe.wasm", guests::SCORE_PROBE),
+            ("glm_fit.wasm", guests::GLM_FIT),
+            ("model_eval.wasm", guests::MODEL_EVAL),
         ],
     );
     if let Some(config) = runtime_config {
@@ -299,4 +313,18 @@ pub fn probe_desk(extra: &str) -> Desk {
     let d = desk(&probe_section("probe", extra), 1500, None);
     d.approve("probe");
     d
+}
+
+/// The sum of a released count column of a run.
+pub fn total(d: &Desk, record: &serde_json::Value, column: &str) -> u64 {
+    d.csv(record["run_id"].as_str().unwrap())
+        .iter()
+        .map(|r| r[column].parse::<u64>().unwrap_or(0))
+        .sum()
+}
+
+/// Whether text shows what a row-level leak of the probes would: département codes,
+/// ages and dates as they write them (`dep=35 age=87 date=19723`).
+pub fn leaks_rows(text: &str) -> bool {
+    text.contains("dep=") || text.contains("age=") || text.contains("date=")
 }

@@ -10,6 +10,8 @@ pub use test_programs_artifacts as guests;
 
 pub mod batches;
 pub mod desk;
+pub mod patients;
+pub mod python;
 pub mod webdriver;
 
 /// An application directory with components copied in and a manifest written.

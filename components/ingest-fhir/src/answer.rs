@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use spin_sdk::http::{Response, StatusCode};
 
-use crate::carrel::eds::types::Receipt;
+use crate::carrel::eds::types::{ObjectionReceipt, Receipt};
 
 /// One error issue of an OperationOutcome (http://hl7.org/fhir/issue-type codes).
 pub fn issue(code: &str, expression: &str, diagnostics: &str) -> Value {
@@ -35,6 +35,7 @@ pub fn receipt_response(receipt: &Receipt) -> (StatusCode, String) {
         "rows_accepted": receipt.rows_accepted,
         "segment": receipt.segment,
         "audit_seq": receipt.audit_seq,
+        "rows_withheld": receipt.rows_withheld,
     });
     (StatusCode::CREATED, body.to_string())
 }
@@ -46,4 +47,14 @@ pub fn replay_response(body: String) -> Response<String> {
         .headers_mut()
         .insert("idempotent-replay", "true".parse().expect("static header"));
     response
+}
+
+/// A registered objection (201 Created): counts and the audit entry, no identifier.
+pub fn objection_response(receipt: &ObjectionReceipt) -> Response<String> {
+    let body = json!({
+        "objection": "registered",
+        "newly_registered": receipt.newly_registered,
+        "audit_seq": receipt.audit_seq,
+    });
+    json_response(StatusCode::CREATED, "application/json", body.to_string())
 }

@@ -4,6 +4,9 @@
 //! pseudonymises, encrypts, stores and audits it. A payload with any problem is refused
 //! whole with a FHIR OperationOutcome and nothing is submitted.
 //!
+//! A FHIR `Consent` with a deny provision, sent as `application/fhir+json`, is a patient's
+//! objection: its identifiers go to the host through `carrel:eds/ingest.object`.
+//!
 //! Idempotency: the batch key is the `Idempotency-Key` header, else Bundle.id, else the
 //! SHA-256 of the body. Receipts are kept in the `default` key-value store so that a
 //! replay is answered without a host call; the host's own receipts stay authoritative.
@@ -45,12 +48,17 @@ fn batch_key(header: Option<&str>, ingested: &Ingested, body: &[u8]) -> String {
     }
 }
 
-/// Where this client's receipt for `key` is kept. Associations choose their keys
-/// independently ("batch-1" could come from two of them), so the entry is scoped by a
-/// digest of the credential that sent it; the token itself is never stored.
-fn receipt_entry(authorization: Option<&[u8]>, key: &str) -> String {
-    let scope = match authorization {
-        Some(credential) => hex(&Sha256::digest(credential)[..12]),
+/// The header in which the host names the association of the calling ingest token. The
+/// host removes the client's credentials (and any header of this name a client sends)
+/// before this component sees the request.
+const CALLER_ASSOCIATION: &str = "carrel-caller-association";
+
+/// Where this association's receipt for `key` is kept. Associations choose their keys
+/// independently ("batch-1" could come from two of them), so the entry is scoped by the
+/// association, as the host's own receipts are.
+fn receipt_entry(association: Option<&str>, key: &str) -> String {
+    let scope = match association {
+        Some(code) => hex(&Sha256::digest(code.as_bytes())[..12]),
         None => "anonymous".to_owned(),
     };
     format!(
@@ -78,15 +86,51 @@ fn to_wit(consultation: carrel_fhir::IdentifiedConsultation) -> IdentifiedConsul
             .map(to_wit_coding)
             .collect(),
         discharge_disposition: consultation.discharge_disposition.map(to_wit_coding),
-        patient: IdentifiedPatient {
-            nir: patient.nir,
-            family: patient.family,
-            given: patient.given,
-            birth_date: patient.birth_date,
-            sex: patient.sex,
-            postcode: patient.postcode,
-            telecom: patient.telecom,
-        },
+        patient: to_wit_patient(patient),
+    }
+}
+
+fn to_wit_patient(patient: carrel_fhir::IdentifiedPatient) -> IdentifiedPatient {
+    IdentifiedPatient {
+        nir: patient.nir,
+        family: patient.family,
+        given: patient.given,
+        birth_date: patient.birth_date,
+        sex: patient.sex,
+        postcode: patient.postcode,
+        telecom: patient.telecom,
+    }
+}
+
+/// A patient's objection, as a FHIR Consent with a deny provision: read here, handed to
+/// the host, which keeps only the keyed hashes of the identifiers. The answer names no
+/// identifier.
+fn object(body: &[u8]) -> Response<String> {
+    let patient = match carrel_fhir::parse_objection(body) {
+        Ok(patient) => patient,
+        Err(refusal) => {
+            return answer::json_response(
+                StatusCode::BAD_REQUEST,
+                "application/fhir+json",
+                carrel_fhir::operation_outcome(&refusal.problems).to_string(),
+            );
+        }
+    };
+    let patient = to_wit_patient(patient);
+    match ingest::object(&patient) {
+        Ok(receipt) => answer::objection_response(&receipt),
+        Err(IngestError::Refused(why)) => outcome_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &[issue("processing", "Consent.patient", &why)],
+        ),
+        Err(IngestError::AccessDenied(why)) => outcome_response(
+            StatusCode::FORBIDDEN,
+            &[issue("forbidden", "Consent", &why)],
+        ),
+        Err(IngestError::Other(why)) => outcome_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &[issue("exception", "Consent", &why)],
+        ),
     }
 }
 
@@ -137,9 +181,10 @@ async fn handle(request: Request) -> Response<String> {
             );
         }
     };
-    let authorization = headers
-        .get("authorization")
-        .map(|value| value.as_bytes().to_vec());
+    let association = headers
+        .get(CALLER_ASSOCIATION)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
     let body = match request.into_body().bytes().await {
         Ok(body) => body,
         Err(error) => {
@@ -153,6 +198,9 @@ async fn handle(request: Request) -> Response<String> {
             );
         }
     };
+    if format == PayloadFormat::Bundle && carrel_fhir::is_consent(&body) {
+        return object(&body);
+    }
     let ingested = match format.parse(&body) {
         Ok(ingested) => ingested,
         Err(refusal) => {
@@ -164,7 +212,7 @@ async fn handle(request: Request) -> Response<String> {
         }
     };
     let key = batch_key(idempotency_key.as_deref(), &ingested, &body);
-    let entry = receipt_entry(authorization.as_deref(), &key);
+    let entry = receipt_entry(association.as_deref(), &key);
     // The store is a cache in front of the host's own receipts: when it fails, the
     // submit below still returns the first receipt for this key.
     let store = Store::open("default").await.ok();

@@ -53,6 +53,13 @@ impl<'a> Batch<'a> {
         }
         let rows = groups.last().copied().unwrap_or(0);
         let n = rows as usize;
+        if columns.seeds.len() != groups.len().saturating_sub(1) {
+            return Err(malformed(format!(
+                "{} seeds for {} groups",
+                columns.seeds.len(),
+                groups.len().saturating_sub(1)
+            )));
+        }
         let fits = |name: &str, len: usize| match len == 0 || len == n {
             true => Ok(()),
             false => Err(malformed(format!("`{name}` has {len} values for {n} rows"))),
@@ -106,6 +113,7 @@ impl<'a> Batch<'a> {
         Some(Patient {
             batch: *self,
             rows: start..end,
+            seed: self.columns.seeds[index],
         })
     }
 
@@ -132,6 +140,7 @@ impl<'a> Batch<'a> {
 pub struct Patient<'a> {
     batch: Batch<'a>,
     rows: Range<u32>,
+    seed: u64,
 }
 
 impl<'a> Patient<'a> {
@@ -162,6 +171,13 @@ impl<'a> Patient<'a> {
 
     pub fn last(&self) -> Option<Row<'a>> {
         self.rows().next_back()
+    }
+
+    /// The seed the host hands for this group: a study that draws random numbers seeds
+    /// its generator with it, so that the group draws the same numbers whenever it is
+    /// handed (see `seeds` in the `study` world).
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// The batch rows of the group.
@@ -384,6 +400,11 @@ mod tests {
         assert!(patient.row(2).is_none());
         let other = batch.group(1).unwrap();
         assert_eq!(other.len(), 1);
+        assert_eq!(
+            (patient.seed(), other.seed()),
+            (0, 1),
+            "the harness's seeds"
+        );
         let row = other.first().unwrap();
         assert_eq!(row.batch_index(), 2);
         assert_eq!((row.sex(), row.visit_type()), (Some("F"), Some("home")));

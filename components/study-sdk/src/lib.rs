@@ -138,6 +138,9 @@
 //! - [`has_code_prefix`], [`has_icd10_code`], [`is_icd10_code`],
 //!   [`region_of_departement`], [`REGION_NAMES`], [`iso_week`], [`parse_date`],
 //!   [`format_date`]: surveillance conventions.
+//! - [`features`]: feature vectors of rows from the feature strings a manifest declares
+//!   for a model (`age_years`, `sex=F`, `diagnoses:J10`, …), for studies that evaluate
+//!   or fit one.
 //! - [`testing`]: native unit tests of a study.
 //!
 //! [`Out::batch`], [`Out::add_raw`] and [`Batch`] are escape hatches for tests of the
@@ -150,6 +153,7 @@ mod batch;
 mod calendar;
 mod clinical;
 mod error;
+pub mod features;
 mod geography;
 mod host;
 mod out;

@@ -232,8 +232,9 @@ impl Harness {
         Ok(added.iter().map(Added::to_string).collect())
     }
 
-    /// The record the host would hand for these groups, in order.
-    pub(crate) fn consultations(&self, groups: &[&[Consultation]]) -> Consultations {
+    /// The record the host would hand for these groups, in order (only the granted
+    /// columns filled).
+    pub fn consultations(&self, groups: &[&[Consultation]]) -> Consultations {
         let rows: Vec<&Consultation> = groups.iter().flat_map(|g| g.iter()).collect();
         let has = |name: &str| self.granted.contains(&name);
         let column = |name: &str, value: &dyn Fn(&Consultation) -> Option<String>| match has(name) {
@@ -260,6 +261,8 @@ impl Harness {
             }
         }
         Consultations {
+            // The host's seeds are keyed hashes of the patient; the group's index will do.
+            seeds: (0..groups.len() as u64).collect(),
             groups: groups_column,
             date: match has("date") {
                 true => rows.iter().map(|row| row.date).collect(),

@@ -6,8 +6,8 @@
 //! | `POST /api/studies/<id>/submit` | researcher (owner) | records the exact hashes for approval |
 //! | `POST /api/studies/<id>/approve` | auditor | approves the submitted hashes |
 //! | `POST /api/studies/<id>/revoke` | auditor | withdraws the approval |
-//! | `POST /api/studies/<id>/runs` | researcher (owner) | runs it; body `{"params": {"name": "value"}}` |
-//! | `GET /api/studies/<id>/runs` | owner, auditor | its runs, newest first |
+//! | `POST /api/studies/<id>/runs` | researcher (owner) | runs it; body `{"params": {"name": "value"}}`; 429 with `Retry-After` past the caps ([`run_gate`]) |
+//! | `GET /api/studies/<id>/runs?limit=&after=` | owner, auditor | its runs, newest first, a page at a time (`Link: rel="next"`) |
 //! | `GET /api/studies/<id>/owners` | owner, auditor | its owners |
 //! | `POST /api/studies/<id>/owners` | owner | adds an owner; body `{"token_id": "…"}` |
 //! | `DELETE /api/studies/<id>/owners/<token-id>` | owner | removes an owner (one must stay) |
@@ -21,6 +21,7 @@
 //! [`crate::study::ResearcherRun`]s (status, a fixed error category, no log, no error
 //! text, no figure of what was read); auditors get the full record.
 
+pub mod run_gate;
 mod studies;
 
 pub(crate) use studies::result_file;

@@ -1,12 +1,15 @@
 //! `/api/studies` and `/api/runs`: the study desk over HTTP. A researcher sees runs as
 //! [`crate::study::ResearcherRun`]s, and only those of studies they own (anything else is
-//! 404, as if it did not exist); an auditor sees every run in full.
+//! 404, as if it did not exist); an auditor sees every run in full. Lists of runs are
+//! paged; runs are let in by [`super::run_gate`], within each researcher's quota of
+//! stored runs, with parameters bounded by [`crate::study::metadata::check_params`].
 
 use crate::app::App;
 use crate::authn::authenticate;
 use crate::responses::{HostResponse, bytes, json, plain};
 use crate::server::{BodyError, read_body};
 use crate::study::registry::{RegistryError, RunRecord};
+use crate::study::run_pages::page_size;
 use crate::study::{Caller, StudyDesk};
 use crate::tokens::{Role, TokenError};
 use http::{Method, StatusCode};
@@ -14,8 +17,9 @@ use hyper::body::Incoming;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Largest body of a run request (parameters only).
-const MAX_PARAMS_BYTES: usize = 64 << 10;
+/// Largest body of a run request (parameters only): what a run keeps of them is bounded
+/// by [`crate::study::metadata::MAX_PARAMS_BYTES`], and the JSON around them is small.
+const MAX_RUN_REQUEST_BYTES: usize = crate::study::metadata::MAX_PARAMS_BYTES + 1024;
 
 /// Largest body of an owner request.
 const MAX_OWNER_BYTES: usize = 4 << 10;
@@ -80,7 +84,8 @@ pub async fn handle(
             );
         }
     };
-    let principal = match authenticate(app, request.headers(), roles, &path) {
+    let source = crate::authn::client_ip(request.extensions());
+    let principal = match authenticate(app, request.headers(), roles, &path, source) {
         Ok(p) => p,
         Err(response) => return *response,
     };
@@ -88,29 +93,24 @@ pub async fn handle(
     let who = Caller::Holder(principal);
     let outcome = match (&method, segments.as_slice()) {
         (&Method::GET, ["api", "studies"]) => desk.list().map(|l| json(StatusCode::OK, &l)),
-        (&Method::POST, ["api", "studies", id, "submit"]) => {
-            desk.submit(id, &who).map(|s| json(StatusCode::OK, &s))
-        }
+        (&Method::POST, ["api", "studies", id, "submit"]) => desk
+            .submit(id, &who)
+            .await
+            .map(|s| json(StatusCode::OK, &s)),
         (&Method::POST, ["api", "studies", id, "approve"]) => {
             desk.approve(id, &who).map(|s| json(StatusCode::OK, &s))
         }
         (&Method::POST, ["api", "studies", id, "revoke"]) => {
             desk.revoke(id, &who).map(|s| json(StatusCode::OK, &s))
         }
-        (&Method::GET, ["api", "studies", id, "runs"]) => desk
-            .spec(id)
-            .and_then(|_| Ok(desk.registry.runs_for(&who, Some(id))?))
-            .map(|runs| {
-                if who.reads_every_run() {
-                    json(StatusCode::OK, &runs)
-                } else {
-                    let views: Vec<_> = runs.iter().map(RunRecord::for_researcher).collect();
-                    json(StatusCode::OK, &views)
-                }
-            }),
+        (&Method::GET, ["api", "studies", id, "runs"]) => {
+            let query = request.uri().query().unwrap_or("");
+            desk.spec(id)
+                .and_then(|_| runs_page(&desk, &who, id, query))
+        }
         (&Method::POST, ["api", "studies", id, "runs"]) => {
             let id = (*id).to_owned();
-            return run(desk, id, who, app.read_timeout, request).await;
+            return run(app, desk, id, who, request).await;
         }
         (&Method::GET, ["api", "studies", id, "owners"]) => desk
             .registry
@@ -140,6 +140,39 @@ pub async fn handle(
         _ => return plain(StatusCode::NOT_FOUND, format!("no route matches {path}")),
     };
     outcome.unwrap_or_else(desk_error)
+}
+
+/// `GET /api/studies/<id>/runs?limit=N&after=RUN`: one page of runs, newest first, as
+/// `who` may see them; a `Link` header (`rel="next"`) names the next page.
+fn runs_page(
+    desk: &StudyDesk,
+    who: &Caller,
+    id: &str,
+    query: &str,
+) -> anyhow::Result<HostResponse> {
+    let form = crate::web::html::parse_form(query);
+    let field = |name: &str| crate::web::html::field(&form, name);
+    let limit = page_size(field("limit").and_then(|l| l.parse().ok()));
+    let page = desk
+        .registry
+        .runs_page_for(who, Some(id), field("after"), limit)?;
+    let mut response = if who.reads_every_run() {
+        json(StatusCode::OK, &page.runs)
+    } else {
+        let views: Vec<_> = page.runs.iter().map(RunRecord::for_researcher).collect();
+        json(StatusCode::OK, &views)
+    };
+    if let Some(next) = &page.next_after {
+        let link = format!(
+            "</api/studies/{}/runs?limit={limit}&after={}>; rel=\"next\"",
+            crate::web::html::url_encode(id),
+            crate::web::html::url_encode(next)
+        );
+        if let Ok(value) = http::HeaderValue::from_str(&link) {
+            response.headers_mut().insert(http::header::LINK, value);
+        }
+    }
+    Ok(response)
 }
 
 /// `POST /api/studies/<id>/owners` with `{"token_id": "…"}`, by an owner.
@@ -185,7 +218,8 @@ async fn add_owner(
     }
 }
 
-/// `result.csv` or `result.arrow` of a run: the API's downloads, and the results page's.
+/// `result.csv`, `result.arrow` or (for a fitted regression) `model.onnx` of a run: the
+/// API's downloads, and the results page's.
 pub(crate) fn result_file(
     desk: &StudyDesk,
     run_id: &str,
@@ -205,23 +239,51 @@ pub(crate) fn result_file(
             crate::results::to_csv(&ipc)?,
         ),
         "result.arrow" => bytes(StatusCode::OK, "application/vnd.apache.arrow.stream", ipc),
+        "model.onnx" => {
+            match crate::results::to_onnx(&ipc, &desk.registry.run(run_id)?.model_report) {
+                Ok(model) => bytes(StatusCode::OK, "application/octet-stream", model),
+                Err(e) => plain(StatusCode::NOT_FOUND, format!("run {run_id}: {e}")),
+            }
+        }
         other => plain(
             StatusCode::NOT_FOUND,
-            format!("no file `{other}`: use result.csv or result.arrow"),
+            format!("no file `{other}`: use result.csv, result.arrow or model.onnx"),
         ),
     })
 }
 
+/// 429 with `Retry-After`: the run was not started, and may be asked again later.
+fn too_many(message: String) -> HostResponse {
+    let mut response = json(
+        StatusCode::TOO_MANY_REQUESTS,
+        &serde_json::json!({"error": message}),
+    );
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+    );
+    response
+}
+
+/// Seconds a client refused for load is asked to wait.
+const RETRY_AFTER_SECONDS: &str = "10";
+
 async fn run(
+    app: &App,
     desk: Arc<StudyDesk>,
     id: String,
     who: Caller,
-    read_timeout: std::time::Duration,
     request: http::Request<Incoming>,
 ) -> HostResponse {
-    let body = match read_body(request.into_body(), MAX_PARAMS_BYTES, read_timeout).await {
+    let body = match read_body(request.into_body(), MAX_RUN_REQUEST_BYTES, app.read_timeout).await {
         Ok(body) => body,
         Err(e @ BodyError::TooSlow) => return plain(StatusCode::REQUEST_TIMEOUT, e.to_string()),
+        Err(e @ BodyError::TooLarge(_)) => {
+            return plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("cannot read the run request: {e}"),
+            );
+        }
         Err(e) => {
             return plain(
                 StatusCode::BAD_REQUEST,
@@ -243,11 +305,45 @@ async fn run(
         }
     };
     let params: Vec<(String, String)> = parsed.params.into_iter().collect();
+    // Nothing of a run that is refused here is stored.
+    if let Err(e) = crate::study::metadata::check_params(&params) {
+        return error(StatusCode::BAD_REQUEST, &e.into());
+    }
+    let Caller::Holder(principal) = &who else {
+        unreachable!("the API authenticates every caller")
+    };
+    let researcher = principal.token_id.clone();
+    if let Err(e) = desk.registry.check_owner(&id, &who, "run") {
+        return desk_error(e.into());
+    }
+    let gate = app.run_gate.clone();
+    let quota = gate.limits.stored_per_researcher;
+    match desk.registry.stored_runs_of(&researcher) {
+        Ok(stored) if stored >= quota => {
+            return too_many(format!(
+                "token {researcher} has {stored} stored runs, the quota of this warehouse is {quota}: ask its operator"
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => return desk_error(e.into()),
+    }
+    let permit = match gate.enter(&researcher).await {
+        Ok(permit) => permit,
+        Err(busy) => {
+            tracing::info!(researcher = %researcher, %busy, "study run refused for load");
+            return too_many(busy.to_string());
+        }
+    };
     // A run decrypts and computes for seconds: keep it off the request-serving threads.
     let handle = tokio::runtime::Handle::current();
     let outcome = {
         let who = who.clone();
-        tokio::task::spawn_blocking(move || handle.block_on(desk.run(&id, params, &who))).await
+        tokio::task::spawn_blocking(move || {
+            let outcome = handle.block_on(desk.run(&id, params, &who));
+            drop(permit);
+            outcome
+        })
+        .await
     };
     match outcome {
         Ok(Ok((record, _seq))) => {

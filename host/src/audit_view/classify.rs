@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 pub enum Capability {
     OutboundHttp,
     KeyValue,
+    Sqlite,
     Variables,
     Ingest,
     KeyedHash,
@@ -19,9 +20,10 @@ pub enum Capability {
 }
 
 impl Capability {
-    pub const ALL: [Capability; 8] = [
+    pub const ALL: [Capability; 9] = [
         Self::OutboundHttp,
         Self::KeyValue,
+        Self::Sqlite,
         Self::Variables,
         Self::Ingest,
         Self::KeyedHash,
@@ -35,6 +37,7 @@ impl Capability {
         match self {
             Self::OutboundHttp => "allowed_outbound_hosts",
             Self::KeyValue => "key_value_stores",
+            Self::Sqlite => "sqlite_databases",
             Self::Variables => "variables",
             Self::Ingest => "tool.carrel.ingest",
             Self::KeyedHash => "tool.carrel.keyed_hash_domains",
@@ -48,6 +51,7 @@ impl Capability {
         match self {
             Self::OutboundHttp => "outbound HTTP",
             Self::KeyValue => "key-value store",
+            Self::Sqlite => "SQLite database",
             Self::Variables => "application variables",
             Self::Ingest => "handing consultations to the host",
             Self::KeyedHash => "keyed hashing (pseudonyms)",
@@ -62,6 +66,7 @@ impl Capability {
         match self {
             Self::OutboundHttp => !grants.allowed_outbound_hosts.is_empty(),
             Self::KeyValue => !grants.key_value_stores.is_empty(),
+            Self::Sqlite => !grants.sqlite_databases.is_empty(),
             Self::Variables => !grants.variables.is_empty(),
             Self::Ingest => grants.ingest.is_some(),
             Self::KeyedHash => !grants.keyed_hash_domains.is_empty(),
@@ -77,6 +82,7 @@ impl Capability {
         match self {
             Self::OutboundHttp => list(&grants.allowed_outbound_hosts),
             Self::KeyValue => list(&grants.key_value_stores),
+            Self::Sqlite => list(&grants.sqlite_databases),
             Self::Variables => list(&grants.variables.keys().cloned().collect::<Vec<_>>()),
             Self::Ingest => grants
                 .ingest
@@ -117,6 +123,8 @@ const CAPABILITY_INTERFACES: &[(&str, Capability)] = &[
     ("wasi:http/client", Capability::OutboundHttp),
     ("fermyon:spin/key-value", Capability::KeyValue),
     ("spin:key-value/key-value", Capability::KeyValue),
+    ("fermyon:spin/sqlite", Capability::Sqlite),
+    ("spin:sqlite/sqlite", Capability::Sqlite),
     ("fermyon:spin/variables", Capability::Variables),
     ("spin:variables/variables", Capability::Variables),
     ("carrel:eds/ingest", Capability::Ingest),
@@ -347,6 +355,30 @@ mod tests {
         ];
         let got: Vec<_> = findings.iter().map(|f| (f.kind, f.capability)).collect();
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn sqlite_imports_need_sqlite_databases_and_a_grant_without_them_is_excess() {
+        let mut list = imports(&["spin:sqlite/sqlite@3.1.0", "fermyon:spin/sqlite@2.0.0"]);
+        let findings = compare(&mut list, &Grants::default());
+        assert_eq!(
+            findings
+                .iter()
+                .map(|f| (f.kind, f.capability))
+                .collect::<Vec<_>>(),
+            [(FindingKind::ImportWithoutGrant, Some(Capability::Sqlite)); 2]
+        );
+        assert!(findings[0].message.contains("sqlite_databases"));
+        let grants = Grants {
+            sqlite_databases: vec!["default".into()],
+            ..Grants::default()
+        };
+        assert!(compare(&mut list, &grants).is_empty());
+        let mut none = imports(&["wasi:cli/environment@0.2.0"]);
+        assert_eq!(
+            kinds(&compare(&mut none, &grants)),
+            [(FindingKind::UnusedGrant, "sqlite_databases".to_owned())]
+        );
     }
 
     #[test]

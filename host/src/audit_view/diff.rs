@@ -308,6 +308,9 @@ mod tests {
             manifest_sha256: Some("m1".into()),
             grants: Grants {
                 study: Some(StudyGrant {
+                    kind: "counts".into(),
+                    model: None,
+                    fit: None,
                     title: "ILI".into(),
                     purpose: "surveillance".into(),
                     legal_basis: "decision 1".into(),
@@ -325,6 +328,9 @@ mod tests {
                         rounding: 5,
                         max_rows: 5000,
                         max_bytes: 1 << 24,
+                        noise_scale: 3.0,
+                        epsilon_budget: 2000.0,
+                        epsilon_per_release: Some(16.0),
                     },
                     time_limit_seconds: 60,
                     memory_limit_mb: 256,

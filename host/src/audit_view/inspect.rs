@@ -3,8 +3,8 @@
 use super::classify;
 use super::report::{
     ApplicationView, ApprovalView, ComponentReport, DisclosureGrant, FORMAT, FORMAT_VERSION,
-    Finding, FindingKind, Grants, ImportView, IngestGrant, Report, StudyGrant, TableGrant,
-    WarehouseView,
+    Finding, FindingKind, FitGrant, Grants, ImportView, IngestGrant, ModelGrant, Report,
+    StudyGrant, TableGrant, WarehouseView,
 };
 use crate::manifest::{ComponentSource, FileMount, HttpRoute, LoadedManifest};
 use crate::study::registry::{StudyRegistry, Submission};
@@ -107,10 +107,23 @@ pub fn build(options: &ReportOptions) -> anyhow::Result<Report> {
     for id in ids {
         let mut report = component(&manifest, &engine, id)?;
         if report.grants.study.is_some() {
-            report.manifest_sha256 = Some(
-                crate::study::manifest::manifest_section_sha256(&manifest_text, id)
+            let mut tool = CarrelTool::of(id, &manifest.manifest.component[id].tool)?
+                .study
+                .context("a study without its section")?;
+            tool.validate(id)?;
+            // Without its model file, the study has only its section to approve (and
+            // cannot be submitted until the file is there).
+            let approval = match crate::study::manifest::approval_sha256(
+                &manifest_text,
+                manifest.base_dir(),
+                id,
+                &tool,
+            ) {
+                Ok((approval, _)) => approval,
+                Err(_) => crate::study::manifest::manifest_section_sha256(&manifest_text, id)
                     .context("hashing the study's manifest section")?,
-            );
+            };
+            report.manifest_sha256 = Some(approval);
             if let Some(registry) = &registry {
                 let current = report
                     .sha256
@@ -164,6 +177,7 @@ fn grants(manifest: &LoadedManifest, id: &str) -> anyhow::Result<Grants> {
             .collect(),
         auth: tool.auth.map(|r| r.as_str().to_owned()),
         key_value_stores: c.key_value_stores.clone(),
+        sqlite_databases: c.sqlite_databases.clone(),
         allowed_outbound_hosts: c.allowed_outbound_hosts.clone(),
         variables: c.variables.clone(),
         files: c
@@ -180,27 +194,58 @@ fn grants(manifest: &LoadedManifest, id: &str) -> anyhow::Result<Grants> {
             pseudonymiser: i.pseudonymiser,
         }),
         keyed_hash_domains: tool.keyed_hash_domains,
-        study: tool.study.map(|s| StudyGrant {
-            title: s.title,
-            purpose: s.purpose,
-            legal_basis: s.legal_basis,
-            principal_investigator: s.principal_investigator,
-            unit: match s.unit {
-                crate::study::manifest::Unit::Consultation => "consultation".into(),
-                crate::study::manifest::Unit::Patient => "patient".into(),
-            },
-            table: table_grant(&s.table),
-            datasets: s.datasets,
-            params: s.params,
-            disclosure: DisclosureGrant {
-                min_count: s.disclosure.min_count,
-                rounding: s.disclosure.rounding,
-                max_rows: s.disclosure.max_rows as u64,
-                max_bytes: s.disclosure.max_bytes as u64,
-            },
-            time_limit_seconds: s.time_limit_seconds,
-            memory_limit_mb: s.memory_limit_mb,
-            expires: s.expires,
+        study: tool.study.map(|mut s| {
+            // An invalid section has no table to show; the manifest check says why.
+            let _ = s.validate(id);
+            let model = s.model.as_ref().map(|m| ModelGrant {
+                file: m.file.clone(),
+                sha256: crate::study::manifest::model_file_sha256(manifest.base_dir(), id, m).ok(),
+                features: m.features.clone(),
+                outcome: m.outcome.clone(),
+                bins: m.bins,
+                thresholds: m.thresholds.clone(),
+                subgroups: m.subgroups.clone(),
+            });
+            let epsilon_per_release = s
+                .table
+                .is_some()
+                .then(|| crate::study::budget::cost_of(&s))
+                .flatten()
+                .map(|c| c.epsilon);
+            let fit = s.fit.as_ref().map(|f| FitGrant {
+                family: f.family.clone(),
+                features: f.features.clone(),
+                outcome: f.outcome.clone(),
+                max_parameter_fraction: f.max_parameter_fraction,
+            });
+            StudyGrant {
+                kind: s.kind.as_str().to_owned(),
+                model,
+                fit,
+                title: s.title,
+                purpose: s.purpose,
+                legal_basis: s.legal_basis,
+                principal_investigator: s.principal_investigator,
+                unit: match s.unit {
+                    crate::study::manifest::Unit::Consultation => "consultation".into(),
+                    crate::study::manifest::Unit::Patient => "patient".into(),
+                },
+                table: s.table.as_ref().map(table_grant).unwrap_or_default(),
+                datasets: s.datasets,
+                params: s.params,
+                disclosure: DisclosureGrant {
+                    min_count: s.disclosure.min_count,
+                    rounding: s.disclosure.rounding,
+                    max_rows: s.disclosure.max_rows as u64,
+                    max_bytes: s.disclosure.max_bytes as u64,
+                    noise_scale: s.disclosure.noise_scale,
+                    epsilon_budget: s.disclosure.epsilon_budget,
+                    epsilon_per_release,
+                },
+                time_limit_seconds: s.time_limit_seconds,
+                memory_limit_mb: s.memory_limit_mb,
+                expires: s.expires,
+            }
         }),
     })
 }
@@ -243,6 +288,7 @@ fn table_grant(table: &crate::study::table::TableSpec) -> TableGrant {
             .map(|(share, [n, d])| (share.clone(), format!("{n} / {d}")))
             .collect(),
         max_per_patient: table.max_per_patient,
+        max_cells_per_patient: table.max_cells_per_patient,
         by: table.by.clone(),
     }
 }
@@ -316,8 +362,10 @@ fn read_component(
         .with_context(|| format!("cannot read {}", path.display()))
         .map_err(|e| (None, e))?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    let component = Component::new(engine, &bytes)
+    // A wasip1 module is reported as the component carrel makes of it at load.
+    let component = crate::componentize::componentize_if_module(&bytes)
         .map_err(anyhow::Error::from)
+        .and_then(|component| Component::new(engine, &component).map_err(anyhow::Error::from))
         .with_context(|| format!("{} is not a component carrel can load", path.display()))
         .map_err(|e| (Some(sha256.clone()), e))?;
     let ty = component.component_type();

@@ -89,18 +89,20 @@ pub fn run(state_dir: &Path, args: &LogArgs, out: &mut dyn Write) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
-/// `seq time actor action subject details`.
+/// `seq time actor action subject details`, with control characters escaped (a study's
+/// log lines reach the log).
 pub fn line(entry: &AuditEntry) -> String {
+    use crate::study::metadata::terminal_safe;
     let details = compact(&entry.details);
     format!(
         "{:>6}  {}  {:<16} {:<24} {}{}{}",
         entry.seq,
-        entry.time,
-        entry.actor,
-        entry.action,
-        entry.subject,
+        terminal_safe(&entry.time),
+        terminal_safe(&entry.actor),
+        terminal_safe(&entry.action),
+        terminal_safe(&entry.subject),
         if details.is_empty() { "" } else { "  " },
-        details
+        terminal_safe(&details)
     )
 }
 

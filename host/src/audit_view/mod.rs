@@ -138,16 +138,17 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         AuditCommand::Checkpoint { verify: Some(file) } => {
             checkpoint::verify(&state_dir, &file, &mut out)
         }
+        // Run records hold what studies wrote: printed with control characters escaped.
         AuditCommand::Runs { study } => {
             let registry = crate::study::StudyRegistry::open(&state_dir)?;
-            serde_json::to_writer_pretty(&mut out, &registry.runs(study.as_deref())?)?;
-            writeln!(out)?;
+            let runs = registry.runs(study.as_deref())?;
+            writeln!(out, "{}", crate::study::metadata::terminal_json(&runs)?)?;
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Run { run_id } => {
             let registry = crate::study::StudyRegistry::open(&state_dir)?;
-            serde_json::to_writer_pretty(&mut out, &registry.run(&run_id)?)?;
-            writeln!(out)?;
+            let run = registry.run(&run_id)?;
+            writeln!(out, "{}", crate::study::metadata::terminal_json(&run)?)?;
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Chain(command) => command.run(&state_dir, &mut out),

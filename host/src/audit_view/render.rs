@@ -145,6 +145,7 @@ fn grant_lines(g: &Grants) -> Vec<(String, String)> {
     };
     list("routes", &g.routes);
     list("key_value_stores", &g.key_value_stores);
+    list("sqlite_databases", &g.sqlite_databases);
     list("allowed_outbound_hosts", &g.allowed_outbound_hosts);
     list("files", &g.files);
     list("keyed_hash_domains", &g.keyed_hash_domains);
@@ -176,8 +177,12 @@ fn grant_lines(g: &Grants) -> Vec<(String, String)> {
         lines.push((
             "  disclosure".into(),
             format!(
-                "counts under {} redacted, rounded to {}, at most {} rows and {} bytes",
-                d.min_count, d.rounding, d.max_rows, d.max_bytes
+                "counts under {} redacted, rounded to {}, at most {} rows and {} bytes; {}",
+                d.min_count,
+                d.rounding,
+                d.max_rows,
+                d.max_bytes,
+                crate::audit_view::report::privacy_summary(d)
             ),
         ));
         lines.push((

@@ -79,6 +79,9 @@ pub struct Grants {
     /// Token role its routes require (`tool.carrel.auth`).
     pub auth: Option<String>,
     pub key_value_stores: Vec<String>,
+    /// SQLite databases by label (`sqlite_databases`); added within format version 1.
+    #[serde(default)]
+    pub sqlite_databases: Vec<String>,
     pub allowed_outbound_hosts: Vec<String>,
     /// Component variables: name → template.
     pub variables: BTreeMap<String, String>,
@@ -99,6 +102,15 @@ pub struct IngestGrant {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StudyGrant {
+    /// `counts`, `model-evaluation` or `model-fit`: what the study hands the host.
+    #[serde(default)]
+    pub kind: String,
+    /// The model a `model-evaluation` study brings, with its file's sha256.
+    #[serde(default)]
+    pub model: Option<ModelGrant>,
+    /// The regression a `model-fit` study asks the host for.
+    #[serde(default)]
+    pub fit: Option<FitGrant>,
     pub title: String,
     pub purpose: String,
     pub legal_basis: String,
@@ -121,6 +133,28 @@ pub struct StudyGrant {
     pub expires: String,
 }
 
+/// A model to evaluate, as an auditor reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelGrant {
+    pub file: String,
+    /// The file's sha256 (part of the approval); none when the file cannot be read.
+    pub sha256: Option<String>,
+    pub features: Vec<String>,
+    pub outcome: String,
+    pub bins: u32,
+    pub thresholds: Vec<f64>,
+    pub subgroups: Vec<String>,
+}
+
+/// A regression to fit, as an auditor reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitGrant {
+    pub family: String,
+    pub features: Vec<String>,
+    pub outcome: String,
+    pub max_parameter_fraction: f64,
+}
+
 /// The declared output table, as an auditor reads it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TableGrant {
@@ -130,6 +164,9 @@ pub struct TableGrant {
     /// Share → `numerator / denominator`.
     pub shares: BTreeMap<String, String>,
     pub max_per_patient: u32,
+    /// The (cell, measure) pairs one patient may add to in a run.
+    #[serde(default)]
+    pub max_cells_per_patient: u32,
     /// Grouping → the dimensions it keeps.
     pub by: BTreeMap<String, Vec<String>>,
 }
@@ -140,6 +177,14 @@ pub struct DisclosureGrant {
     pub rounding: u64,
     pub max_rows: u64,
     pub max_bytes: u64,
+    /// Scale of the cell-key noise (0: none).
+    #[serde(default)]
+    pub noise_scale: f64,
+    /// The study's privacy budget (ε) on its dataset, and what one release costs.
+    #[serde(default)]
+    pub epsilon_budget: f64,
+    #[serde(default)]
+    pub epsilon_per_release: Option<f64>,
 }
 
 /// How an import relates to grants.
@@ -230,4 +275,24 @@ pub struct ApprovalView {
     /// Whether the binary and manifest section on disk are the submitted ones; `null`
     /// when there is nothing to compare.
     pub matches_current: Option<bool>,
+}
+
+/// `cell-key noise of scale 3, ε 32 per release, budget 2000`, as the auditor reads it.
+pub fn privacy_summary(d: &DisclosureGrant) -> String {
+    if d.noise_scale <= 0.0 {
+        return "no cell-key noise".to_owned();
+    }
+    let per_release = d
+        .epsilon_per_release
+        .map(|e| format!(", ε {} per release", (e * 1000.0).round() / 1000.0))
+        .unwrap_or_default();
+    let budget = if d.epsilon_budget > 0.0 {
+        format!(", budget {}", d.epsilon_budget)
+    } else {
+        ", no budget".to_owned()
+    };
+    format!(
+        "cell-key noise of scale {}{per_release}{budget}",
+        d.noise_scale
+    )
 }

@@ -14,9 +14,13 @@ pub mod bindings {
 }
 
 use crate::ingest::{IngestError, IngestPipeline};
+use crate::patients::ObjectionError;
+use crate::patients::objections::Channel;
 use crate::tokens::Principal;
 use bindings::carrel::eds::ingest::{self, IngestError as WitIngestError};
-use bindings::carrel::eds::types::{IdentifiedConsultation, Receipt};
+use bindings::carrel::eds::types::{
+    IdentifiedConsultation, IdentifiedPatient, ObjectionReceipt, Receipt,
+};
 use carrel_vault::{AuditAction, AuditEvent, AuditLog};
 use std::sync::Arc;
 use wasmtime::component::{HasData, Linker};
@@ -93,6 +97,49 @@ impl ingest::Host for IngestView<'_> {
                 Err(IngestError::Internal(why)) => Err(WitIngestError::Other(why)),
             },
         )
+    }
+
+    async fn object(
+        &mut self,
+        patient: IdentifiedPatient,
+    ) -> wasmtime::Result<Result<ObjectionReceipt, WitIngestError>> {
+        Ok(self.object_patient(patient).await)
+    }
+}
+
+impl IngestView<'_> {
+    async fn object_patient(
+        &self,
+        patient: IdentifiedPatient,
+    ) -> Result<ObjectionReceipt, WitIngestError> {
+        let Some(pipeline) = self.grant.pipeline.clone() else {
+            return Err(self.deny("this component is not granted ingest in its manifest"));
+        };
+        let Some(association) = self.principal.and_then(|p| p.association.clone()) else {
+            return Err(self.deny("the request was not authenticated as an association"));
+        };
+        let patient = carrel_fhir::IdentifiedPatient {
+            nir: patient.nir,
+            family: patient.family,
+            given: patient.given,
+            birth_date: patient.birth_date,
+            sex: patient.sex,
+            ..Default::default()
+        };
+        let rights = pipeline.rights().clone();
+        let registered = tokio::task::spawn_blocking(move || {
+            rights.object(&patient, &association, Channel::Ingest)
+        })
+        .await
+        .map_err(|e| WitIngestError::Other(e.to_string()))?;
+        match registered {
+            Ok(registered) => Ok(ObjectionReceipt {
+                newly_registered: registered.newly_registered,
+                audit_seq: registered.audit_seq,
+            }),
+            Err(ObjectionError::Refused(why)) => Err(WitIngestError::Refused(why)),
+            Err(ObjectionError::Internal(why)) => Err(WitIngestError::Other(why)),
+        }
     }
 }
 

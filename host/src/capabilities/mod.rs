@@ -6,6 +6,7 @@ pub mod ingest;
 pub mod key_value;
 pub mod keyed_hash;
 pub mod outbound_http;
+pub mod sqlite;
 pub mod study_log;
 pub mod study_world;
 pub mod variables;

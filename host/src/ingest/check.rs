@@ -71,6 +71,24 @@ pub fn canonical_rows(
     Ok(batch)
 }
 
+/// The pseudonymiser's `patient_id` of every row must be the keyed hash the host
+/// computed for that row's patient: otherwise an objection, which the host matches by
+/// that hash, would miss the rows.
+pub fn patient_ids(batch: &RecordBatch, expected: &[String]) -> Result<(), String> {
+    let written = batch
+        .column_by_name("patient_id")
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or("patient_id column missing")?;
+    for (row, expected) in expected.iter().enumerate() {
+        if !written.is_valid(row) || written.value(row) != expected {
+            return Err(format!(
+                "row {row}: the pseudonymiser's patient_id is not the host's keyed hash of the row's patient"
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +167,23 @@ mod tests {
         assert!(
             !err.contains("184127645108946"),
             "the refusal must not repeat the identifier"
+        );
+    }
+
+    #[test]
+    fn a_patient_id_other_than_the_hosts_hash_is_refused_naming_the_row() {
+        let batch = canonical_rows(&rows("sos-brest"), "sos-brest", 1).unwrap();
+        let written = batch
+            .column_by_name("patient_id")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0)
+            .to_owned();
+        patient_ids(&batch, std::slice::from_ref(&written)).unwrap();
+        let err = patient_ids(&batch, &["f".repeat(64)]).unwrap_err();
+        assert!(
+            err.starts_with("row 0:") && err.contains("patient_id"),
+            "{err}"
         );
     }
 

@@ -3,12 +3,18 @@
 
 mod check;
 pub mod pseudonymiser;
+pub mod record_keys;
+mod withhold;
+
+pub use withhold::WITHHELD_ACTION;
 
 use crate::capabilities::ingest::bindings::carrel::eds::types::{IdentifiedConsultation, Receipt};
+use crate::patients::PatientRights;
 use carrel_vault::{AuditAction, AuditEvent, ColumnGroups, Vault};
 use pseudonymiser::Pseudonymiser;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,18 +31,31 @@ pub struct IngestPipeline {
     dataset: String,
     pseudonymiser: Pseudonymiser,
     receipts: Mutex<Connection>,
+    /// Objections: whose consultations are withheld.
+    rights: Arc<PatientRights>,
 }
 
-/// Creates `name` with the canonical consultation schema and its column groups unless it
-/// exists (ingestion, synthetic tries and the study benchmark all write it).
+/// Creates `name` with the stored consultation schema (canonical columns and the record
+/// key) and its column groups unless it exists, and adds the record key as a new schema
+/// version to a dataset made before it (ingestion, synthetic tries and the study
+/// benchmark all write it).
 pub fn ensure_canonical_dataset(vault: &Vault, name: &str, actor: &str) -> anyhow::Result<()> {
+    let groups = carrel_pseudonym::column_groups()
+        .iter()
+        .fold(ColumnGroups::new(), |g, (group, columns)| {
+            g.with_group(group, columns)
+        })
+        .with_group(record_keys::RECORD_KEY_GROUP, &[record_keys::RECORD_KEY]);
+    let schema = record_keys::stored_schema();
     if !vault.datasets()?.iter().any(|d| d == name) {
-        let groups = carrel_pseudonym::column_groups()
-            .iter()
-            .fold(ColumnGroups::new(), |g, (group, columns)| {
-                g.with_group(group, columns)
-            });
-        vault.create_dataset(name, &carrel_pseudonym::canonical_schema(), &groups, actor)?;
+        vault.create_dataset(name, &schema, &groups, actor)?;
+    } else if vault
+        .current_version(name)?
+        .schema
+        .field_with_name(record_keys::RECORD_KEY)
+        .is_err()
+    {
+        vault.add_schema_version(name, &schema, &groups, actor)?;
     }
     Ok(())
 }
@@ -47,6 +66,7 @@ impl IngestPipeline {
         vault: Arc<Vault>,
         dataset: &str,
         pseudonymiser: Pseudonymiser,
+        rights: Arc<PatientRights>,
     ) -> anyhow::Result<Self> {
         ensure_canonical_dataset(&vault, dataset, carrel_vault::SYSTEM_ACTOR)?;
         let conn = Connection::open(vault.state_dir().join(carrel_vault::CATALOG_FILE))?;
@@ -68,7 +88,13 @@ impl IngestPipeline {
             dataset: dataset.to_owned(),
             pseudonymiser,
             receipts: Mutex::new(conn),
+            rights,
         })
+    }
+
+    /// Patients' rights as this pipeline honours them (objections go there).
+    pub fn rights(&self) -> &Arc<PatientRights> {
+        &self.rights
     }
 
     fn stored_receipt(&self, association: &str, key: &str) -> Result<Option<Receipt>, IngestError> {
@@ -99,11 +125,13 @@ impl IngestPipeline {
         IngestError::Refused(why)
     }
 
+    /// Pseudonymises, checks and stores `rows` as one segment, leaving out the
+    /// consultations of patients who objected (counted in the receipt as withheld).
     pub async fn submit(
         &self,
         association: &str,
         batch_key: &str,
-        rows: Vec<IdentifiedConsultation>,
+        mut rows: Vec<IdentifiedConsultation>,
     ) -> Result<Receipt, IngestError> {
         let key = hex::encode(Sha256::digest(batch_key.as_bytes()));
         if let Some(receipt) = self.stored_receipt(association, &key)? {
@@ -112,25 +140,94 @@ impl IngestPipeline {
         if rows.is_empty() {
             return Err(self.refuse(association, &key, "the batch holds no consultation".into()));
         }
-        let ipc = self
-            .pseudonymiser
-            .run(association, &rows)
-            .await
-            .map_err(|why| {
-                self.refuse(association, &key, format!("pseudonymisation failed: {why}"))
-            })?;
-        let batch = check::canonical_rows(&ipc, association, rows.len())
-            .map_err(|why| self.refuse(association, &key, why))?;
+        let sent = rows.len();
+        // The host hashes each row's patient itself: it decides what is withheld, and
+        // checks the pseudonymiser's `patient_id` against it.
+        let mut pseudonyms = withhold::row_pseudonyms(&self.rights, association, &rows)
+            .map_err(|e| IngestError::Internal(format!("{e:#}")))?;
+        // An objection registered while this batch is on its way changes the register's
+        // generation, which the append checks in its transaction: then the batch is
+        // filtered again and retried, so nothing of that patient is stored after it.
+        for _ in 0..MAX_OBJECTION_RETRIES {
+            let objections = self
+                .rights
+                .objections
+                .current()
+                .map_err(|e| IngestError::Internal(format!("{e:#}")))?;
+            withhold::retain_unobjected(&objections, &mut rows, &mut pseudonyms);
+            let withheld = (sent - rows.len()) as u64;
+            if rows.is_empty() {
+                return self.store_withheld(association, &key, withheld);
+            }
+            let ipc = self
+                .pseudonymiser
+                .run(association, &rows)
+                .await
+                .map_err(|why| {
+                    self.refuse(association, &key, format!("pseudonymisation failed: {why}"))
+                })?;
+            let batch = check::canonical_rows(&ipc, association, rows.len())
+                .and_then(|batch| check::patient_ids(&batch, &pseudonyms).map(|()| batch))
+                .map_err(|why| self.refuse(association, &key, why))?;
+            let batch = record_keys::with_record_keys(&batch)
+                .map_err(|e| IngestError::Internal(e.to_string()))?;
+            let stale = Arc::new(AtomicBool::new(false));
+            let appended = self
+                .append(
+                    association,
+                    &key,
+                    batch,
+                    withheld,
+                    objections.generation,
+                    stale.clone(),
+                )
+                .await?;
+            match appended {
+                Ok(appended) => {
+                    return Ok(StoredReceipt::of(&appended, withheld).into_receipt(false));
+                }
+                Err(_) if stale.load(Ordering::SeqCst) => continue,
+                Err(error) => {
+                    // The same batch key submitted concurrently: the other submission
+                    // stored it first, its receipt's primary key refused this append whole.
+                    if let Some(receipt) = self.stored_receipt(association, &key)? {
+                        return Ok(receipt);
+                    }
+                    return Err(IngestError::Internal(error.to_string()));
+                }
+            }
+        }
+        Err(IngestError::Internal(
+            "objections kept arriving while the batch was stored; send it again".into(),
+        ))
+    }
+
+    /// Appends the batch with its receipt (and, when rows were withheld, an
+    /// `ingest.withheld` entry) in one transaction, refused when the objection register
+    /// moved past `generation` (then `stale` is set).
+    async fn append(
+        &self,
+        association: &str,
+        key: &str,
+        batch: arrow_array::RecordBatch,
+        withheld: u64,
+        generation: i64,
+        stale: Arc<AtomicBool>,
+    ) -> Result<carrel_vault::Result<carrel_vault::AppendReceipt>, IngestError> {
         let vault = self.vault.clone();
         let dataset = self.dataset.clone();
         let actor = association.to_owned();
-        let receipt_key = key.clone();
+        let receipt_key = key.to_owned();
         // The receipt is written in the append's own catalog transaction: the segment, its
         // audit entry and the receipt commit together or not at all, so a batch retried
         // after a crash is either stored with its receipt or not stored at all.
-        let appended = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             vault.append_with(&dataset, &batch, &actor, |tx, appended| {
-                let stored = StoredReceipt::of(appended);
+                if crate::patients::objections::generation(tx)? != generation {
+                    stale.store(true, Ordering::SeqCst);
+                    return Err(rusqlite::Error::InvalidQuery);
+                }
+                let stored = StoredReceipt::of(appended, withheld);
                 tx.execute(
                     "INSERT INTO ingest_receipts (association, key_sha256, receipt) VALUES (?1, ?2, ?3)",
                     params![
@@ -139,24 +236,62 @@ impl IngestPipeline {
                         serde_json::to_string(&stored).expect("receipt serialises")
                     ],
                 )?;
+                if withheld > 0 {
+                    withhold::audit(tx, &actor, &dataset, &receipt_key, withheld, Some(&appended.segment_id))?;
+                }
                 Ok(())
             })
         })
         .await
-        .map_err(|e| IngestError::Internal(e.to_string()))?;
-        match appended {
-            Ok(appended) => Ok(StoredReceipt::of(&appended).into_receipt(false)),
-            Err(error) => {
-                // The same batch key submitted concurrently: the other submission stored it
-                // first, its receipt's primary key refused this append whole.
-                if let Some(receipt) = self.stored_receipt(association, &key)? {
-                    return Ok(receipt);
-                }
-                Err(IngestError::Internal(error.to_string()))
-            }
+        .map_err(|e| IngestError::Internal(e.to_string()))
+    }
+
+    /// The receipt of a batch whose every row was withheld: nothing stored, the receipt
+    /// and its `ingest.withheld` audit entry committed together.
+    fn store_withheld(
+        &self,
+        association: &str,
+        key: &str,
+        withheld: u64,
+    ) -> Result<Receipt, IngestError> {
+        let internal = |e: rusqlite::Error| IngestError::Internal(e.to_string());
+        let mut conn = self.receipts.lock().expect("receipts lock");
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(internal)?;
+        let seq = withhold::audit(&tx, association, &self.dataset, key, withheld, None)
+            .map_err(internal)?;
+        let stored = StoredReceipt {
+            batch_id: format!("withheld-{}", &key[..16]),
+            rows_accepted: 0,
+            segment: String::new(),
+            audit_seq: seq,
+            rows_withheld: withheld,
+        };
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO ingest_receipts (association, key_sha256, receipt) VALUES (?1, ?2, ?3)",
+            params![
+                association,
+                key,
+                serde_json::to_string(&stored).expect("receipt serialises")
+            ],
+        )
+        .map_err(internal)?;
+        if inserted == 0 {
+            // Stored meanwhile by the same batch sent concurrently: its receipt stands.
+            drop(tx);
+            drop(conn);
+            return self
+                .stored_receipt(association, key)?
+                .ok_or_else(|| IngestError::Internal("a receipt vanished".into()));
         }
+        tx.commit().map_err(internal)?;
+        Ok(stored.into_receipt(false))
     }
 }
+
+/// How often a batch is filtered again because objections arrived while it was stored.
+const MAX_OBJECTION_RETRIES: usize = 5;
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct StoredReceipt {
@@ -164,15 +299,19 @@ struct StoredReceipt {
     rows_accepted: u64,
     segment: String,
     audit_seq: u64,
+    /// Receipts stored before objections existed have none.
+    #[serde(default)]
+    rows_withheld: u64,
 }
 
 impl StoredReceipt {
-    fn of(appended: &carrel_vault::AppendReceipt) -> Self {
+    fn of(appended: &carrel_vault::AppendReceipt, rows_withheld: u64) -> Self {
         Self {
             batch_id: appended.segment_id.clone(),
             rows_accepted: appended.rows,
             segment: appended.segment_id.clone(),
             audit_seq: appended.audit_seq,
+            rows_withheld,
         }
     }
 
@@ -183,6 +322,7 @@ impl StoredReceipt {
             segment: self.segment,
             audit_seq: self.audit_seq,
             replayed,
+            rows_withheld: self.rows_withheld,
         }
     }
 

@@ -12,6 +12,7 @@ use super::cli_access::{OwnersCommand, auditor, owners, recorded_as, researcher}
 pub(crate) use super::cli_print::print_table;
 use super::cli_print::{RunProgress, exit_code, print_record, print_view, print_view_line};
 use super::desk::{StudyDesk, study_specs};
+use super::metadata::{terminal_json, terminal_lines, terminal_safe};
 use super::run::ReadObserver;
 use super::synthetic::{SyntheticWarehouse, try_study};
 use crate::progress::Progress;
@@ -39,11 +40,15 @@ pub struct StudyArgs {
 
 #[derive(Subcommand)]
 pub enum StudyCommand {
-    /// Write a new study crate on the study SDK (a worked example that builds and passes
-    /// `try --synthetic` as it is), add it to the components workspace and the manifest.
+    /// Write a new study on the study SDK (a worked example that builds and passes
+    /// `try --synthetic` as it is): a Rust crate added to the components workspace, or a
+    /// Python project; and its section in the manifest.
     New {
         /// The study's id: lowercase letters, digits and `-`, starting with a letter.
         name: String,
+        /// The study's language.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: StudyLanguage,
         /// Directory the crate is created in; default `components/studies` next to the
         /// manifest.
         #[arg(long)]
@@ -54,6 +59,9 @@ pub enum StudyCommand {
         /// Only print the manifest section (also written to study.toml.example).
         #[arg(long)]
         no_manifest: bool,
+        /// `model-eval`: no code, the shipped study that evaluates an ONNX model you bring.
+        #[arg(long, value_parser = ["model-eval"])]
+        template: Option<String>,
     },
     /// Studies in the manifest with their approval state, hashes and expiry.
     List {
@@ -157,9 +165,19 @@ pub struct AuditorToken {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+pub enum StudyLanguage {
+    /// A crate on components/study-sdk, built with cargo.
+    Rust,
+    /// `app.py` on sdk/python, built with componentize-py.
+    Python,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 pub enum ResultFormat {
     Csv,
     Arrow,
+    /// A fitted logistic regression (a `model-fit` run) as an ONNX model.
+    Onnx,
 }
 
 fn parse_param(text: &str) -> Result<(String, String), String> {
@@ -176,17 +194,27 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
     // Scaffolding needs no loadable manifest (it may be the first study of a new one).
     if let StudyCommand::New {
         name,
+        lang,
         dir,
         no_manifest,
+        template,
         ..
     } = &args.command
     {
-        return super::scaffold::run(&super::scaffold::ScaffoldOptions {
+        // A template section runs a shipped component: there is no code, in any language.
+        if template.is_some() {
+            return super::scaffold_model::run(name, &args.from, !no_manifest);
+        }
+        let options = super::scaffold::ScaffoldOptions {
             name: name.clone(),
             dir: dir.clone(),
             manifest: args.from.clone(),
             add_to_manifest: !no_manifest,
-        });
+        };
+        return match lang {
+            StudyLanguage::Rust => super::scaffold::run(&options),
+            StudyLanguage::Python => super::scaffold_python::run(&options),
+        };
     }
     let manifest = crate::manifest::load(&args.from)?;
     let specs = study_specs(&manifest)?;
@@ -215,7 +243,9 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
             stored = n;
         })?;
         progress.finish();
-        let (record, released) = runtime.block_on(try_study(spec, &warehouse, params.clone()))?;
+        let cache = state_dir.join("cache");
+        let (record, released) =
+            runtime.block_on(try_study(spec, &warehouse, params.clone(), Some(&cache)))?;
         print_record(&record);
         if let Some(bytes) = released {
             print_table(&bytes, 20)?;
@@ -230,9 +260,9 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
         }
         other => other,
     };
-    let operator_policy =
-        crate::runtime_config::RuntimeConfig::load_optional(args.runtime_config_file.as_deref())?
-            .disclosure;
+    let runtime_config =
+        crate::runtime_config::RuntimeConfig::load_optional(args.runtime_config_file.as_deref())?;
+    let operator_policy = runtime_config.disclosure;
     let vault = Vault::open(&state_dir, &MasterKeyEnv::from_process()).with_context(|| {
         format!(
             "cannot open the warehouse in {} (is `carrel up` running on it? then use /api/studies)",
@@ -240,12 +270,17 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
         )
     })?;
     let audit = Arc::new(AuditLog::open(&state_dir)?);
-    let desk = StudyDesk::new(specs, Arc::new(vault), audit, &state_dir, operator_policy)?;
+    let vault = Arc::new(vault);
+    // Runs leave out the rows of patients who objected and rows past retention.
+    let rights =
+        crate::patients::PatientRights::open(vault.clone(), &state_dir, runtime_config.patients)?;
+    let desk = StudyDesk::new(specs, vault, audit, &state_dir, operator_policy)?
+        .with_rights(Arc::new(rights));
     match command {
         StudyCommand::List { json } => {
             let listing = desk.list()?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&listing)?);
+                println!("{}", terminal_json(&listing)?);
             } else {
                 for s in listing {
                     println!(
@@ -263,18 +298,18 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
                         } else {
                             ""
                         },
-                        s.title,
-                        s.principal_investigator
+                        terminal_safe(&s.title),
+                        terminal_safe(&s.principal_investigator)
                     );
                     if !s.owners.is_empty() {
-                        println!("    owned by {}", s.owners.join(", "));
+                        println!("    owned by {}", terminal_safe(&s.owners.join(", ")));
                     }
                 }
             }
         }
         StudyCommand::Submit { id, by } => {
             let who = researcher(&state_dir, by.as_deref())?;
-            let s = desk.submit(&id, &who)?;
+            let s = runtime.block_on(desk.submit(&id, &who))?;
             println!(
                 "Submitted {id} as {}: wasm sha256 {}, manifest sha256 {}. An auditor approves it with `carrel study approve {id} --token <auditor's token>`.",
                 who.actor(),
@@ -311,7 +346,7 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
             progress.finish();
             let view = record.for_researcher();
             if json {
-                println!("{}", serde_json::to_string_pretty(&view)?);
+                println!("{}", terminal_json(&view)?);
                 return Ok(exit_code(&view.status));
             }
             print_view(&view);
@@ -330,7 +365,7 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
                 .map(|r| r.for_researcher())
                 .collect();
             if json {
-                println!("{}", serde_json::to_string_pretty(&runs)?);
+                println!("{}", terminal_json(&runs)?);
             } else {
                 runs.iter().for_each(print_view_line);
             }
@@ -339,7 +374,7 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
             let who = researcher(&state_dir, by.as_deref())?;
             let view = desk.registry.run_for(&who, &run_id)?.for_researcher();
             if json {
-                println!("{}", serde_json::to_string_pretty(&view)?);
+                println!("{}", terminal_json(&view)?);
             } else {
                 print_view(&view);
             }
@@ -361,13 +396,27 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
             let rendered = match format {
                 ResultFormat::Arrow => bytes,
                 ResultFormat::Csv => crate::results::to_csv(&bytes)?,
+                ResultFormat::Onnx => crate::results::to_onnx(&bytes, &record.model_report)?,
             };
             match out {
                 Some(path) => std::fs::write(&path, rendered)
                     .with_context(|| format!("cannot write {}", path.display()))?,
                 None => {
-                    use std::io::Write;
-                    std::io::stdout().write_all(&rendered)?;
+                    use std::io::{IsTerminal, Write};
+                    let mut stdout = std::io::stdout();
+                    if stdout.is_terminal() {
+                        // Cells hold what associations sent: nothing in them may act on
+                        // the terminal.
+                        let text = match format {
+                            ResultFormat::Csv => String::from_utf8_lossy(&rendered).into_owned(),
+                            ResultFormat::Arrow | ResultFormat::Onnx => anyhow::bail!(
+                                "this format is binary: write it to a file (--out FILE) or a pipe"
+                            ),
+                        };
+                        stdout.write_all(terminal_lines(&text).as_bytes())?;
+                    } else {
+                        stdout.write_all(&rendered)?;
+                    }
                 }
             }
         }

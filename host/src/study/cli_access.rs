@@ -71,7 +71,10 @@ pub(super) fn auditor(state_dir: &Path, token: Option<&str>) -> anyhow::Result<C
     };
     match TokenStore::open(state_dir)?.authenticate(secret)? {
         Err(Refusal::Unknown) => bail!("the token given with --token (or CARREL_TOKEN) is unknown"),
-        Err(Refusal::Revoked) => bail!("the token given with --token (or CARREL_TOKEN) is revoked"),
+        Err(Refusal::Revoked(who)) => bail!(
+            "the token given with --token (or CARREL_TOKEN), token {}, is revoked",
+            who.token_id
+        ),
         Ok(p) if p.role != Role::Auditor => bail!(
             "the token given with --token (or CARREL_TOKEN) is a {} token: only an auditor approves or revokes",
             p.role.as_str()
@@ -98,7 +101,12 @@ fn print_owners(study: &str, owners: &[Owner]) {
         );
     }
     for o in owners {
-        println!("{}  added {} by {}", o.holder, o.added_at, o.added_by);
+        println!(
+            "{}  added {} by {}",
+            super::metadata::terminal_safe(&o.holder),
+            o.added_at,
+            super::metadata::terminal_safe(&o.added_by)
+        );
     }
 }
 

@@ -1,6 +1,7 @@
 //! What `carrel study` prints: the reading's progress, a run as a researcher sees it, a
 //! synthetic try in full, and the first rows of a released table.
 
+use super::metadata::{terminal_lines, terminal_safe};
 use super::registry::RunRecord;
 use super::run::ReadObserver;
 use super::view::{ResearcherRun, duration_text};
@@ -68,7 +69,8 @@ pub(super) fn exit_code(status: &str) -> ExitCode {
     }
 }
 
-/// A run in full: for `study try --synthetic`, whose data holds no one.
+/// A run in full: for `study try --synthetic`, whose data holds no one. What the study
+/// wrote (its log, its error text) is shown with control characters escaped.
 pub(super) fn print_record(r: &RunRecord) {
     println!(
         "run {} of {}: {}{}",
@@ -77,7 +79,7 @@ pub(super) fn print_record(r: &RunRecord) {
         r.status,
         r.error
             .as_deref()
-            .map(|e| format!(": {e}"))
+            .map(|e| format!(": {}", terminal_safe(e)))
             .unwrap_or_default()
     );
     println!(
@@ -89,11 +91,17 @@ pub(super) fn print_record(r: &RunRecord) {
     if !r.disclosure.is_null() {
         println!("  disclosure control: {}", r.disclosure);
     }
+    if let Some(p) = &r.privacy {
+        println!("  {}", privacy_text(p.charged, p.spent, p.budget));
+    }
+    if !r.model_report.is_null() {
+        println!("  model report: {}", r.model_report);
+    }
     for denied in &r.denied {
-        println!("  denied: {denied}");
+        println!("  denied: {}", terminal_safe(denied));
     }
     for line in &r.logs {
-        println!("  log {line}");
+        println!("  log {}", terminal_safe(line));
     }
 }
 
@@ -106,22 +114,32 @@ pub(super) fn print_view(r: &ResearcherRun) {
         r.status,
         r.researcher_error
             .as_deref()
-            .map(|e| format!(": {e}"))
+            .map(|e| format!(": {}", terminal_safe(e)))
             .unwrap_or_default()
     );
     println!(
         "  by {}, started {}, took {}; released {} rows",
-        r.actor,
+        terminal_safe(&r.actor),
         r.started_at,
         duration_text(r.duration_seconds),
         r.rows_released
     );
-    let params: Vec<String> = r.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let params: Vec<String> = r
+        .params
+        .iter()
+        .map(|(k, v)| terminal_safe(&format!("{k}={v}")))
+        .collect();
     if !params.is_empty() {
         println!("  parameters: {}", params.join(" "));
     }
     if !r.disclosure.is_null() {
         println!("  disclosure control: {}", r.disclosure);
+    }
+    if let Some(p) = &r.privacy {
+        println!("  {}", privacy_text(p.charged, p.spent, p.budget));
+    }
+    if !r.model_report.is_null() {
+        println!("  model report: {}", r.model_report);
     }
     println!(
         "  wasm sha256 {}, manifest sha256 {}{}",
@@ -143,7 +161,7 @@ pub(super) fn print_view_line(r: &ResearcherRun) {
         r.status,
         r.rows_released,
         duration_text(r.duration_seconds),
-        r.researcher_error.as_deref().unwrap_or("")
+        terminal_safe(r.researcher_error.as_deref().unwrap_or(""))
     );
 }
 
@@ -160,11 +178,29 @@ pub(crate) fn print_table(ipc: &[u8], rows: usize) -> anyhow::Result<()> {
         left -= take;
     }
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
-    println!("{}", arrow_cast::pretty::pretty_format_batches(&shown)?);
+    let table = arrow_cast::pretty::pretty_format_batches(&shown)?.to_string();
+    println!("{}", terminal_lines(&table));
     if total > rows {
         println!("({} of {total} rows shown; empty cells are redacted)", rows);
     } else {
         println!("(empty cells are redacted)");
     }
     Ok(())
+}
+
+/// `privacy: this run spent ε 32; 64 of the study's budget of 2000 spent`.
+fn privacy_text(charged: f64, spent: f64, budget: f64) -> String {
+    let of_budget = if budget > 0.0 {
+        format!("{} of the study's budget of {budget} spent", round(spent))
+    } else {
+        "no budget set".to_owned()
+    };
+    if charged == 0.0 {
+        return format!("privacy: this run spent nothing (a repeat, or nothing read); {of_budget}");
+    }
+    format!("privacy: this run spent ε {}; {of_budget}", round(charged))
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }

@@ -1,7 +1,8 @@
 //! The study desk: everything a researcher or an auditor does with studies, over one
 //! warehouse. Shared by the `carrel study` commands and the `/api/studies` routes.
 
-use super::manifest::{StudyTool, manifest_section_sha256};
+use super::budget;
+use super::manifest::{StudyTool, approval_sha256, manifest_section_sha256};
 use super::owners::Caller;
 use super::registry::{ApprovalState, RunRecord, StudyRegistry, Submission, now};
 use super::run::ReadObserver;
@@ -25,7 +26,13 @@ pub struct StudySpec {
     pub id: String,
     pub tool: StudyTool,
     pub source: PathBuf,
+    /// What the approval binds besides the binary: the manifest section, and the model
+    /// file of a study that brings one ([`approval_sha256`]).
     pub manifest_sha256: String,
+    /// The model file's sha256 and path, for a study that brings one.
+    pub model: Option<(String, PathBuf)>,
+    /// Why the model file could not be read, when it could not.
+    pub model_error: Option<String>,
 }
 
 /// Every `[[trigger.study]]` of the manifest with its `tool.carrel.study` section.
@@ -54,17 +61,34 @@ pub fn study_specs(manifest: &LoadedManifest) -> anyhow::Result<BTreeMap<String,
                     manifest.path.display()
                 )
             })?;
+        let mut tool = tool;
         tool.validate(&id)
             .map_err(|e| anyhow!("{}: {e}", manifest.path.display()))?;
-        let manifest_sha256 = manifest_section_sha256(&text, &id)
-            .map_err(|e| anyhow!("{}: {}", manifest.path.display(), e.message()))?;
+        // A model file that cannot be read does not stop the warehouse: the study cannot
+        // be submitted or run until it can, and says why.
+        let (manifest_sha256, model_sha256, model_error) =
+            match approval_sha256(&text, manifest.base_dir(), &id, &tool) {
+                Ok((approval, model)) => (approval, model, None),
+                Err(e) => (
+                    manifest_section_sha256(&text, &id)
+                        .map_err(|e| anyhow!("{}: {}", manifest.path.display(), e.message()))?,
+                    None,
+                    Some(e),
+                ),
+            };
         specs.insert(
             id.clone(),
             StudySpec {
                 source: manifest.component_source_path(&id)?,
+                model: model_sha256.zip(
+                    tool.model
+                        .as_ref()
+                        .map(|m| manifest.base_dir().join(&m.file)),
+                ),
                 id,
                 tool,
                 manifest_sha256,
+                model_error,
             },
         );
     }
@@ -98,6 +122,8 @@ pub struct RunContext<'a> {
     pub actor: &'a str,
     /// Follows the reading, for a progress display.
     pub observer: Option<Arc<dyn ReadObserver>>,
+    /// Rows the run must not be handed: patients who objected, rows past retention.
+    pub exclusions: Option<&'a crate::patients::Exclusions>,
 }
 
 pub struct StudyDesk {
@@ -114,6 +140,9 @@ pub struct StudyDesk {
     /// The warehouse's minimum disclosure policy; no study goes below it.
     operator_policy: Policy,
     cache_dir: PathBuf,
+    /// What runs leave out (objections, retention), and the store gate they read under.
+    rights: Option<Arc<crate::patients::PatientRights>>,
+    compiled: super::compiled::CompiledStudies,
 }
 
 /// An engine whose instances may grow to the largest memory limit of the studies.
@@ -168,7 +197,15 @@ impl StudyDesk {
             secret: PseudonymSecret::load_or_create(state_dir)?,
             operator_policy,
             cache_dir: state_dir.join("cache"),
+            rights: None,
+            compiled: Default::default(),
         })
+    }
+
+    /// Runs leave out patients who objected and rows past retention ([`crate::patients`]).
+    pub fn with_rights(mut self, rights: Arc<crate::patients::PatientRights>) -> Self {
+        self.rights = Some(rights);
+        self
     }
 
     pub fn spec(&self, id: &str) -> anyhow::Result<&StudySpec> {
@@ -199,15 +236,26 @@ impl StudyDesk {
 
     /// Records a submission by `who`: its first submitter owns the study, and only its
     /// owners (or the operator) submit it again.
-    pub fn submit(&self, id: &str, who: &Caller) -> anyhow::Result<Submission> {
+    pub async fn submit(&self, id: &str, who: &Caller) -> anyhow::Result<Submission> {
         self.registry.check_submitter(id, who)?;
         let spec = self.spec(id)?;
+        super::metadata::check_section(id, &spec.tool)?;
         let wasm = self.current_wasm_sha256(id)?;
-        // A binary that is not a study is refused now rather than at its first run.
+        // A binary that is not a study of its kind is refused now rather than at its
+        // first run; so is a model it cannot run, checked by the study in a sandbox (the
+        // host parses no model file).
         let loaded = load_component(&self.engine, &spec.source, Some(&self.cache_dir))?;
         self.sandbox
-            .check(&loaded.component)
+            .check(&loaded.component, spec.tool.kind)
             .with_context(|| format!("study `{id}`"))?;
+        if let Some(model) = &spec.tool.model {
+            check_model(&self.sandbox, &loaded.component, spec, model)
+                .await
+                .with_context(|| format!("study `{id}`: model {}", model.file))?;
+        }
+        // What the register will show once approved: the text as submitted.
+        let text = super::approved_text::StudyText::of(&spec.tool);
+        self.registry.keep_text(id, &spec.manifest_sha256, &text)?;
         Ok(self
             .registry
             .submit_as(id, &wasm, &spec.manifest_sha256, who)?)
@@ -217,6 +265,7 @@ impl StudyDesk {
     pub fn approve(&self, id: &str, who: &Caller) -> anyhow::Result<Submission> {
         let auditor = &who.approver()?;
         let spec = self.spec(id)?;
+        super::metadata::check_section(id, &spec.tool)?;
         let wasm = self.current_wasm_sha256(id)?;
         Ok(self
             .registry
@@ -295,6 +344,9 @@ impl StudyDesk {
         if reason.is_some() {
             return Ok(reason);
         }
+        if let Some(error) = &spec.model_error {
+            return Ok(Some(error.clone()));
+        }
         let expiry = spec.tool.expiry_date()?;
         let today = time::OffsetDateTime::now_utc().date();
         if today > expiry {
@@ -332,6 +384,8 @@ impl StudyDesk {
     ) -> anyhow::Result<(RunRecord, u64)> {
         // Only an owner (or the operator) runs a study; to anyone else it does not exist.
         self.registry.check_owner(id, who, "run")?;
+        // Bounded before anything of them is kept.
+        super::metadata::check_params(&params)?;
         let actor = &who.actor();
         let spec = self.spec(id)?;
         let bytes = std::fs::read(&spec.source)
@@ -358,9 +412,27 @@ impl StudyDesk {
             researcher_error: None,
             contributions_dropped: 0,
             locality: serde_json::Value::Null,
+            privacy: None,
+            model_report: serde_json::Value::Null,
         };
         let mut released = None;
-        match self.refusal(spec, &wasm_sha256)? {
+        let refusal = match self.refusal(spec, &wasm_sha256)? {
+            Some(reason) => Some(reason),
+            // The run's privacy cost is reserved before it reads anything.
+            None => match self.registry.reserve_budget(
+                id,
+                &record.run_id,
+                &spec.tool.disclosure,
+                budget::cost_of(&spec.tool),
+            )? {
+                Ok(spend) => {
+                    record.privacy = spend;
+                    None
+                }
+                Err(overspent) => Some(overspent.to_string()),
+            },
+        };
+        match refusal {
             // Refused before any data was read: the reason may be shown to the researcher.
             Some(reason) => {
                 record.researcher_error = Some(reason.clone());
@@ -369,13 +441,22 @@ impl StudyDesk {
             None => {
                 // The compiled component is cached by the binary's hash: compiling it anew
                 // took most of a small run.
-                let loaded = load_component(&self.engine, &spec.source, Some(&self.cache_dir))
+                let loaded = self
+                    .compiled
+                    .load(
+                        id,
+                        &wasm_sha256,
+                        &self.engine,
+                        &spec.source,
+                        &self.cache_dir,
+                    )
                     .with_context(|| format!("study `{id}`: cannot compile its wasm"))?;
                 // The file was read twice: what runs must be what was checked above.
                 if loaded.sha256 != wasm_sha256 {
                     anyhow::bail!("study `{id}`: its binary changed while the run started");
                 }
                 let component = loaded.component;
+                let reading = crate::patients::reading(self.rights.as_deref()).await?;
                 let context = RunContext {
                     vault: &self.vault,
                     audit: Some(&self.audit),
@@ -383,6 +464,7 @@ impl StudyDesk {
                     policy: &spec.tool.disclosure,
                     actor,
                     observer,
+                    exclusions: reading.as_ref().map(|r| &r.exclusions),
                 };
                 released = execute(
                     &self.sandbox,
@@ -396,10 +478,46 @@ impl StudyDesk {
             }
         }
         record.finished_at = now();
-        let seq = self.registry.record_run(&record, released.as_deref())?;
+        let seq = self.registry.record_run(&mut record, released.as_deref())?;
         tracing::info!(study = id, run = %record.run_id, status = %record.status, "study run recorded");
         Ok((record, seq))
     }
+}
+
+/// Has a model-evaluation study check its model file in a sandbox, under its limits.
+pub async fn check_model(
+    sandbox: &StudySandbox,
+    component: &wasmtime::component::Component,
+    spec: &StudySpec,
+    model: &super::model_spec::ModelSpec,
+) -> anyhow::Result<()> {
+    let Some((sha256, path)) = &spec.model else {
+        anyhow::bail!("{}", spec.model_error.as_deref().unwrap_or("no model file"));
+    };
+    let onnx = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if &sha256_hex(&onnx) != sha256 {
+        anyhow::bail!("{} changed since the manifest was read", path.display());
+    }
+    let limits = super::sandbox::RunLimits {
+        time: std::time::Duration::from_secs(spec.tool.time_limit_seconds),
+        memory_bytes: (spec.tool.memory_limit_mb as usize) << 20,
+    };
+    let wit = crate::capabilities::study_world::bindings::carrel::eds::study_types::Model {
+        onnx,
+        features: model.features.clone(),
+    };
+    let summary = sandbox
+        .check_model(component, limits, &wit)
+        .await
+        .map_err(|f| anyhow!("refused: {}", f.detail()))?;
+    if summary.inputs as usize != model.features.len() {
+        anyhow::bail!(
+            "refused: the model takes {} inputs, and the manifest declares {} features",
+            summary.inputs,
+            model.features.len()
+        );
+    }
+    Ok(())
 }
 
 pub use super::run::execute;

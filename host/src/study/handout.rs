@@ -3,6 +3,7 @@
 //! study's manifest grants. Text is dictionary-encoded per batch, so a batch costs the
 //! guest a handful of allocations rather than one per value.
 
+use super::seeds::GroupSeeds;
 use crate::capabilities::study_world::bindings::carrel::eds::study_types::{
     CodeLists, Consultations, Texts,
 };
@@ -17,11 +18,13 @@ pub const MISSING: u32 = u32::MAX;
 pub const UNKNOWN_AGE: u8 = 255;
 
 /// Builds the record for `batch` (rows already in hand-out order), whose groups start at
-/// `groups` (with the end as last entry), handing only the `granted` columns.
+/// `groups` (with the end as last entry), handing only the `granted` columns and each
+/// group's random seed.
 pub fn consultations(
     batch: &RecordBatch,
     groups: Vec<u32>,
     granted: &[String],
+    seeds: &GroupSeeds,
 ) -> Result<Consultations, String> {
     let has = |name: &str| granted.iter().any(|g| g == name);
     let column = |name: &str| {
@@ -30,6 +33,7 @@ pub fn consultations(
             .ok_or_else(|| format!("the host read no column `{name}`"))
     };
     let mut out = Consultations {
+        seeds: seeds.of_groups(batch, &groups)?,
         groups,
         date: Vec::new(),
         hour: Vec::new(),
@@ -164,6 +168,10 @@ mod tests {
     use arrow_array::{Date32Array, UInt8Array};
     use std::sync::Arc;
 
+    fn seeds() -> GroupSeeds {
+        GroupSeeds::for_tests()
+    }
+
     fn batch() -> RecordBatch {
         let mut diagnoses = ListBuilder::new(StringBuilder::new());
         diagnoses.values().append_value("J11");
@@ -173,6 +181,10 @@ mod tests {
         diagnoses.values().append_value("J11");
         diagnoses.append(true);
         RecordBatch::try_from_iter([
+            (
+                "patient_id",
+                Arc::new(StringArray::from(vec!["a", "b", "c"])) as _,
+            ),
             (
                 "date",
                 Arc::new(Date32Array::from(vec![19000, 19001, 19002])) as _,
@@ -197,7 +209,8 @@ mod tests {
             "departement".into(),
             "diagnoses".into(),
         ];
-        let out = consultations(&batch(), vec![0, 1, 2, 3], &granted).unwrap();
+        let out = consultations(&batch(), vec![0, 1, 2, 3], &granted, &seeds()).unwrap();
+        assert_eq!(out.seeds.len(), 3, "one seed a group");
         assert!(out.date.is_empty(), "date was not granted");
         assert_eq!(out.age_years, [1, UNKNOWN_AGE, 90]);
         assert_eq!(out.departement.values, ["35"]);
@@ -210,7 +223,7 @@ mod tests {
     #[test]
     fn a_sliced_batch_hands_its_own_rows_only() {
         let sliced = batch().slice(1, 2);
-        let out = consultations(&sliced, vec![0, 2], &["diagnoses".to_owned()]).unwrap();
+        let out = consultations(&sliced, vec![0, 2], &["diagnoses".to_owned()], &seeds()).unwrap();
         assert_eq!(out.diagnoses.offsets, [0, 0, 1]);
         assert_eq!(out.diagnoses.values, ["J11"]);
     }

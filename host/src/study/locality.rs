@@ -16,8 +16,7 @@ use std::collections::BTreeMap;
 /// One patient in this many is checked again.
 pub const SAMPLE_ONE_IN: u64 = 64;
 
-/// A contribution of a group, as an offset into the group's own rows.
-pub type GroupContribution = (u32, u32, u32);
+use super::answers::GroupContribution;
 
 /// Picks patients with a secret drawn per run. A patient key is 64 bits of an HMAC the
 /// study never sees, so a keyed mix of it is as unpredictable to the study as a keyed

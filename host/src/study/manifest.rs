@@ -3,6 +3,7 @@
 //! under which authorisation, the exact columns it reads, its disclosure policy, its limits
 //! and its expiry. The host enforces every line of it.
 
+use super::model_spec::{FitSpec, ModelSpec, StudyKind};
 use super::table::TableSpec;
 use carrel_disclosure::Policy;
 use serde::Deserialize;
@@ -26,8 +27,20 @@ pub struct StudyTool {
     /// Parameters the study receives, each with the values a run may give it.
     #[serde(default)]
     pub params: BTreeMap<String, Vec<String>>,
-    /// The output table, which the host fills from the study's contributions.
-    pub table: TableSpec,
+    /// What the study hands the host: contributions to counts (the default), a model's
+    /// scores, or feature vectors for a regression the host fits.
+    #[serde(default)]
+    pub kind: StudyKind,
+    /// The output table, which the host fills from the study's contributions; for the
+    /// model studies, the host's own, made from `model` or `fit` by [`StudyTool::validate`].
+    #[serde(default)]
+    pub table: Option<TableSpec>,
+    /// The model a `model-evaluation` study runs and how it is evaluated.
+    #[serde(default)]
+    pub model: Option<ModelSpec>,
+    /// The regression of a `model-fit` study.
+    #[serde(default)]
+    pub fit: Option<FitSpec>,
     /// Disclosure control of the output; never weaker than the operator's minimum.
     #[serde(default)]
     pub disclosure: Policy,
@@ -84,8 +97,17 @@ pub enum StudyManifestError {
 }
 
 impl StudyTool {
-    /// Checks what serde cannot: dates, non-empty grants, sane limits.
-    pub fn validate(&self, study: &str) -> Result<(), StudyManifestError> {
+    /// The output table: declared, or made by the host for a model study (after
+    /// [`StudyTool::validate`], which checks that there is one).
+    pub fn table(&self) -> &TableSpec {
+        self.table
+            .as_ref()
+            .expect("validated: every study has a table")
+    }
+
+    /// Checks what serde cannot: dates, non-empty grants, sane limits; and gives a model
+    /// study its table.
+    pub fn validate(&mut self, study: &str) -> Result<(), StudyManifestError> {
         let invalid = |message: String| StudyManifestError::Invalid {
             study: study.to_owned(),
             message,
@@ -128,7 +150,32 @@ impl StudyTool {
                 )));
             }
         }
-        self.table.validate().map_err(invalid)?;
+        let granted = self.datasets[STUDY_DATASET].clone();
+        self.table = Some(match (self.kind, &self.table, &self.model, &self.fit) {
+            (StudyKind::Counts, Some(table), None, None) => {
+                table.validate().map_err(invalid)?;
+                table.clone()
+            }
+            (StudyKind::ModelEvaluation, None, Some(model), None) => {
+                model.validate(&granted).map_err(invalid)?;
+                model.table()
+            }
+            (StudyKind::ModelFit, None, None, Some(fit)) => {
+                fit.validate(&granted).map_err(invalid)?;
+                fit.table()
+            }
+            (kind, ..) => {
+                let wanted = match kind {
+                    StudyKind::Counts => "a [table] section",
+                    StudyKind::ModelEvaluation => "a [model] section (the host makes the table)",
+                    StudyKind::ModelFit => "a [fit] section (the host makes the table)",
+                };
+                return Err(invalid(format!(
+                    "kind = \"{}\" takes {wanted}, and no other of table, model, fit",
+                    kind.as_str()
+                )));
+            }
+        });
         for (field, value) in [
             ("title", &self.title),
             ("purpose", &self.purpose),
@@ -163,6 +210,48 @@ impl StudyTool {
 pub fn parse_day(text: &str) -> Result<Date, time::error::Parse> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     Date::parse(text, &format)
+}
+
+/// What an approval binds besides the binary: the manifest section's sha256 and, for a
+/// study that brings a model, the model file's: `sha256(section hash ‖ model hash)`, so that
+/// one changed byte of either needs a new approval. Also returns the model file's
+/// sha256, for the auditor's report.
+pub fn approval_sha256(
+    manifest_text: &str,
+    manifest_dir: &std::path::Path,
+    study: &str,
+    tool: &StudyTool,
+) -> Result<(String, Option<String>), String> {
+    let section = manifest_section_sha256(manifest_text, study).map_err(|e| e.to_string())?;
+    let Some(model) = &tool.model else {
+        return Ok((section, None));
+    };
+    let model_sha = model_file_sha256(manifest_dir, study, model)?;
+    let both = hex::encode(Sha256::digest(format!("{section}{model_sha}").as_bytes()));
+    Ok((both, Some(model_sha)))
+}
+
+/// The sha256 of a study's model file, which must exist and be at most
+/// [`super::model_spec::MAX_MODEL_BYTES`] long.
+pub fn model_file_sha256(
+    manifest_dir: &std::path::Path,
+    study: &str,
+    model: &ModelSpec,
+) -> Result<String, String> {
+    let path = manifest_dir.join(&model.file);
+    let size = std::fs::metadata(&path)
+        .map_err(|e| format!("study `{study}`: model.file {}: {e}", path.display()))?
+        .len();
+    if size > super::model_spec::MAX_MODEL_BYTES {
+        return Err(format!(
+            "study `{study}`: model.file {} is {size} bytes, over the limit of {} bytes",
+            path.display(),
+            super::model_spec::MAX_MODEL_BYTES
+        ));
+    }
+    let bytes = std::fs::read(&path)
+        .map_err(|e| format!("study `{study}`: model.file {}: {e}", path.display()))?;
+    Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
 /// sha256 of the study's manifest section: its `[component.<id>]` table and its
@@ -233,7 +322,7 @@ measures = ["ili"]
 
     #[test]
     fn a_complete_study_section_parses_with_default_limits() {
-        let t = tool(MANIFEST);
+        let mut t = tool(MANIFEST);
         t.validate("ili").unwrap();
         assert_eq!(t.time_limit_seconds, 60);
         assert!(t.grants("consultations", "date"));
@@ -244,7 +333,7 @@ measures = ["ili"]
 
     #[test]
     fn an_invalid_expiry_is_refused_naming_the_study() {
-        let t = tool(&MANIFEST.replace("2027-12-31", "2027-13-40"));
+        let mut t = tool(&MANIFEST.replace("2027-12-31", "2027-13-40"));
         let err = t.validate("ili").unwrap_err().to_string();
         assert!(
             err.contains("study `ili`") && err.contains("expires"),
@@ -254,14 +343,14 @@ measures = ["ili"]
 
     #[test]
     fn a_grant_of_patient_pseudonyms_is_refused_naming_the_column() {
-        let t = tool(&MANIFEST.replace("[\"date\", \"diagnoses\"]", "[\"patient_id\"]"));
+        let mut t = tool(&MANIFEST.replace("[\"date\", \"diagnoses\"]", "[\"patient_id\"]"));
         let err = t.validate("ili").unwrap_err().to_string();
         assert!(err.contains("`patient_id` is never handed"), "{err}");
     }
 
     #[test]
     fn a_column_granted_twice_is_refused() {
-        let t = tool(&MANIFEST.replace("[\"date\", \"diagnoses\"]", "[\"date\", \"date\"]"));
+        let mut t = tool(&MANIFEST.replace("[\"date\", \"diagnoses\"]", "[\"date\", \"date\"]"));
         let err = t.validate("ili").unwrap_err().to_string();
         assert!(err.contains("granted twice"), "{err}");
     }

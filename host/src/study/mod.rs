@@ -7,22 +7,35 @@
 //! the study) → the released table, what was read and what was redacted are recorded with
 //! an audit entry.
 
+pub mod answers;
+pub mod approved_text;
+pub mod budget;
 pub mod cli;
 mod cli_access;
 mod cli_print;
+pub mod compiled;
 pub mod desk;
+pub mod evaluation;
+pub mod fitting;
 pub mod geography;
 pub mod handout;
 pub mod locality;
 pub mod manifest;
+pub mod metadata;
+pub mod model_spec;
+pub mod onnx_export;
 pub mod owners;
 pub mod plan;
 pub mod reading;
 pub mod registry;
 pub mod release;
 pub mod run;
+pub mod run_pages;
 pub mod sandbox;
 pub mod scaffold;
+pub mod scaffold_model;
+pub mod scaffold_python;
+pub mod seeds;
 pub mod synthetic;
 pub mod table;
 pub mod tally;

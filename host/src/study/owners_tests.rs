@@ -64,6 +64,8 @@ fn run(id: &str, study: &str, actor: &str) -> RunRecord {
         logs: vec![],
         contributions_dropped: 0,
         locality: serde_json::Value::Null,
+        privacy: None,
+        model_report: serde_json::Value::Null,
     }
 }
 
@@ -200,10 +202,10 @@ fn only_owners_and_auditors_read_a_studys_runs_and_others_see_no_such_run() {
     f.registry.submit_as("ili", "w", "m", &a).unwrap();
     f.registry.submit_as("flu", "w", "m", &b).unwrap();
     f.registry
-        .record_run(&run("run-a", "ili", &a.actor()), Some(b"table"))
+        .record_run(&mut run("run-a", "ili", &a.actor()), Some(b"table"))
         .unwrap();
     f.registry
-        .record_run(&run("run-b", "flu", &b.actor()), None)
+        .record_run(&mut run("run-b", "flu", &b.actor()), None)
         .unwrap();
 
     assert_eq!(f.registry.run_for(&a, "run-a").unwrap().run_id, "run-a");

@@ -40,7 +40,7 @@ impl RunPlan {
 
 /// The granularity dates snap to: the finest time dimension the run keeps.
 fn snap(tool: &StudyTool, kept: &[usize], day: time::Date, end: bool) -> time::Date {
-    let kinds = tool.table.dimension_kinds();
+    let kinds = tool.table().dimension_kinds();
     let kept: Vec<Dimension> = kept.iter().map(|&i| kinds[i]).collect();
     let (start, last) = if kept.contains(&Dimension::Week) {
         let monday = day - time::Duration::days(i64::from(day.weekday().number_days_from_monday()));
@@ -94,7 +94,7 @@ pub fn plan(tool: &StudyTool, params: &[(String, String)]) -> Result<RunPlan, St
             .map(|(_, v)| v.as_str())
     };
     let by = get("by").map(str::to_owned);
-    let kept = tool.table.kept_dimensions(by.as_deref())?;
+    let kept = tool.table().kept_dimensions(by.as_deref())?;
     let day = |name: &str, end: bool| -> Result<Option<i32>, String> {
         let Some(text) = get(name) else {
             return Ok(None);

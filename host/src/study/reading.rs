@@ -1,14 +1,17 @@
 //! Reading a run's rows from the vault and cutting them into the batches handed to the
 //! study: the columns the host needs (the patient, the date, the granted columns and the
 //! sources of the kept dimensions), only the segments of the run's period, progress told
-//! to an observer, and what was read noted in the run record (for auditors).
+//! to an observer, what was read noted in the run record (for auditors), and never the
+//! rows of patients who objected or rows past retention.
 
 use super::desk::{RunContext, StudySpec};
 use super::manifest::STUDY_DATASET;
+use super::model_spec::StudyKind;
 use super::plan::RunPlan;
 use super::registry::RunRecord;
 use super::run::{BATCH_ROWS, ReadObserver, Stop};
 use super::tally::patient_key;
+use crate::ingest::record_keys::RECORD_KEY;
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use carrel_vault::{DateRange, Scan, ScanOptions};
@@ -19,6 +22,8 @@ pub struct Reader {
     scan: Scan,
     observer: Option<Arc<dyn ReadObserver>>,
     noted: usize,
+    /// Rows never handed to the study (objections, retention).
+    exclusions: Option<crate::patients::Exclusions>,
 }
 
 impl Reader {
@@ -28,13 +33,19 @@ impl Reader {
         spec: &StudySpec,
         plan: &RunPlan,
     ) -> Result<Option<Reader>, Stop> {
-        let kinds = spec.tool.table.dimension_kinds();
-        let mut columns: Vec<&str> = vec!["patient_id", "date"];
+        let kinds = spec.tool.table().dimension_kinds();
+        // The record key and the hour are the host's, for cell keys (the hour only for rows
+        // stored before record keys); the study is handed only its granted columns.
+        let mut columns: Vec<&str> = vec!["patient_id", "date", RECORD_KEY, "hour"];
         let sources = plan.kept.iter().filter_map(|&i| kinds[i].source_column());
+        // A model evaluation's events are the host's to read from the rows: the study
+        // never says what happened.
+        let outcome = (spec.tool.kind == StudyKind::ModelEvaluation).then_some("outcome");
         for column in spec.tool.datasets[STUDY_DATASET]
             .iter()
             .map(String::as_str)
             .chain(sources)
+            .chain(outcome)
         {
             if !columns.contains(&column) {
                 columns.push(column);
@@ -59,6 +70,7 @@ impl Reader {
             scan,
             observer: context.observer.clone(),
             noted: 0,
+            exclusions: context.exclusions.filter(|e| !e.is_empty()).cloned(),
         }))
     }
 
@@ -68,6 +80,12 @@ impl Reader {
             return Ok(None);
         };
         let batch = batch.map_err(|e| Stop::host(format!("cannot read {STUDY_DATASET}: {e}")))?;
+        // Rows of patients who objected, and rows past retention, even before a pass has
+        // removed them from storage: the study is never handed them.
+        let batch = match &self.exclusions {
+            Some(exclusions) => exclusions.filter(batch).map_err(Stop::host)?,
+            None => batch,
+        };
         record.rows_read += batch.num_rows() as u64;
         let read = self.scan.segment_ids_read().len();
         if let Some(observer) = &self.observer {

@@ -129,6 +129,15 @@ pub struct RunRecord {
     /// study pseudonym). For auditors.
     #[serde(default)]
     pub locality: serde_json::Value,
+    /// The privacy accounting of the run (`super::budget`): its ε and δ, what it was
+    /// charged and what the study has spent. `None` for runs refused before reading.
+    #[serde(default)]
+    pub privacy: Option<super::budget::Spend>,
+    /// What a model study released beside its table: a model evaluation's performance
+    /// (AUROC, thresholds, calibration), or a fit's rows, events and family. Computed by
+    /// the host from its own counts; shown to the researcher.
+    #[serde(default)]
+    pub model_report: serde_json::Value,
 }
 
 pub struct StudyRegistry {
@@ -193,6 +202,7 @@ impl StudyRegistry {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         super::owners::create_table(&conn)?;
+        conn.execute_batch(super::budget::SCHEMA)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -296,10 +306,39 @@ impl StudyRegistry {
         })
     }
 
-    /// Stores a run record (and its released table) with its audit entry.
+    /// Reserves a run's privacy cost before it reads anything, or says why it may not run.
+    pub fn reserve_budget(
+        &self,
+        study: &str,
+        run_id: &str,
+        policy: &carrel_disclosure::Policy,
+        cost: Option<super::budget::Cost>,
+    ) -> Result<Result<Option<super::budget::Spend>, super::budget::BudgetError>, RegistryError>
+    {
+        let mut conn = self.conn.lock().expect("registry connection");
+        // Immediate, so that two processes reserving at once see each other's spending.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let reserved = super::budget::reserve_in(&tx, study, run_id, policy, cost)?;
+        tx.commit()?;
+        Ok(reserved)
+    }
+
+    /// What `study` has spent of its privacy budget.
+    pub fn privacy_spent(&self, study: &str) -> Result<f64, RegistryError> {
+        let conn = self.conn.lock().expect("registry connection");
+        super::budget::spent(&conn, study)
+    }
+
+    /// Stores a run record (and its released table) with its audit entry, settling its
+    /// privacy spending in the same transaction (which fills in `run.privacy`).
     /// Returns the audit entry's sequence number.
-    pub fn record_run(&self, run: &RunRecord, result: Option<&[u8]>) -> Result<u64, RegistryError> {
+    pub fn record_run(
+        &self,
+        run: &mut RunRecord,
+        result: Option<&[u8]>,
+    ) -> Result<u64, RegistryError> {
         self.with_tx_head(|tx| {
+            super::budget::settle_in(tx, run)?;
             tx.execute(
                 "INSERT INTO study_runs (run_id, study, started_at, record, result) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![run.run_id, run.study, run.started_at, serde_json::to_string(run).expect("run records serialise"), result],
@@ -325,6 +364,8 @@ impl StudyRegistry {
                     "logs": run.logs,
                     "contributions_dropped": run.contributions_dropped,
                     "locality": run.locality,
+                    "privacy": run.privacy,
+                    "model_report": run.model_report,
                 }));
             Ok(((), event))
         })

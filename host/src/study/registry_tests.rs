@@ -82,8 +82,10 @@ fn every_registry_change_is_in_the_audit_log() {
         logs: vec![],
         contributions_dropped: 0,
         locality: serde_json::Value::Null,
+        privacy: None,
+        model_report: serde_json::Value::Null,
     };
-    let seq = r.record_run(&run, None).unwrap();
+    let seq = r.record_run(&mut run.clone(), None).unwrap();
     let audit = carrel_vault::AuditLog::open(dir.path()).unwrap();
     let actions: Vec<String> = audit
         .entries(0)

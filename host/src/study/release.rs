@@ -7,13 +7,19 @@ use super::table::TableSpec;
 use super::tally::Tally;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
-use carrel_disclosure::{Policy, ReadContext, metadata};
+use carrel_disclosure::{CellKeys, Policy, ReadContext, metadata};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// The table of counts, before disclosure control.
-pub fn raw_table(tally: &Tally, table: &TableSpec, kept: &[usize]) -> Result<RecordBatch, String> {
+/// The table of counts, before disclosure control, and the cell key of every count.
+pub fn raw_table(
+    tally: &Tally,
+    table: &TableSpec,
+    kept: &[usize],
+) -> Result<(RecordBatch, CellKeys), String> {
     let cells = tally.cells();
+    let cell_keys = tally.cell_keys();
+    let mut keys = CellKeys::new();
     let mut fields = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (slot, &dimension) in kept.iter().enumerate() {
@@ -48,6 +54,14 @@ pub fn raw_table(tally: &Tally, table: &TableSpec, kept: &[usize]) -> Result<Rec
         columns.push(Arc::new(UInt64Array::from_iter_values(
             cells.iter().map(|(_, _, patients)| patients[m]),
         )));
+        keys.insert(
+            measure.clone(),
+            cell_keys.iter().map(|(records, _)| records[m]).collect(),
+        );
+        keys.insert(
+            patients,
+            cell_keys.iter().map(|(_, patients)| patients[m]).collect(),
+        );
     }
     for (share, [numerator, denominator]) in &table.shares {
         let meta = HashMap::from([
@@ -59,7 +73,9 @@ pub fn raw_table(tally: &Tally, table: &TableSpec, kept: &[usize]) -> Result<Rec
         // Disclosure control recomputes shares from the released counts.
         columns.push(Arc::new(Float64Array::from(vec![None; cells.len()])));
     }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
+    let batch =
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())?;
+    Ok((batch, keys))
 }
 
 /// What leaves: the released table as Arrow IPC, its row count and the disclosure report.
@@ -69,17 +85,30 @@ pub struct Release {
     pub report: serde_json::Value,
 }
 
-/// Applies `policy` to the host's table.
-pub fn disclose(table: &RecordBatch, policy: &Policy) -> Result<Release, String> {
+/// Applies `policy` to the host's table: cell-key perturbation from `keys` (unless the
+/// policy turns noise off), then suppression and rounding of the noisy counts.
+pub fn disclose(table: &RecordBatch, keys: &CellKeys, policy: &Policy) -> Result<Release, String> {
     // The row-level heuristics of disclosure control guard tables a study built; this
     // one the host built from declared domains, so they have nothing to add.
-    let released = carrel_disclosure::apply(table, policy, &ReadContext::default())
-        .map_err(|e| e.to_string())?;
-    let bytes = carrel_pseudonym::to_ipc(&released.table).map_err(|e| e.to_string())?;
+    let read = ReadContext::default();
+    let released = if policy.noise_scale > 0.0 {
+        carrel_disclosure::apply_perturbed(table, policy, &read, keys)
+    } else {
+        carrel_disclosure::apply(table, policy, &read)
+    }
+    .map_err(|e| e.to_string())?;
+    let mut release = encode(&released.table, policy)?;
+    release.report = serde_json::to_value(&released.report).map_err(|e| e.to_string())?;
+    Ok(release)
+}
+
+/// A table the host made and checked, as it leaves: Arrow IPC, within the byte cap.
+pub fn encode(table: &RecordBatch, policy: &Policy) -> Result<Release, String> {
+    let bytes = carrel_pseudonym::to_ipc(table).map_err(|e| e.to_string())?;
     carrel_disclosure::check_bytes(bytes.len(), policy).map_err(|e| e.to_string())?;
     Ok(Release {
-        rows: released.table.num_rows() as u64,
-        report: serde_json::to_value(&released.report).map_err(|e| e.to_string())?,
+        rows: table.num_rows() as u64,
+        report: serde_json::Value::Null,
         bytes,
     })
 }

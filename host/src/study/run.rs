@@ -4,22 +4,28 @@
 //! alone, and releases the table through disclosure control. Whatever happens, `record`
 //! says it: in full for auditors, as a fixed category for researchers.
 
+use super::answers::{self, Counted, Rules};
 use super::desk::{RunContext, StudySpec};
+use super::evaluation::{self, Grouping};
+use super::fitting::{self, FitAccumulator};
 use super::handout;
-use super::locality::{self, GroupContribution, LocalityReport, SampledGroup, Sampler};
+use super::locality::{self, LocalityReport, SampledGroup, Sampler};
 use super::manifest::{STUDY_DATASET, Unit};
+use super::model_spec::StudyKind;
 use super::plan::{RunPlan, plan};
 use super::reading::{Reader, patient_chunks, row_chunks};
 use super::registry::RunRecord;
 use super::release;
-use super::sandbox::{Failure, RunLimits, StudyInstance, StudySandbox, random_seed};
-use super::tally::{Checked, Tally};
+use super::sandbox::{Failure, RunLimits, Start, StudyInstance, StudySandbox, random_seed};
+use super::seeds::GroupSeeds;
+use super::tally::Tally;
 use crate::capabilities::study_log::StudyLog;
 use crate::capabilities::study_world::bindings::carrel::eds::study_types::{
-    Contribution, TableSpec,
+    FitSpec, Model, TableSpec,
 };
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
+use carrel_disclosure::Policy;
 use hmac::{Hmac, Mac};
 use rand::SeedableRng;
 use sha2::Sha256;
@@ -73,13 +79,15 @@ impl Stop {
 /// Everything one pass over the data needs.
 struct Pass<'a> {
     sandbox: &'a StudySandbox,
-    component: &'a Component,
     spec: &'a StudySpec,
-    table: TableSpec,
+    component: &'a Component,
+    start: Start,
+    rules: Rules,
     limits: RunLimits,
     started: Instant,
     seed: [u8; 32],
     granted: Vec<String>,
+    seeds: GroupSeeds,
 }
 
 impl Pass<'_> {
@@ -90,73 +98,70 @@ impl Pass<'_> {
                 self.limits,
                 self.started,
                 self.seed,
-                &self.table,
+                &self.start,
                 log,
             )
             .await
     }
 
-    /// The study's contributions for `batch`, checked and sorted, one per row and measure.
-    async fn classify(
+    /// The study's answer for `batch`, checked against it and sorted by row.
+    async fn answer(
         &self,
         instance: &mut StudyInstance,
         batch: &RecordBatch,
         groups: Vec<u32>,
         duplicates: &mut u64,
-    ) -> Result<Vec<Checked>, Stop> {
-        let handed = handout::consultations(batch, groups, &self.granted).map_err(Stop::host)?;
+    ) -> Result<Counted, Stop> {
+        let handed = handout::consultations(batch, groups, &self.granted, &self.seeds)
+            .map_err(Stop::host)?;
         let answer = instance
-            .classify(&handed)
+            .answer(&handed)
             .await
             .map_err(|f| Stop::failed(&f))?;
-        check(answer, batch.num_rows(), &self.table, duplicates).map_err(Stop::violation)
+        answers::check(answer, batch, &self.rules, duplicates).map_err(Stop::violation)
     }
 }
 
-/// Checks a study's answer against the batch it was given, sorts it and keeps one
-/// contribution per row and measure.
-fn check(
-    answer: Vec<Contribution>,
-    rows: usize,
-    table: &TableSpec,
-    duplicates: &mut u64,
-) -> Result<Vec<Checked>, String> {
-    let labels = table.labels.len().max(1);
-    let mut checked = Vec::with_capacity(answer.len());
-    for c in answer {
-        if c.row as usize >= rows {
-            return Err(format!(
-                "a contribution names row {} of a batch of {rows} rows",
-                c.row
-            ));
-        }
-        if c.measure as usize >= table.measures.len() {
-            return Err(format!("a contribution names measure {}", c.measure));
-        }
-        if c.label as usize >= labels {
-            return Err(format!("a contribution names label {}", c.label));
-        }
-        checked.push(Checked {
-            row: c.row,
-            measure: c.measure,
-            label: c.label,
-        });
-    }
-    checked.sort_unstable();
-    let before = checked.len();
-    checked.dedup_by_key(|c| (c.row, c.measure));
-    *duplicates += (before - checked.len()) as u64;
-    Ok(checked)
+/// What a run counts, by the study's kind.
+enum Counter {
+    /// One tally per grouping: the table (counts), or overall and each subgroup (a model
+    /// evaluation).
+    Tallies(Vec<Grouping>),
+    /// The regression's rows, and a tally for the rows' patients and keys.
+    Fit(Box<(Tally, FitAccumulator)>),
 }
 
-/// The contributions of rows `start..end`, as offsets into the group.
-fn of_group(checked: &[Checked], start: u32, end: u32) -> Vec<GroupContribution> {
-    let first = checked.partition_point(|c| c.row < start);
-    checked[first..]
-        .iter()
-        .take_while(|c| c.row < end)
-        .map(|c| (c.row - start, c.measure, c.label))
-        .collect()
+impl Counter {
+    /// Counts one batch's checked answer; returns the patient key of each row.
+    fn add(&mut self, batch: &RecordBatch, counted: &Counted) -> Result<Vec<u64>, Stop> {
+        let mut patient_keys = Vec::new();
+        match (self, counted) {
+            (Counter::Tallies(groupings), Counted::Contributions(checked)) => {
+                for g in groupings.iter_mut() {
+                    let sources = g.tally.sources(batch).map_err(Stop::host)?;
+                    g.tally.add(&sources, checked);
+                    if patient_keys.is_empty() {
+                        patient_keys = (0..batch.num_rows()).map(|r| sources.key_of(r)).collect();
+                    }
+                }
+            }
+            (Counter::Fit(fitting), Counted::Fit(rows)) => {
+                let (tally, fit) = fitting.as_mut();
+                let sources = tally.sources(batch).map_err(Stop::host)?;
+                fit.add(&sources, rows);
+                patient_keys = (0..batch.num_rows()).map(|r| sources.key_of(r)).collect();
+            }
+            _ => return Err(Stop::host("an answer of another kind".into())),
+        }
+        Ok(patient_keys)
+    }
+
+    fn dropped(&self) -> u64 {
+        match self {
+            Counter::Tallies(groupings) => groupings.iter().map(|g| g.tally.dropped).sum(),
+            Counter::Fit(fitting) => fitting.1.dropped,
+        }
+    }
 }
 
 /// Runs the study in its sandbox, counts and releases, filling `record`; returns the
@@ -199,6 +204,104 @@ pub async fn execute(
     }
 }
 
+/// What a study of `spec`'s kind is told before its first batch, and how its answers
+/// are checked.
+fn start_and_rules(
+    spec: &StudySpec,
+    plan: &RunPlan,
+    policy: &Policy,
+) -> Result<(Start, Rules), Stop> {
+    let tool = &spec.tool;
+    let table = tool.table();
+    let wit_table = TableSpec {
+        measures: table.measures.clone(),
+        labels: table
+            .labels
+            .as_ref()
+            .map(|l| l.values.clone())
+            .unwrap_or_default(),
+        params: plan.study_params.clone(),
+    };
+    Ok(match (tool.kind, &tool.model, &tool.fit) {
+        (StudyKind::ModelEvaluation, Some(model), _) => {
+            let onnx = read_model(spec)?;
+            (
+                Start::Evaluation(
+                    wit_table,
+                    Model {
+                        onnx,
+                        features: model.features.clone(),
+                    },
+                ),
+                Rules::Evaluation {
+                    bins: model.bins,
+                    positive: model.outcome.clone(),
+                },
+            )
+        }
+        (StudyKind::ModelFit, _, Some(fit)) => {
+            let accumulator = FitAccumulator::new(fit, policy.min_count);
+            (
+                Start::Fit(
+                    wit_table,
+                    FitSpec {
+                        family: fit.family.clone(),
+                        features: fit.features.clone(),
+                        outcome: fit.outcome.clone(),
+                    },
+                ),
+                Rules::Fit {
+                    width: fit.features.len(),
+                    indicators: accumulator.indicators().to_vec(),
+                    binary: accumulator.is_binary(),
+                },
+            )
+        }
+        _ => (
+            Start::Counts(wit_table),
+            Rules::Counts {
+                measures: table.measures.len(),
+                labels: table.labels.as_ref().map_or(0, |l| l.values.len()),
+            },
+        ),
+    })
+}
+
+/// The model file, which must still be the one approved.
+fn read_model(spec: &StudySpec) -> Result<Vec<u8>, Stop> {
+    let Some((sha256, path)) = &spec.model else {
+        return Err(Stop::host("a model evaluation without a model file".into()));
+    };
+    let bytes = std::fs::read(path)
+        .map_err(|e| Stop::host(format!("cannot read the model {}: {e}", path.display())))?;
+    if &super::desk::sha256_hex(&bytes) != sha256 {
+        return Err(Stop::host(format!(
+            "the model {} changed since the manifest was read",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// The counters of a run of `spec`'s kind.
+fn counter(spec: &StudySpec, plan: &RunPlan, policy: &Policy) -> Counter {
+    let tool = &spec.tool;
+    match (tool.kind, &tool.model, &tool.fit) {
+        (StudyKind::ModelEvaluation, Some(model), _) => {
+            Counter::Tallies(evaluation::groupings(model, tool.table()))
+        }
+        (StudyKind::ModelFit, _, Some(fit)) => Counter::Fit(Box::new((
+            Tally::new(tool.table(), &[]),
+            FitAccumulator::new(fit, policy.min_count),
+        ))),
+        _ => Counter::Tallies(vec![Grouping {
+            name: "table".into(),
+            kept: plan.kept.clone(),
+            tally: Tally::new(tool.table(), &plan.kept),
+        }]),
+    }
+}
+
 async fn run_passes(
     sandbox: &StudySandbox,
     spec: &StudySpec,
@@ -209,28 +312,21 @@ async fn run_passes(
     log: &mut StudyLog,
 ) -> Result<Vec<u8>, Stop> {
     let tool = &spec.tool;
-    let granted = tool.datasets[STUDY_DATASET].clone();
+    let (start, rules) = start_and_rules(spec, plan, context.policy)?;
     let pass = Pass {
         sandbox,
-        component,
         spec,
-        table: TableSpec {
-            measures: tool.table.measures.clone(),
-            labels: tool
-                .table
-                .labels
-                .as_ref()
-                .map(|l| l.values.clone())
-                .unwrap_or_default(),
-            params: plan.study_params.clone(),
-        },
+        component,
+        start,
+        rules,
         limits: RunLimits {
             time: std::time::Duration::from_secs(tool.time_limit_seconds),
             memory_bytes: (tool.memory_limit_mb as usize) << 20,
         },
         started: Instant::now(),
         seed: random_seed(&plan.effective_params()),
-        granted,
+        granted: tool.datasets[STUDY_DATASET].clone(),
+        seeds: GroupSeeds::new(context.secret, &spec.id, &plan.study_params),
     };
     let instance = pass.instance(std::mem::take(log)).await.map_err(|(f, l)| {
         *log = l;
@@ -239,7 +335,7 @@ async fn run_passes(
     let mut main = MainPass {
         pass: &pass,
         instance,
-        tally: Tally::new(&tool.table, &plan.kept),
+        counter: counter(spec, plan, context.policy),
         sampler: Sampler::default(),
         samples: Vec::new(),
         duplicates: 0,
@@ -248,13 +344,13 @@ async fn run_passes(
     let fed = feed_all(&mut main, context, spec, plan, record).await;
     let MainPass {
         instance,
-        tally,
+        counter,
         samples,
         duplicates,
         ..
     } = main;
     *log = instance.into_log();
-    record.contributions_dropped = duplicates + tally.dropped;
+    record.contributions_dropped = duplicates + counter.dropped();
     fed?;
     let report = check_locality(&pass, context, samples, log).await;
     let differed = report.groups_differing > 0 || report.check_failure.is_some();
@@ -275,12 +371,31 @@ async fn run_passes(
             category: "not patient-local".into(),
         });
     }
-    let raw = release::raw_table(&tally, &tool.table, &plan.kept).map_err(Stop::host)?;
-    let released = release::disclose(&raw, context.policy).map_err(|reason| Stop {
+    let refused = |reason: String| Stop {
         status: "refused",
         detail: format!("disclosure control refused the output: {reason}"),
         category: "refused by disclosure control".into(),
-    })?;
+    };
+    let released = match counter {
+        Counter::Tallies(groupings) => {
+            let table = tool.table();
+            let (raw, keys) = match (&tool.model, tool.kind) {
+                (Some(model), StudyKind::ModelEvaluation) => {
+                    record.model_report =
+                        evaluation::report(&groupings, table, model, context.policy);
+                    evaluation::raw_table(&groupings, table, model)
+                }
+                _ => release::raw_table(&groupings[0].tally, table, &groupings[0].kept),
+            }
+            .map_err(Stop::host)?;
+            release::disclose(&raw, &keys, context.policy).map_err(refused)?
+        }
+        Counter::Fit(fit) => {
+            let fitted = fitting::release(&fit.1, context.policy).map_err(refused)?;
+            record.model_report = fitted.report;
+            release::encode(&fitted.table, context.policy).map_err(refused)?
+        }
+    };
     record.status = "succeeded".into();
     record.output_sha256 = Some(super::desk::sha256_hex(&released.bytes));
     record.rows_released = released.rows;
@@ -293,7 +408,7 @@ async fn run_passes(
 struct MainPass<'a> {
     pass: &'a Pass<'a>,
     instance: StudyInstance,
-    tally: Tally,
+    counter: Counter,
     sampler: Sampler,
     samples: Vec<SampledGroup>,
     duplicates: u64,
@@ -302,22 +417,21 @@ struct MainPass<'a> {
 
 impl MainPass<'_> {
     async fn feed(&mut self, batch: RecordBatch, groups: Vec<u32>) -> Result<(), Stop> {
-        let checked = self
+        let counted = self
             .pass
-            .classify(
+            .answer(
                 &mut self.instance,
                 &batch,
                 groups.clone(),
                 &mut self.duplicates,
             )
             .await?;
-        let sources = self.tally.sources(&batch).map_err(Stop::host)?;
-        self.tally.add(&sources, &checked);
+        let patient_keys = self.counter.add(&batch, &counted)?;
         // The sampled groups are copied out of the batch, so that keeping them does not
         // keep the whole batch alive.
         let mut picked = Vec::new();
         for window in groups.windows(2) {
-            if self.sampler.picks(sources.key_of(window[0] as usize)) {
+            if self.sampler.picks(patient_keys[window[0] as usize]) {
                 picked.push((window[0], window[1]));
             }
         }
@@ -338,7 +452,7 @@ impl MainPass<'_> {
                     batch: self.batches,
                     rows: copy.slice(offset, len),
                     pseudonym: pseudonyms.value(offset).to_owned(),
-                    expected: of_group(&checked, start, end),
+                    expected: counted.of_group(start, end),
                 });
                 offset += len;
             }
@@ -425,7 +539,7 @@ async fn check_locality(
         };
         let mut duplicates = 0;
         let answer = pass
-            .classify(&mut instance, &batch, starts.clone(), &mut duplicates)
+            .answer(&mut instance, &batch, starts.clone(), &mut duplicates)
             .await;
         *log = instance.into_log();
         let checked = match answer {
@@ -436,7 +550,7 @@ async fn check_locality(
             }
         };
         for (g, group) in groups.iter().enumerate() {
-            if of_group(&checked, starts[g], starts[g + 1]) != group.expected {
+            if checked.of_group(starts[g], starts[g + 1]) != group.expected {
                 report.groups_differing += 1;
                 if report.patients_differing.len() < 20 {
                     report

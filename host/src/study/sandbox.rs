@@ -1,16 +1,25 @@
 //! Instances of a study component: each in a store of its own, with the study's time and
 //! memory limits, the `log` capability, and WASI reduced to nothing that reaches the
-//! outside: no files, no environment, no arguments, no network,
-//! and clocks no finer than a day (so a study cannot time the host or learn when data
-//! arrived beyond what the data says). Its random numbers come from a generator seeded by
-//! the run's parameters: they tell nothing of the host, and a run repeated on the same
-//! data gives the same output.
+//! outside. The interfaces linked are WASI 0.2's (what Rust's standard library for
+//! wasm32-wasip2 and componentize-py's CPython import, and nothing more), each granting
+//! nothing: no preopened directory (every path is "not found"), no environment variable,
+//! no argument, no standard input, every socket refused; standard output and error become
+//! the study's log (bounded, for auditors). The wall clock reads the run's start,
+//! truncated to the day, and the monotonic clock does not move, so a study can neither
+//! time the host nor see a run cross midnight between its main pass and its checks. Random
+//! numbers come from a generator seeded by the run's parameters (and the SDKs reseed per
+//! group with the seed the host hands with it): they tell nothing of the host, and a run
+//! repeated on the same data gives the same output.
 
-use crate::capabilities::study_log::{self, StudyLog, StudyLogState};
+use super::model_spec::StudyKind;
+use crate::capabilities::study_log::{self, SharedLog, Stdio, StudyLog, StudyLogState};
 use crate::capabilities::study_world::bindings::carrel::eds::study_types::{
-    Consultations, Contribution, StudyError, TableSpec,
+    Consultations, Contribution, FitSpec, Model, ModelSummary, RowFeatures, RowScore, StudyError,
+    TableSpec,
 };
 use crate::capabilities::study_world::bindings::{Study, StudyPre};
+use crate::capabilities::study_world::evaluation::{ModelEvaluation, ModelEvaluationPre};
+use crate::capabilities::study_world::fit::{ModelFit, ModelFitPre};
 use crate::engine::ticks;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -21,18 +30,36 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, Was
 
 const DAY: Duration = Duration::from_secs(86_400);
 
-/// Today, truncated to midnight UTC.
-struct DayClock;
+/// The run's start, truncated to midnight UTC, for every instance of the run.
+struct RunDayClock(Duration);
 
-impl HostWallClock for DayClock {
+impl RunDayClock {
+    /// The day `started` fell on. An `Instant` has no date: the process's first reading of
+    /// both clocks maps it, so every instance of one run sees the same day, even one made
+    /// after midnight.
+    fn of(started: Instant) -> Self {
+        static ANCHOR: std::sync::LazyLock<(Instant, std::time::SystemTime)> =
+            std::sync::LazyLock::new(|| (Instant::now(), std::time::SystemTime::now()));
+        let (instant, system) = *ANCHOR;
+        let wall = match started.checked_duration_since(instant) {
+            Some(after) => system + after,
+            None => system - instant.duration_since(started),
+        };
+        let since_epoch = wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Self(Duration::from_secs(
+            since_epoch.as_secs() / DAY.as_secs() * DAY.as_secs(),
+        ))
+    }
+}
+
+impl HostWallClock for RunDayClock {
     fn resolution(&self) -> Duration {
         DAY
     }
     fn now(&self) -> Duration {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        Duration::from_secs(now.as_secs() / DAY.as_secs() * DAY.as_secs())
+        self.0
     }
 }
 
@@ -65,7 +92,7 @@ pub fn random_seed(params: &[(String, String)]) -> [u8; 32] {
 pub struct StudyState {
     table: ResourceTable,
     wasi: WasiCtx,
-    log: StudyLog,
+    log: SharedLog,
     limits: StoreLimits,
 }
 
@@ -79,8 +106,8 @@ impl WasiView for StudyState {
 }
 
 impl StudyLogState for StudyState {
-    fn study_log(&mut self) -> &mut StudyLog {
-        &mut self.log
+    fn study_log(&mut self) -> &SharedLog {
+        &self.log
     }
 }
 
@@ -130,16 +157,55 @@ impl Failure {
     }
 }
 
-/// Links the study world once per engine; instances are made per pass.
+/// Links the study worlds once per engine; instances are made per pass.
 pub struct StudySandbox {
     engine: Engine,
     linker: Linker<StudyState>,
 }
 
+/// What an instance is told before its first batch: its table, and for a model study
+/// the model or the regression.
+pub enum Start {
+    Counts(TableSpec),
+    Evaluation(TableSpec, Model),
+    Fit(TableSpec, FitSpec),
+}
+
+impl Start {
+    fn kind(&self) -> StudyKind {
+        match self {
+            Start::Counts(_) => StudyKind::Counts,
+            Start::Evaluation(..) => StudyKind::ModelEvaluation,
+            Start::Fit(..) => StudyKind::ModelFit,
+        }
+    }
+}
+
+/// A study's answer for one batch, by kind.
+pub enum Answer {
+    Contributions(Vec<Contribution>),
+    Scores(Vec<RowScore>),
+    Features(Vec<RowFeatures>),
+}
+
+/// The instance of one of the study worlds.
+enum Guest {
+    Counts(Study),
+    Evaluation(ModelEvaluation),
+    Fit(ModelFit),
+}
+
+/// A component pre-linked for the world of its kind.
+enum Pre {
+    Counts(StudyPre<StudyState>),
+    Evaluation(ModelEvaluationPre<StudyState>),
+    Fit(ModelFitPre<StudyState>),
+}
+
 /// One live instance of a study, with the run's deadline.
 pub struct StudyInstance {
     store: Store<StudyState>,
-    study: Study,
+    guest: Guest,
     time: Duration,
 }
 
@@ -156,37 +222,49 @@ impl StudySandbox {
         })
     }
 
-    /// Checks that `component` is a study (exports `start` and `classify`, imports
-    /// nothing unknown).
-    pub fn check(&self, component: &Component) -> anyhow::Result<()> {
-        self.pre(component)?;
+    /// Checks that `component` is a study of `kind` (exports its world's functions,
+    /// imports nothing unknown).
+    pub fn check(&self, component: &Component, kind: StudyKind) -> anyhow::Result<()> {
+        self.pre(component, kind)?;
         Ok(())
     }
 
-    fn pre(&self, component: &Component) -> anyhow::Result<StudyPre<StudyState>> {
+    fn pre(&self, component: &Component, kind: StudyKind) -> anyhow::Result<Pre> {
         let pre = self
             .linker
             .instantiate_pre(component)
             .map_err(anyhow::Error::from)?;
-        StudyPre::new(pre).map_err(|e| anyhow::anyhow!("not a carrel:eds/study component: {e}"))
+        let not = |world: &str, e: wasmtime::Error| {
+            anyhow::anyhow!(
+                "not a carrel:eds/{world} component (kind = \"{}\"): {e}",
+                kind.as_str()
+            )
+        };
+        Ok(match kind {
+            StudyKind::Counts => Pre::Counts(StudyPre::new(pre).map_err(|e| not("study", e))?),
+            StudyKind::ModelEvaluation => Pre::Evaluation(
+                ModelEvaluationPre::new(pre).map_err(|e| not("model-evaluation", e))?,
+            ),
+            StudyKind::ModelFit => {
+                Pre::Fit(ModelFitPre::new(pre).map_err(|e| not("model-fit", e))?)
+            }
+        })
     }
 
-    /// A fresh instance that has been told its table. `started` is when the run began:
-    /// the instance gets what is left of the run's time. `log` is moved in and handed
-    /// back by [`StudyInstance::into_log`], or with the failure.
-    pub async fn instantiate(
+    fn store(
         &self,
-        component: &Component,
         limits: RunLimits,
         started: Instant,
         seed: [u8; 32],
-        table: &TableSpec,
         log: StudyLog,
-    ) -> Result<StudyInstance, (Failure, StudyLog)> {
+    ) -> Store<StudyState> {
+        let log = SharedLog::new(log);
         let state = StudyState {
             table: ResourceTable::new(),
             wasi: WasiCtx::builder()
-                .wall_clock(DayClock)
+                .wall_clock(RunDayClock::of(started))
+                .stdout(log.stream(Stdio::Stdout))
+                .stderr(log.stream(Stdio::Stderr))
                 .monotonic_clock(StillClock)
                 .secure_random(StdRng::from_seed(seed))
                 .insecure_random(StdRng::from_seed(seed))
@@ -208,44 +286,122 @@ impl StudySandbox {
         let left = limits.time.saturating_sub(started.elapsed());
         store.set_epoch_deadline(ticks(left).max(1));
         store.epoch_deadline_trap();
-        let pre = match self.pre(component) {
+        store
+    }
+
+    /// A fresh instance that has been told `start`. `started` is when the run began:
+    /// the instance gets what is left of the run's time. `log` is moved in and handed
+    /// back by [`StudyInstance::into_log`], or with the failure.
+    pub async fn instantiate(
+        &self,
+        component: &Component,
+        limits: RunLimits,
+        started: Instant,
+        seed: [u8; 32],
+        start: &Start,
+        log: StudyLog,
+    ) -> Result<StudyInstance, (Failure, StudyLog)> {
+        let mut store = self.store(limits, started, seed, log);
+        let pre = match self.pre(component, start.kind()) {
             Ok(pre) => pre,
             Err(e) => {
                 let failure = Failure::Trap {
                     detail: e.to_string(),
                     timed_out: false,
                 };
-                return Err((failure, store.into_data().log));
+                return Err((failure, store.into_data().log.take()));
             }
         };
-        let study = match pre.instantiate_async(&mut store).await {
-            Ok(study) => study,
+        let guest = match pre {
+            Pre::Counts(pre) => pre.instantiate_async(&mut store).await.map(Guest::Counts),
+            Pre::Evaluation(pre) => pre
+                .instantiate_async(&mut store)
+                .await
+                .map(Guest::Evaluation),
+            Pre::Fit(pre) => pre.instantiate_async(&mut store).await.map(Guest::Fit),
+        };
+        let guest = match guest {
+            Ok(guest) => guest,
             Err(e) => {
                 let failure = Failure::trap(&e, limits.time);
-                return Err((failure, store.into_data().log));
+                return Err((failure, store.into_data().log.take()));
             }
         };
         let mut instance = StudyInstance {
             store,
-            study,
+            guest,
             time: limits.time,
         };
-        let started = instance.study.call_start(&mut instance.store, table).await;
-        match instance.answer(started) {
+        let started = match (&instance.guest, start) {
+            (Guest::Counts(g), Start::Counts(table)) => {
+                g.call_start(&mut instance.store, table).await
+            }
+            (Guest::Evaluation(g), Start::Evaluation(table, model)) => {
+                g.call_start(&mut instance.store, table, model).await
+            }
+            (Guest::Fit(g), Start::Fit(table, fit)) => {
+                g.call_start(&mut instance.store, table, fit).await
+            }
+            _ => unreachable!("the guest was pre-linked for the start's kind"),
+        };
+        match instance.answer_of(started) {
             Ok(()) => Ok(instance),
             Err(failure) => Err((failure, instance.into_log())),
+        }
+    }
+
+    /// Runs a `model-evaluation` study's `check` on `model` alone, in a fresh sandbox
+    /// with the study's limits: the host never parses a model file itself.
+    pub async fn check_model(
+        &self,
+        component: &Component,
+        limits: RunLimits,
+        model: &Model,
+    ) -> Result<ModelSummary, Failure> {
+        let mut store = self.store(limits, Instant::now(), [0; 32], StudyLog::default());
+        let pre = match self.pre(component, StudyKind::ModelEvaluation) {
+            Ok(Pre::Evaluation(pre)) => pre,
+            Ok(_) => unreachable!("pre-linked for model-evaluation"),
+            Err(e) => {
+                return Err(Failure::Trap {
+                    detail: e.to_string(),
+                    timed_out: false,
+                });
+            }
+        };
+        let guest = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| Failure::trap(&e, limits.time))?;
+        match guest.call_check(&mut store, model).await {
+            Ok(Ok(summary)) => Ok(summary),
+            Ok(Err(StudyError::Failed(message))) => Err(Failure::Study(message)),
+            Err(e) => Err(Failure::trap(&e, limits.time)),
         }
     }
 }
 
 impl StudyInstance {
-    /// The study's contributions for `batch`.
-    pub async fn classify(&mut self, batch: &Consultations) -> Result<Vec<Contribution>, Failure> {
-        let answer = self.study.call_classify(&mut self.store, batch).await;
-        self.answer(answer)
+    /// The study's answer for `batch`: its contributions, scores or feature vectors.
+    pub async fn answer(&mut self, batch: &Consultations) -> Result<Answer, Failure> {
+        let answer = match &self.guest {
+            Guest::Counts(g) => g
+                .call_classify(&mut self.store, batch)
+                .await
+                .map(|a| a.map(Answer::Contributions)),
+            Guest::Evaluation(g) => g
+                .call_score(&mut self.store, batch)
+                .await
+                .map(|a| a.map(Answer::Scores)),
+            Guest::Fit(g) => g
+                .call_features(&mut self.store, batch)
+                .await
+                .map(|a| a.map(Answer::Features)),
+        };
+        self.answer_of(answer)
     }
 
-    fn answer<T>(&self, answer: wasmtime::Result<Result<T, StudyError>>) -> Result<T, Failure> {
+    fn answer_of<T>(&self, answer: wasmtime::Result<Result<T, StudyError>>) -> Result<T, Failure> {
         match answer {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(StudyError::Failed(message))) => Err(Failure::Study(message)),
@@ -255,7 +411,7 @@ impl StudyInstance {
 
     /// The log, to pass on to the run's next instance or to the run record.
     pub fn into_log(self) -> StudyLog {
-        self.store.into_data().log
+        self.store.into_data().log.take()
     }
 }
 

@@ -9,7 +9,7 @@ use std::process::{Command, ExitCode};
 
 const CARGO_TOML: &str = include_str!("templates/Cargo.toml.tmpl");
 const LIB_RS: &str = include_str!("templates/lib.rs.tmpl");
-const STUDY_TOML: &str = include_str!("templates/study.toml.tmpl");
+pub(super) const STUDY_TOML: &str = include_str!("templates/study.toml.tmpl");
 
 /// The manifest section is also written next to the crate under this name.
 pub const SECTION_FILE: &str = "study.toml.example";
@@ -69,7 +69,7 @@ pub fn validate_name(name: &str) -> Result<(), String> {
 }
 
 /// `flu-by-week` → `FluByWeekStudy`: a type name that cannot clash with the SDK's prelude.
-fn type_name(name: &str) -> String {
+pub(super) fn type_name(name: &str) -> String {
     let mut out: String = name
         .split('-')
         .map(|word| {
@@ -88,14 +88,14 @@ fn type_name(name: &str) -> String {
     out
 }
 
-fn render(template: &str, vars: &[(&str, &str)]) -> String {
+pub(super) fn render(template: &str, vars: &[(&str, &str)]) -> String {
     vars.iter().fold(template.to_owned(), |text, (key, value)| {
         text.replace(&format!("{{{{{key}}}}}"), value)
     })
 }
 
 /// `path` relative to `base` (both absolute), with `/` separators.
-fn relative(path: &Path, base: &Path) -> String {
+pub(super) fn relative(path: &Path, base: &Path) -> String {
     let path: Vec<Component> = path.components().collect();
     let base: Vec<Component> = base.components().collect();
     let common = path.iter().zip(&base).take_while(|(a, b)| a == b).count();
@@ -238,9 +238,17 @@ fn update_lock(workspace: &Path) -> Option<String> {
     Some(last)
 }
 
-pub fn scaffold(options: &ScaffoldOptions) -> anyhow::Result<Scaffolded> {
-    let name = &options.name;
-    validate_name(name).map_err(|e| anyhow!(e))?;
+/// Where a new study's project goes: the manifest's folder, the folder of study projects
+/// (`--dir`, else `components/studies` beside the manifest) and the project's own folder,
+/// which must not exist yet; the study's name is checked first.
+pub(super) struct ProjectPlace {
+    pub manifest_dir: PathBuf,
+    pub dir: PathBuf,
+    pub project_dir: PathBuf,
+}
+
+pub(super) fn project_place(options: &ScaffoldOptions) -> anyhow::Result<ProjectPlace> {
+    validate_name(&options.name).map_err(|e| anyhow!(e))?;
     let manifest_dir = std::path::absolute(&options.manifest)?
         .parent()
         .map(Path::to_owned)
@@ -249,13 +257,27 @@ pub fn scaffold(options: &ScaffoldOptions) -> anyhow::Result<Scaffolded> {
         Some(dir) => std::path::absolute(dir)?,
         None => manifest_dir.join("components").join("studies"),
     };
-    let crate_dir = dir.join(name);
-    if crate_dir.exists() {
+    let project_dir = dir.join(&options.name);
+    if project_dir.exists() {
         bail!(
             "{} already exists: choose another name, or remove it first",
-            crate_dir.display()
+            project_dir.display()
         );
     }
+    Ok(ProjectPlace {
+        manifest_dir,
+        dir,
+        project_dir,
+    })
+}
+
+pub fn scaffold(options: &ScaffoldOptions) -> anyhow::Result<Scaffolded> {
+    let name = &options.name;
+    let ProjectPlace {
+        manifest_dir,
+        dir,
+        project_dir: crate_dir,
+    } = project_place(options)?;
     let workspace = find_workspace(&dir).ok_or_else(|| {
         anyhow!(
             "{} is not inside a Cargo workspace (the components workspace, components/Cargo.toml): pass --dir components/studies",
@@ -292,41 +314,23 @@ pub fn scaffold(options: &ScaffoldOptions) -> anyhow::Result<Scaffolded> {
     let sdk_path = relative(&sdk, &crate_dir);
     let workdir = relative(&workspace, &manifest_dir);
     let type_name = type_name(name);
+    let build = format!(
+        "command = \"rustup target add wasm32-wasip2 && cargo build --release --target wasm32-wasip2 -p {name}\"\n\
+         workdir = \"{workdir}\"\n\
+         watch = [\"{member}/src/**/*.rs\", \"{member}/Cargo.toml\"]"
+    );
     let vars = [
         ("name", name.as_str()),
         ("type_name", &type_name),
         ("sdk_path", &sdk_path),
         ("source", &source),
         ("expires", &expires),
-        ("workdir", &workdir),
-        ("member", &member),
+        ("build", &build),
     ];
     let section = render(STUDY_TOML, &vars);
 
     // Check the manifest before anything is written.
-    let manifest_text = if options.add_to_manifest {
-        let text = std::fs::read_to_string(&options.manifest).with_context(|| {
-            format!(
-                "cannot read the manifest {} (pass -f <spin.toml>, or --no-manifest to print the section instead)",
-                options.manifest.display()
-            )
-        })?;
-        let table: toml::Table = toml::from_str(&text)
-            .with_context(|| format!("{} is not valid TOML", options.manifest.display()))?;
-        if table
-            .get("component")
-            .and_then(|c| c.get(name.as_str()))
-            .is_some()
-        {
-            bail!(
-                "{} already has a component `{name}`: choose another name",
-                options.manifest.display()
-            );
-        }
-        Some(text)
-    } else {
-        None
-    };
+    let manifest_text = manifest_to_extend(options)?;
 
     std::fs::create_dir_all(crate_dir.join("src"))
         .with_context(|| format!("cannot create {}", crate_dir.display()))?;
@@ -344,19 +348,13 @@ pub fn scaffold(options: &ScaffoldOptions) -> anyhow::Result<Scaffolded> {
     }
     let lock_problem = update_lock(&workspace);
 
-    let mut manifest_updated = false;
-    if let Some(text) = manifest_text {
-        let mut new = text.clone();
-        if !new.ends_with('\n') {
-            new.push('\n');
+    let manifest_updated = match manifest_text {
+        Some(text) => {
+            append_section(&options.manifest, text, &section)?;
+            true
         }
-        new.push_str(&section);
-        toml::from_str::<toml::Table>(&new)
-            .context("the manifest section does not parse (a bug in carrel)")?;
-        std::fs::write(&options.manifest, new)
-            .with_context(|| format!("cannot write {}", options.manifest.display()))?;
-        manifest_updated = true;
-    }
+        None => false,
+    };
     Ok(Scaffolded {
         crate_dir,
         workspace,
@@ -365,6 +363,49 @@ pub fn scaffold(options: &ScaffoldOptions) -> anyhow::Result<Scaffolded> {
         manifest_updated,
         lock_problem,
     })
+}
+
+/// The manifest's text when the new study's section is to be appended to it: checked to
+/// parse and to have no component of the study's name, before anything is written.
+pub(super) fn manifest_to_extend(options: &ScaffoldOptions) -> anyhow::Result<Option<String>> {
+    if !options.add_to_manifest {
+        return Ok(None);
+    }
+    let name = &options.name;
+    let text = std::fs::read_to_string(&options.manifest).with_context(|| {
+        format!(
+            "cannot read the manifest {} (pass -f <spin.toml>, or --no-manifest to print the section instead)",
+            options.manifest.display()
+        )
+    })?;
+    let table: toml::Table = toml::from_str(&text)
+        .with_context(|| format!("{} is not valid TOML", options.manifest.display()))?;
+    if table
+        .get("component")
+        .and_then(|c| c.get(name.as_str()))
+        .is_some()
+    {
+        bail!(
+            "{} already has a component `{name}`: choose another name",
+            options.manifest.display()
+        );
+    }
+    Ok(Some(text))
+}
+
+/// Writes `text` (the manifest as read) with `section` appended to `manifest`.
+pub(super) fn append_section(
+    manifest: &Path,
+    mut text: String,
+    section: &str,
+) -> anyhow::Result<()> {
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(section);
+    toml::from_str::<toml::Table>(&text)
+        .context("the manifest section does not parse (a bug in carrel)")?;
+    std::fs::write(manifest, text).with_context(|| format!("cannot write {}", manifest.display()))
 }
 
 /// `carrel study new`: scaffolds and tells the researcher what to do next.
@@ -495,22 +536,22 @@ mod tests {
             ("sdk_path", "../../study-sdk"),
             ("source", "s.wasm"),
             ("expires", "2099-01-01"),
-            ("workdir", "components"),
-            ("member", "studies/x"),
+            ("build", "command = \"true\""),
         ];
         for template in [CARGO_TOML, LIB_RS, STUDY_TOML] {
             assert!(!render(template, &vars).contains("{{"), "{template}");
         }
         let section: toml::Table = toml::from_str(&render(STUDY_TOML, &vars)).unwrap();
         let study = &section["component"]["x"]["tool"]["carrel"]["study"];
-        let tool: super::super::manifest::StudyTool = study.clone().try_into().unwrap();
+        let mut tool: super::super::manifest::StudyTool = study.clone().try_into().unwrap();
         tool.validate("x").unwrap();
     }
 
     #[test]
     fn the_worked_example_adds_only_to_measures_its_section_declares() {
+        let section = render(STUDY_TOML, &[("build", "command = \"true\"")]);
         let section: toml::Table =
-            toml::from_str(STUDY_TOML.replace("{{", "").replace("}}", "").as_str()).unwrap();
+            toml::from_str(section.replace("{{", "").replace("}}", "").as_str()).unwrap();
         let study = section["component"]
             .as_table()
             .and_then(|c| c.values().next())

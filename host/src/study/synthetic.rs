@@ -7,10 +7,11 @@ use super::desk::{RunContext, StudySpec, execute, study_engine};
 use super::registry::RunRecord;
 use super::sandbox::StudySandbox;
 use crate::capabilities::keyed_hash::{KeyedHashGrants, PseudonymSecret};
-use crate::engine::EpochTicker;
+use crate::engine::{EpochTicker, load_component};
 use anyhow::Context;
 use carrel_vault::{MasterKeyEnv, Vault};
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 /// The dataset name the shipped ingestion pipeline writes, and synthetic tries fill.
@@ -60,6 +61,7 @@ impl SyntheticWarehouse {
             )
             .map_err(|e| anyhow::anyhow!("pseudonymising {file}: {e}"))?;
             stored += batch.num_rows() as u64;
+            let batch = crate::ingest::record_keys::with_record_keys(&batch)?;
             vault.append(CONSULTATIONS, &batch, "synthetic")?;
             progress(stored);
         }
@@ -73,26 +75,29 @@ impl SyntheticWarehouse {
 }
 
 /// Runs `spec` against `warehouse`: the run record (never stored) and the released table.
+/// The compiled component is cached in `cache_dir` (the state directory's, as for real
+/// runs): compiling a Python study's interpreter takes longer than a small try.
 pub async fn try_study(
     spec: &StudySpec,
     warehouse: &SyntheticWarehouse,
     params: Vec<(String, String)>,
+    cache_dir: Option<&Path>,
 ) -> anyhow::Result<(RunRecord, Option<Vec<u8>>)> {
     let specs = BTreeMap::from([(spec.id.clone(), spec.clone())]);
     let engine = study_engine(&specs)?;
     let _ticker = EpochTicker::start(&engine);
     let sandbox = StudySandbox::new(&engine)?;
-    let component = wasmtime::component::Component::from_file(&engine, &spec.source)
-        .map_err(anyhow::Error::from)
+    let component = load_component(&engine, &spec.source, cache_dir)
         .with_context(|| {
             format!(
                 "study `{}`: cannot load {} (build it first: `carrel build`)",
                 spec.id,
                 spec.source.display()
             )
-        })?;
+        })?
+        .component;
     sandbox
-        .check(&component)
+        .check(&component, spec.tool.kind)
         .with_context(|| format!("study `{}`", spec.id))?;
     let mut record = RunRecord {
         run_id: "synthetic".into(),
@@ -115,6 +120,8 @@ pub async fn try_study(
         researcher_error: None,
         contributions_dropped: 0,
         locality: serde_json::Value::Null,
+        privacy: None,
+        model_report: serde_json::Value::Null,
     };
     let context = RunContext {
         vault: &warehouse.vault,
@@ -123,6 +130,7 @@ pub async fn try_study(
         policy: &spec.tool.disclosure,
         actor: "synthetic",
         observer: None,
+        exclusions: None,
     };
     let released = execute(&sandbox, spec, &component, &context, &params, &mut record).await;
     Ok((record, released))

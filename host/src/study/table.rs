@@ -30,6 +30,10 @@ pub struct TableSpec {
     /// What one patient may add to one cell of one measure.
     #[serde(default = "default_max_per_patient")]
     pub max_per_patient: u32,
+    /// How many (cell, measure) pairs one patient may add to in a run: with
+    /// `max_per_patient`, the bound a release's privacy loss is computed from.
+    #[serde(default = "default_max_cells_per_patient")]
+    pub max_cells_per_patient: u32,
     /// Named coarser groupings: a run with `by=NAME` keeps only these dimensions.
     #[serde(default)]
     pub by: BTreeMap<String, Vec<String>>,
@@ -51,6 +55,10 @@ fn default_age_classes() -> Vec<u8> {
 
 fn default_max_per_patient() -> u32 {
     1
+}
+
+fn default_max_cells_per_patient() -> u32 {
+    24
 }
 
 /// A dimension of the output, and how the host computes its value.
@@ -254,6 +262,9 @@ impl TableSpec {
         }
         if !(1..=255).contains(&self.max_per_patient) {
             return Err("table.max_per_patient must lie in 1..=255".into());
+        }
+        if !(1..=4096).contains(&self.max_cells_per_patient) {
+            return Err("table.max_cells_per_patient must lie in 1..=4096".into());
         }
         for (variant, kept) in &self.by {
             if variant.is_empty() || variant.len() > 48 {

@@ -6,9 +6,11 @@
 
 use super::geography::{REGION_NAMES, region_index};
 use super::table::{Dimension, MAX_DIMENSIONS, TableSpec};
+use crate::ingest::record_keys::{RECORD_KEY, fallback_key};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, UInt8Type};
 use arrow_array::{Array, PrimitiveArray, RecordBatch, StringArray};
+use carrel_disclosure::noise::mix64;
 use rustc_hash::FxHashMap;
 
 /// A cell, one value per kept dimension (unused slots are 0).
@@ -37,8 +39,15 @@ pub struct Tally {
     /// Per cell and measure (`cell * measures + measure`).
     consultations: Vec<u64>,
     patients: Vec<u64>,
+    /// Cell keys per cell and measure: wrapping sums of the record keys of the
+    /// consultations counted, and of the patient keys of the patients counted.
+    consultation_keys: Vec<u64>,
+    patient_keys: Vec<u64>,
     /// What each patient added to each cell and measure.
     per_patient: Contributed,
+    max_cells_per_patient: u16,
+    /// The (cell, measure) pairs each dense patient added to.
+    cells_of_patient: Vec<u16>,
     dense_patients: FxHashMap<u64, u32>,
     /// Text values of each kept dimension that takes them from the data, by index.
     interned: Vec<Interner>,
@@ -73,12 +82,24 @@ pub struct Sources<'a> {
     patients: Vec<u32>,
     /// The patient key of each row.
     keys: Vec<u64>,
+    /// The record key of each row.
+    record_keys: Vec<u64>,
 }
 
 impl Sources<'_> {
     /// The patient key of row `row`.
     pub fn key_of(&self, row: usize) -> u64 {
         self.keys[row]
+    }
+
+    /// The dense number of row `row`'s patient in this run.
+    pub fn patient_of(&self, row: usize) -> u32 {
+        self.patients[row]
+    }
+
+    /// The record key of row `row`.
+    pub fn record_key_of(&self, row: usize) -> u64 {
+        self.record_keys[row]
     }
 }
 
@@ -109,7 +130,11 @@ impl Tally {
             keys: Vec::new(),
             consultations: Vec::new(),
             patients: Vec::new(),
+            consultation_keys: Vec::new(),
+            patient_keys: Vec::new(),
             per_patient: Contributed::default(),
+            max_cells_per_patient: table.max_cells_per_patient.min(u32::from(u16::MAX)) as u16,
+            cells_of_patient: Vec::new(),
             dense_patients: FxHashMap::default(),
             dropped: 0,
         }
@@ -139,6 +164,8 @@ impl Tally {
             patients.push(*self.dense_patients.entry(key).or_insert(next));
             keys.push(key);
         }
+        self.cells_of_patient.resize(self.dense_patients.len(), 0);
+        let record_keys = record_keys_of(batch, &keys)?;
         let mut dates = None;
         let mut ages = None;
         let mut texts = Vec::with_capacity(self.kinds.len());
@@ -176,6 +203,7 @@ impl Tally {
             texts,
             patients,
             keys,
+            record_keys,
         })
     }
 
@@ -232,30 +260,70 @@ impl Tally {
             let cell = *self.cells.entry(key).or_insert(next);
             if cell == next {
                 self.keys.push(key);
-                self.consultations
-                    .resize(self.keys.len() * self.measures, 0);
-                self.patients.resize(self.keys.len() * self.measures, 0);
+                let slots = self.keys.len() * self.measures;
+                self.consultations.resize(slots, 0);
+                self.patients.resize(slots, 0);
+                self.consultation_keys.resize(slots, 0);
+                self.patient_keys.resize(slots, 0);
             }
             let slot = cell as usize * self.measures + c.measure as usize;
+            let patient = sources.patients[row];
+            let may_open = self.cells_of_patient[patient as usize] < self.max_cells_per_patient;
             match self
                 .per_patient
-                .bump(sources.patients[row], slot, self.max_per_patient)
+                .bump(patient, slot, self.max_per_patient, may_open)
             {
                 None => {
                     self.dropped += 1;
                     continue;
                 }
-                Some(1) => self.patients[slot] += 1,
+                Some(1) => {
+                    self.cells_of_patient[patient as usize] += 1;
+                    self.patients[slot] += 1;
+                    self.patient_keys[slot] =
+                        self.patient_keys[slot].wrapping_add(patient_cell_key(sources.keys[row]));
+                }
                 Some(_) => {}
             }
             self.consultations[slot] += 1;
+            self.consultation_keys[slot] =
+                self.consultation_keys[slot].wrapping_add(sources.record_keys[row]);
         }
+    }
+
+    /// The cell keys of [`Tally::cells`], in the same order: per cell, the consultation
+    /// and patient cell keys of each measure.
+    pub fn cell_keys(&self) -> Vec<(&[u64], &[u64])> {
+        let m = self.measures;
+        self.release_order()
+            .into_iter()
+            .map(|i| {
+                (
+                    &self.consultation_keys[i * m..(i + 1) * m],
+                    &self.patient_keys[i * m..(i + 1) * m],
+                )
+            })
+            .collect()
     }
 
     /// The cells in release order (each dimension in its own order: time ascending,
     /// regions and age classes as declared, text alphabetically, unknown last), with
     /// their consultations and patients per measure.
     pub fn cells(&self) -> Vec<(Key, &[u64], &[u64])> {
+        let m = self.measures;
+        self.release_order()
+            .into_iter()
+            .map(|i| {
+                (
+                    self.keys[i],
+                    &self.consultations[i * m..(i + 1) * m],
+                    &self.patients[i * m..(i + 1) * m],
+                )
+            })
+            .collect()
+    }
+
+    fn release_order(&self) -> Vec<usize> {
         let ranks: Vec<Vec<u32>> = self.interned.iter().map(text_ranks).collect();
         let rank = |key: &Key| -> Key {
             let mut ranked = *key;
@@ -277,17 +345,7 @@ impl Tally {
         };
         let mut order: Vec<usize> = (0..self.keys.len()).collect();
         order.sort_by_key(|&i| rank(&self.keys[i]));
-        let m = self.measures;
         order
-            .into_iter()
-            .map(|i| {
-                (
-                    self.keys[i],
-                    &self.consultations[i * m..(i + 1) * m],
-                    &self.patients[i * m..(i + 1) * m],
-                )
-            })
-            .collect()
     }
 
     /// The label of value `value` of kept dimension `slot`.
@@ -335,9 +393,12 @@ fn fx(key: u64) -> u64 {
 
 impl Contributed {
     /// Counts one more contribution of `patient` to `slot`: its new count, or `None` when
-    /// it already added `max` there.
-    fn bump(&mut self, patient: u32, slot: usize, max: u8) -> Option<u8> {
+    /// it already added `max` there, or never added there and `may_open` is false.
+    fn bump(&mut self, patient: u32, slot: usize, max: u8, may_open: bool) -> Option<u8> {
         if slot >= 1 << SLOT_BITS {
+            if !may_open && !self.wide.contains_key(&(patient, slot)) {
+                return None;
+            }
             let added = self.wide.entry((patient, slot)).or_insert(0);
             if *added >= max {
                 return None;
@@ -356,6 +417,7 @@ impl Contributed {
                 *entry += 1;
                 Some(added + 1)
             }
+            None if !may_open => None,
             None => {
                 self.packed
                     .insert_unique(hash, key << 8 | 1, |entry| fx(entry >> 8));
@@ -363,6 +425,40 @@ impl Contributed {
             }
         }
     }
+}
+
+/// A patient's share of the cell keys of the patient counts it is in: its key mixed, so
+/// that patient keys (prefixes of HMACs) and cell keys never coincide.
+fn patient_cell_key(patient_key: u64) -> u64 {
+    mix64(patient_key ^ 0x243f_6a88_85a3_08d3)
+}
+
+/// The record key of each row of `batch`: the stored one, or for rows stored before
+/// record keys, one derived from the row's patient, date and hour.
+fn record_keys_of(batch: &RecordBatch, patient_keys: &[u64]) -> Result<Vec<u64>, String> {
+    let stored = batch
+        .column_by_name(RECORD_KEY)
+        .map(|c| {
+            c.as_primitive_opt::<arrow_array::types::UInt64Type>()
+                .ok_or("`record_key` is not uint64")
+        })
+        .transpose()?;
+    let dates = batch
+        .column_by_name("date")
+        .and_then(|c| c.as_primitive_opt::<Date32Type>());
+    let hours = batch
+        .column_by_name("hour")
+        .and_then(|c| c.as_primitive_opt::<UInt8Type>());
+    Ok((0..batch.num_rows())
+        .map(|row| match stored {
+            Some(keys) if keys.is_valid(row) => keys.value(row),
+            _ => fallback_key(
+                patient_keys[row],
+                dates.map_or(0, |d| d.value(row)),
+                hours.and_then(|h| h.is_valid(row).then(|| h.value(row))),
+            ),
+        })
+        .collect())
 }
 
 /// The rank of each interned value in alphabetical order.
@@ -497,11 +593,12 @@ mod tests {
     fn packed_and_wide_slots_count_and_bound_alike() {
         let mut contributed = Contributed::default();
         for slot in [5, (1 << SLOT_BITS) + 5] {
-            assert_eq!(contributed.bump(7, slot, 2), Some(1));
-            assert_eq!(contributed.bump(8, slot, 2), Some(1));
-            assert_eq!(contributed.bump(7, slot, 2), Some(2));
-            assert_eq!(contributed.bump(7, slot, 2), None);
-            assert_eq!(contributed.bump(u32::MAX, slot, 2), Some(1));
+            assert_eq!(contributed.bump(7, slot, 2, true), Some(1));
+            assert_eq!(contributed.bump(8, slot, 2, true), Some(1));
+            assert_eq!(contributed.bump(7, slot, 2, false), Some(2));
+            assert_eq!(contributed.bump(7, slot, 2, true), None);
+            assert_eq!(contributed.bump(u32::MAX, slot, 2, true), Some(1));
+            assert_eq!(contributed.bump(9, slot, 2, false), None);
         }
     }
 

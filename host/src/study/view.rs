@@ -35,10 +35,38 @@ pub struct ResearcherRun {
     pub rows_released: u64,
     /// The disclosure report: counts of redacted cells, never values.
     pub disclosure: serde_json::Value,
+    /// What a model study released beside its table (a model evaluation's performance, a
+    /// fit's rows and events), computed by the host.
+    #[serde(default)]
+    pub model_report: serde_json::Value,
+    /// What the run cost of the study's privacy budget (computed from the manifest's
+    /// bounds, never from the data).
+    #[serde(default)]
+    pub privacy: Option<PrivacyView>,
     /// RFC 3339, to the second.
     pub started_at: String,
     /// Rounded to [`DURATION_STEP`] seconds; none when a time does not parse.
     pub duration_seconds: Option<u64>,
+}
+
+/// A run's privacy accounting as its researcher sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrivacyView {
+    pub epsilon: f64,
+    pub delta: f64,
+    pub charged: f64,
+    pub spent: f64,
+    pub budget: f64,
+}
+
+/// The disclosure report without how many rows were left out as wholly withheld: that
+/// number would say how many small cells exist.
+fn researcher_disclosure(report: &serde_json::Value) -> serde_json::Value {
+    let mut shown = report.clone();
+    if let Some(fields) = shown.as_object_mut() {
+        fields.remove("rows_withheld");
+    }
+    shown
 }
 
 impl RunRecord {
@@ -61,7 +89,15 @@ impl RunRecord {
             manifest_sha256: self.manifest_sha256.clone(),
             output_sha256: self.output_sha256.clone(),
             rows_released: self.rows_released,
-            disclosure: self.disclosure.clone(),
+            disclosure: researcher_disclosure(&self.disclosure),
+            model_report: self.model_report.clone(),
+            privacy: self.privacy.as_ref().map(|p| PrivacyView {
+                epsilon: p.epsilon,
+                delta: p.delta,
+                charged: p.charged,
+                spent: p.spent,
+                budget: p.budget,
+            }),
             started_at: to_the_second(&self.started_at),
             duration_seconds: rounded_duration(&self.started_at, &self.finished_at),
         }
@@ -123,6 +159,8 @@ mod tests {
             logs: vec!["info: patient 29 F 2024-01-03".into()],
             contributions_dropped: 17,
             locality: serde_json::json!({"differed": ["p-1"]}),
+            privacy: None,
+            model_report: serde_json::Value::Null,
         }
     }
 

@@ -1,21 +1,26 @@
 //! The auditor's pages: overview, capability report, one study with its runs, and the
-//! audit log filtered and paged. The chain status (a full `verify` of the audit log,
-//! with the head's seq and hash) is at the top of every page.
+//! audit log filtered and paged. The chain status (the audit log verified from the last
+//! head found intact, with the head's seq and hash) is at the top of every page. Every
+//! list is a bounded page, read by a cursor.
 
 use super::html::{esc, field, html, page, parse_form, tag, url_encode};
 use super::result_table::Redactions;
 use crate::app::App;
-use crate::audit_view::log::{LogArgs, compact};
+use crate::audit_view::log::compact;
 use crate::audit_view::report::{ComponentReport, ImportClass};
 use crate::responses::HostResponse;
 use crate::study::registry::RunRecord;
+use crate::study::run_pages::{RunScope, page_size};
 use crate::tokens::Principal;
-use carrel_vault::audit::VerifyReport;
+use carrel_vault::audit::{AuditFilter, PageCursor, VerifyReport, clip};
 use http::StatusCode;
 use std::fmt::Write;
 
 /// Entries on one page of the log.
 pub const PAGE_SIZE: usize = 50;
+/// Characters of an entry's details shown in the log (a study's log lines can be long;
+/// `carrel audit export` has them whole).
+const DETAILS_CHARS: usize = 2000;
 
 pub async fn handle(app: &App, who: &Principal, path: &str, query: &str) -> HostResponse {
     let banner = chain_banner(app);
@@ -24,7 +29,8 @@ pub async fn handle(app: &App, who: &Principal, path: &str, query: &str) -> Host
         ["audit"] => overview(app, who),
         ["audit", "components"] => components(app).await,
         ["audit", "log"] => log(app, query),
-        ["audit", "studies", id] => study(app, &super::html::url_decode(id)),
+        ["audit", "patients"] => super::patients_page::auditor_page(app),
+        ["audit", "studies", id] => study(app, &super::html::url_decode(id), query),
         _ => Err(Missing("No such page.".into()).into()),
     };
     match outcome {
@@ -48,17 +54,41 @@ struct Missing(String);
 
 type Page = anyhow::Result<(String, String)>;
 
+/// The chain's status, verified from the last head these pages found intact (the whole
+/// chain the first time after the host starts): a page costs the entries added since, not
+/// the log's length. `carrel audit verify` walks it whole.
 fn chain_banner(app: &App) -> String {
     let Some(warehouse) = &app.warehouse else {
         return String::new();
     };
-    match warehouse.audit.verify() {
-        Ok(VerifyReport::Intact { entries, head }) => format!(
-            "<div class=\"chain ok\" id=\"chain-status\">Audit chain intact: {entries} entries, \
-             head <span id=\"head-seq\">#{}</span> <span class=\"hash\" id=\"head-hash\">{}</span></div>",
-            head.seq,
-            esc(&head.hash)
-        ),
+    let from = warehouse
+        .verified
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let report = match &from {
+        Some(head) => warehouse.audit.verify_since(head),
+        None => warehouse.audit.verify(),
+    };
+    match report {
+        Ok(VerifyReport::Intact { entries, head }) => {
+            let since = match &from {
+                Some(from) => format!(
+                    "verified from entry #{} (found intact earlier); <code>carrel audit verify</code> walks it whole",
+                    from.seq
+                ),
+                None => "verified whole".to_owned(),
+            };
+            let banner = format!(
+                "<div class=\"chain ok\" id=\"chain-status\">Audit chain intact: {entries} entries, \
+                 head <span id=\"head-seq\">#{}</span> <span class=\"hash\" id=\"head-hash\">{}</span> \
+                 <span class=\"note\" id=\"chain-since\">{since}</span></div>",
+                head.seq,
+                esc(&head.hash)
+            );
+            *warehouse.verified.lock().unwrap_or_else(|p| p.into_inner()) = Some(head);
+            banner
+        }
         Ok(VerifyReport::Broken { seq, problem }) => {
             let head = warehouse
                 .audit
@@ -84,7 +114,8 @@ fn overview(app: &App, who: &Principal) -> Page {
         "<p>Logged in as auditor <code>{}</code> on <strong>{}</strong>. The \
          <a href=\"/audit/components\">capability report</a> compares what every component \
          is granted with what its binary imports; the <a href=\"/audit/log\">audit log</a> \
-         holds every change and refusal.</p><h2>Studies</h2>",
+         holds every change and refusal; <a href=\"/audit/patients\">objections and \
+         removals</a> are counted by month.</p><h2>Studies</h2>",
         esc(&who.actor()),
         esc(&app.name)
     );
@@ -98,7 +129,7 @@ fn overview(app: &App, who: &Principal) -> Page {
          </tr></thead><tbody>",
     );
     for listing in desk.list()? {
-        let runs = desk.registry.runs(Some(&listing.id))?;
+        let totals = desk.registry.run_totals(&listing.id)?;
         let changed = if listing.changed_since_submission {
             " <span class=\"tag finding\">changed since submission</span>"
         } else {
@@ -115,9 +146,9 @@ fn overview(app: &App, who: &Principal) -> Page {
             esc(&listing.principal_investigator),
             tag(&listing.state),
             esc(&listing.expires),
-            runs.len(),
-            runs.iter().map(|r| r.rows_read).sum::<u64>(),
-            runs.iter().map(|r| r.rows_released).sum::<u64>(),
+            totals.runs,
+            totals.rows_read,
+            totals.rows_released,
         );
     }
     body.push_str("</tbody></table>");
@@ -160,6 +191,7 @@ fn component(c: &ComponentReport, out: &mut String) {
         ("routes", g.routes.join(", ")),
         ("auth", g.auth.clone().unwrap_or_default()),
         ("key-value stores", g.key_value_stores.join(", ")),
+        ("SQLite databases", g.sqlite_databases.join(", ")),
         ("outbound hosts", g.allowed_outbound_hosts.join(", ")),
         (
             "variables",
@@ -182,8 +214,12 @@ fn component(c: &ComponentReport, out: &mut String) {
         grants.push((
             "disclosure",
             format!(
-                "min count {}, rounding {}, max rows {}, max bytes {}",
-                d.min_count, d.rounding, d.max_rows, d.max_bytes
+                "min count {}, rounding {}, max rows {}, max bytes {}; {}",
+                d.min_count,
+                d.rounding,
+                d.max_rows,
+                d.max_bytes,
+                crate::audit_view::report::privacy_summary(d)
             ),
         ));
         grants.push((
@@ -252,7 +288,7 @@ fn component(c: &ComponentReport, out: &mut String) {
     out.push_str("</section>");
 }
 
-fn study(app: &App, id: &str) -> Page {
+fn study(app: &App, id: &str, query: &str) -> Page {
     let desk = app
         .studies
         .as_ref()
@@ -333,14 +369,21 @@ fn study(app: &App, id: &str) -> Page {
             esc(&owners.join("; "))
         }
     );
-    let runs = desk.registry.runs(Some(id))?;
+    let totals = desk.registry.run_totals(id)?;
+    let form = parse_form(query);
+    let after = field(&form, "after");
+    let runs = desk.registry.runs_page(
+        RunScope::Study(id),
+        after,
+        page_size(field(&form, "limit").and_then(|l| l.parse().ok())),
+    )?;
     let _ = write!(
         body,
         "<h2>Runs ({})</h2><p><a href=\"/audit/log?subject={}\">Audit entries of this study</a></p>",
-        runs.len(),
+        totals.runs,
         url_encode(&format!("study:{id}"))
     );
-    if runs.is_empty() {
+    if runs.runs.is_empty() {
         body.push_str("<p id=\"no-runs\">No run yet.</p>");
     } else {
         body.push_str(
@@ -348,10 +391,18 @@ fn study(app: &App, id: &str) -> Page {
              <th>Segments read</th><th>Rows read</th><th>Rows released</th><th>Cells redacted</th>\
              <th>Error</th></tr></thead><tbody>",
         );
-        for run in &runs {
+        for run in &runs.runs {
             run_row(run, &mut body);
         }
         body.push_str("</tbody></table>");
+    }
+    if let Some(next) = &runs.next_after {
+        let _ = write!(
+            body,
+            "<nav class=\"pages\"><a id=\"page-older\" href=\"/audit/studies/{}?after={}\">Older runs</a></nav>",
+            url_encode(id),
+            url_encode(next)
+        );
     }
     Ok((format!("Study {id}"), body))
 }
@@ -410,38 +461,41 @@ fn study_said(run: &RunRecord) -> String {
 fn log(app: &App, query: &str) -> Page {
     let warehouse = app.warehouse.as_ref().expect("checked by the caller");
     let form = parse_form(query);
-    let filters = LogArgs {
+    let filters = AuditFilter {
         actor: field(&form, "actor").map(str::to_owned),
         action: field(&form, "action").map(str::to_owned),
         subject: field(&form, "subject").map(str::to_owned),
-        ..LogArgs::default()
     };
-    let page_no: usize = field(&form, "page")
-        .and_then(|p| p.parse().ok())
-        .filter(|p| *p >= 1)
-        .unwrap_or(1);
-    let entries = warehouse.audit.entries(0)?;
-    let total = entries.len();
-    let mut selected = filters.select(entries);
-    selected.reverse();
-    let pages = selected.len().div_ceil(PAGE_SIZE).max(1);
-    let shown: Vec<_> = selected
-        .iter()
-        .skip((page_no - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE)
-        .collect();
+    let seq = |name: &str| field(&form, name).and_then(|v| v.parse::<u64>().ok());
+    let cursor = match (seq("before"), seq("after")) {
+        (Some(before), _) => PageCursor::Before(before),
+        (None, Some(after)) => PageCursor::After(after),
+        (None, None) => PageCursor::Newest,
+    };
+    let shown = warehouse.audit.page(&filters, cursor, PAGE_SIZE)?;
+    let total = warehouse.audit.head()?.seq;
+    let (newer, older) = match (shown.first(), shown.last()) {
+        (Some(first), Some(last)) => (
+            warehouse.audit.has_more(&filters, first.seq, false)?,
+            warehouse.audit.has_more(&filters, last.seq, true)?,
+        ),
+        _ => (false, false),
+    };
     let value = |v: &Option<String>| esc(v.as_deref().unwrap_or(""));
+    let range = match (shown.first(), shown.last()) {
+        (Some(first), Some(last)) => format!("entries #{} to #{}", first.seq, last.seq),
+        _ => "no entry".to_owned(),
+    };
     let mut body = format!(
         "<form class=\"filters\" method=\"get\" action=\"/audit/log\" id=\"log-filters\">\
          <label>Actor <input name=\"actor\" id=\"filter-actor\" value=\"{}\" placeholder=\"token:…\"></label>\
          <label>Action <input name=\"action\" id=\"filter-action\" value=\"{}\" placeholder=\"study or study.run\"></label>\
          <label>Subject <input name=\"subject\" id=\"filter-subject\" value=\"{}\" placeholder=\"study:\"></label>\
          <button type=\"submit\" id=\"filter-submit\">Filter</button> <a href=\"/audit/log\">Clear</a></form>\
-         <p id=\"log-summary\">{} of {total} entries match; newest first, page {page_no} of {pages}.</p>",
+         <p id=\"log-summary\">The log has {total} entries. Matching ones, newest first, {PAGE_SIZE} a page: {range}.</p>",
         value(&filters.actor),
         value(&filters.action),
         value(&filters.subject),
-        selected.len(),
     );
     body.push_str(
         "<table id=\"log\"><thead><tr><th>#</th><th>Time</th><th>Actor</th><th>Action</th>\
@@ -457,11 +511,11 @@ fn log(app: &App, query: &str) -> Page {
             esc(&e.actor),
             esc(&e.action),
             esc(&e.subject),
-            esc(&compact(&e.details))
+            esc(&clip(&compact(&e.details), DETAILS_CHARS))
         );
     }
     body.push_str("</tbody></table><nav class=\"pages\">");
-    let link = |n: usize| {
+    let link = |key: &str, n: u64| {
         let mut q = String::new();
         for (k, v) in [
             ("actor", &filters.actor),
@@ -472,20 +526,20 @@ fn log(app: &App, query: &str) -> Page {
                 let _ = write!(q, "{k}={}&", url_encode(v));
             }
         }
-        format!("/audit/log?{q}page={n}")
+        format!("/audit/log?{q}{key}={n}")
     };
-    if page_no > 1 {
+    if let (true, Some(first)) = (newer, shown.first()) {
         let _ = write!(
             body,
             "<a id=\"page-newer\" href=\"{}\">Newer</a>",
-            esc(&link(page_no - 1))
+            esc(&link("after", first.seq))
         );
     }
-    if page_no < pages {
+    if let (true, Some(last)) = (older, shown.last()) {
         let _ = write!(
             body,
             "<a id=\"page-older\" href=\"{}\">Older</a>",
-            esc(&link(page_no + 1))
+            esc(&link("before", last.seq))
         );
     }
     body.push_str("</nav>");

@@ -3,32 +3,37 @@
 //!
 //! | method and path | who | shows |
 //! | --- | --- | --- |
-//! | `GET /register` | anyone | the public register of approved studies ([`register`]) |
+//! | `GET /register?page=` | anyone | the public register of approved studies ([`register`]) |
 //! | `GET /audit/login`, `POST /audit/login` | anyone | the auditor's login form |
-//! | `POST /audit/logout` | anyone | forgets the login cookie |
+//! | `POST /audit/logout` | anyone | ends the session |
 //! | `GET /audit` | auditor | chain status, studies, links ([`audit_page`]) |
 //! | `GET /audit/components` | auditor | the capability report of every component |
-//! | `GET /audit/studies/<id>` | auditor | a study, its approval and its runs |
-//! | `GET /audit/log?actor=&action=&subject=&page=` | auditor | the audit log, filtered, 50 a page |
+//! | `GET /audit/studies/<id>?after=` | auditor | a study, its approval and its runs, paged |
+//! | `GET /audit/log?actor=&action=&subject=&before=` | auditor | the audit log, filtered, 50 a page |
+//! | `GET /audit/patients` | auditor | objections and removals by month ([`patients_page`]) |
 //! | `GET /results/login`, `POST /results/login`, `POST /results/logout` | anyone | the researcher's login |
-//! | `GET /results` | researcher | the runs of the studies they own ([`results_page`]) |
+//! | `GET /results?after=` | researcher | the runs of the studies they own, paged ([`results_page`]) |
 //! | `GET /results/<run-id>?page=` | owner | a run as a researcher sees it, released table, curves |
 //! | `GET /results/<run-id>/result.csv` or `.arrow` | owner | the released table |
 //!
 //! An auditor authenticates with an auditor token, a researcher with a researcher token,
-//! as a bearer token or in the cookie that the login form of their pages sets after
-//! checking the token (`carrel_audit` for `/audit`, `carrel_results` for `/results`; see
-//! [`session`]). Refused logins and refused page requests are audited as `auth.failed`,
-//! like refusals on the API; accepted form logins as `auth.login`. Pages use no script and
-//! no external resource, and send a strict CSP.
+//! as a bearer token or through the session that the login form of their pages opens
+//! after checking the token (cookie `carrel_audit` for `/audit`, `carrel_results` for
+//! `/results`, holding the session's id and no token; see [`session`]). Refused logins
+//! and refused page requests are audited as `auth.failed`, like refusals on the API;
+//! logins as `auth.login`, logouts as `auth.logout`. Pages use no script and no external
+//! resource, and send a strict CSP. Every list is paged, a bounded number of rows a page.
 
 pub mod audit_page;
 pub mod curves;
 pub mod html;
+pub mod model_charts;
+pub mod patients_page;
 pub mod register;
 pub mod result_table;
 pub mod results_page;
 pub mod session;
+pub mod session_store;
 
 use crate::app::App;
 use crate::audit_view::report::Report;
@@ -99,12 +104,18 @@ pub async fn handle(app: &App, request: http::Request<Incoming>) -> HostResponse
         AUDITOR
     };
     let query = request.uri().query().unwrap_or("").to_owned();
+    let client = session::Client::of(
+        crate::authn::client_ip(request.extensions()),
+        request.headers(),
+    );
     match (&method, path.as_str()) {
-        (&Method::GET, "/register") => register::handle(app),
+        (&Method::GET, "/register") => register::handle(app, &query),
         (&Method::GET, p) if p == realm.login_path() => realm.login_form(StatusCode::OK, None),
-        (&Method::POST, p) if p == realm.login_path() => realm.login(app, request).await,
-        (&Method::POST, p) if p == realm.logout_path() => realm.logout(),
-        (&Method::GET, _) => match realm.principal(app, request.headers(), &path) {
+        (&Method::POST, p) if p == realm.login_path() => realm.login(app, request, client).await,
+        (&Method::POST, p) if p == realm.logout_path() => {
+            realm.logout(app, request.headers(), client)
+        }
+        (&Method::GET, _) => match realm.principal(app, request.headers(), &path, client) {
             Ok(principal) if realm.role == RESEARCHER.role => {
                 results_page::handle(app, &principal, &path, &query).await
             }

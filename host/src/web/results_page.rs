@@ -13,6 +13,7 @@ use super::result_table::{self, Redactions};
 use crate::app::App;
 use crate::responses::HostResponse;
 use crate::study::registry::RegistryError;
+use crate::study::run_pages::page_size;
 use crate::study::view::duration_text;
 use crate::study::{Caller, ResearcherRun, StudyDesk};
 use crate::tokens::Principal;
@@ -41,7 +42,7 @@ pub async fn handle(app: &App, who: &Principal, path: &str, query: &str) -> Host
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let outcome = match (&app.studies, segments.as_slice()) {
         (None, _) => Err(PageError::NotFound("This app declares no study.".into())),
-        (Some(desk), ["results"]) => list(desk, who, &caller),
+        (Some(desk), ["results"]) => list(desk, who, &caller, query),
         (Some(desk), ["results", run_id]) => run_page(desk, &caller, run_id, query),
         (Some(desk), ["results", run_id, file]) => {
             return download(desk, &caller, run_id, file);
@@ -110,13 +111,21 @@ fn params(run: &ResearcherRun) -> String {
         .join(" ")
 }
 
-fn list(desk: &StudyDesk, who: &Principal, caller: &Caller) -> Page {
-    let runs: Vec<ResearcherRun> = desk
-        .registry
-        .runs_for(caller, None)?
-        .iter()
-        .map(|r| r.for_researcher())
-        .collect();
+fn list(desk: &StudyDesk, who: &Principal, caller: &Caller, query: &str) -> Page {
+    let form = parse_form(query);
+    let page = desk.registry.runs_page_for(
+        caller,
+        None,
+        field(&form, "after"),
+        page_size(field(&form, "limit").and_then(|l| l.parse().ok())),
+    );
+    let page = match page {
+        Err(RegistryError::UnknownRun(_)) => {
+            return Err(PageError::NotFound("No such page of runs.".into()));
+        }
+        other => other?,
+    };
+    let runs: Vec<ResearcherRun> = page.runs.iter().map(|r| r.for_researcher()).collect();
     let mut body = format!(
         "<p>Logged in as <code id=\"holder\">{}</code>. Runs of the studies you own, newest \
          first. A run is started with <code>POST /api/studies/&lt;id&gt;/runs</code> or \
@@ -150,6 +159,13 @@ fn list(desk: &StudyDesk, who: &Principal, caller: &Caller) -> Page {
         );
     }
     body.push_str("</tbody></table>");
+    if let Some(next) = &page.next_after {
+        let _ = write!(
+            body,
+            "<nav class=\"pages\"><a id=\"page-older\" href=\"/results?after={}\">Older runs</a></nav>",
+            url_encode(next)
+        );
+    }
     Ok(("My runs".into(), body))
 }
 
@@ -244,6 +260,10 @@ fn run_page(desk: &StudyDesk, who: &Caller, run_id: &str, query: &str) -> Page {
          <code>/api/runs/{name}/result.arrow</code>.</p>",
         name = esc(&run.run_id)
     );
+    body.push_str(&super::model_charts::section(
+        &run.run_id,
+        &run.model_report,
+    ));
     let batches = carrel_pseudonym::from_ipc(&ipc).map_err(|e| PageError::Table(e.to_string()))?;
     let Some(schema) = batches.first().map(|b| b.schema()) else {
         body.push_str("<p id=\"no-table\">The released table has no rows.</p>");

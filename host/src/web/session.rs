@@ -1,25 +1,29 @@
 //! Logins to the host's pages: a [`Realm`] is a set of pages under one path for one
 //! token role (the auditor's view under `/audit`, the researcher's results under
-//! `/results`), with a login form that checks the token and keeps it in a cookie.
+//! `/results`), with a login form that checks the token and opens a server-side session
+//! ([`super::session_store`]).
 //!
-//! The cookie holds the token itself: it is `HttpOnly` (no script reads it),
-//! `SameSite=Strict` (no other site's page sends it), scoped to the realm's path (app
-//! components and the other realm never see it) and lasts 8 hours; the server keeps only
-//! token hashes, so nothing on disk can forge it, and revoking the token ends the session.
-//! Refused logins are audited as `auth.failed` (by [`crate::authn`]), accepted ones as
-//! `auth.login`.
+//! The cookie holds the session's random id, never the token: it is `HttpOnly` (no script
+//! reads it), `SameSite=Strict` (no other site's page sends it), `Secure` unless the page
+//! is served over plain HTTP on loopback, and scoped to the realm's path (app components
+//! and the other realm never see it). The session ends at logout, after its lifetime
+//! (8 hours by default, `carrel up --session-lifetime`), or when its token is revoked.
+//! Both forms refuse cross-site posts (login CSRF would log a victim in as the attacker):
+//! a browser's `Sec-Fetch-Site` must say same-origin, or its `Origin` must be this host.
+//! Refused logins are audited as `auth.failed` (by [`crate::authn`]), logins as
+//! `auth.login` and logouts as `auth.logout`, each with a reference to the session.
 
 use super::html::{esc, field, html, page, parse_form, redirect};
-use crate::app::App;
+use super::session_store::{NoSession, Session};
+use crate::app::{App, Warehouse};
 use crate::responses::HostResponse;
 use crate::server::{BodyError, read_body};
 use crate::tokens::{Principal, Role};
 use carrel_vault::{AuditAction, AuditEvent};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, StatusCode, header};
 use hyper::body::Incoming;
+use std::net::IpAddr;
 
-/// Lifetime of a login cookie, in seconds.
-const COOKIE_MAX_AGE: u64 = 8 * 3600;
 /// Largest login form accepted.
 const MAX_FORM_BYTES: usize = 4 << 10;
 
@@ -27,7 +31,7 @@ const MAX_FORM_BYTES: usize = 4 << 10;
 #[derive(Debug, Clone, Copy)]
 pub struct Realm {
     pub role: Role,
-    /// Name of the login cookie.
+    /// Name of the session cookie.
     pub cookie: &'static str,
     /// Path of the pages and of the cookie: `/audit`.
     pub base: &'static str,
@@ -55,34 +59,88 @@ pub const RESEARCHER: Realm = Realm {
     a_who: "a researcher",
 };
 
-/// The request's token: the bearer token, else the cookie named `cookie`; the flag says
-/// it came from the cookie.
-fn token_of(headers: &HeaderMap, cookie: &str) -> Option<(String, bool)> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    if let Some(token) = bearer {
-        return Some((token.to_owned(), false));
+/// What the pages know of a request besides its path: who sent it from where, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    pub address: IpAddr,
+    /// Whether cookies must be `Secure`: everywhere except plain HTTP on loopback.
+    pub secure: bool,
+}
+
+impl Client {
+    /// `address` sent a request with `headers`. A browser on this machine reaches the
+    /// host over plain HTTP (no `Secure` cookie would come back); anything else is
+    /// assumed to come through a TLS-terminating proxy.
+    pub fn of(address: IpAddr, headers: &HeaderMap) -> Self {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let forwarded_https = headers
+            .get("x-forwarded-proto")
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+        Self {
+            address,
+            secure: !(address.is_loopback() && is_loopback_host(host)) || forwarded_https,
+        }
     }
+}
+
+/// Whether a `Host` header names this machine's loopback interface.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
+}
+
+/// Why a form post is refused as cross-site, if it is: `Sec-Fetch-Site` (sent by every
+/// current browser) must be `same-origin` or `none` (typed by the user); without it, an
+/// `Origin` must name this host. A request with neither comes from no browser, and so
+/// cannot carry anyone's cookies against their will.
+pub fn cross_site(headers: &HeaderMap) -> Option<&'static str> {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = value("sec-fetch-site") {
+        return (!matches!(site, "same-origin" | "none")).then_some("a cross-site form post");
+    }
+    let origin = value("origin")?;
+    let host = value("host").unwrap_or("");
+    let authority = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    match authority {
+        Some(authority) if authority.eq_ignore_ascii_case(host) => None,
+        _ => Some("a form post from another origin"),
+    }
+}
+
+/// The value of the cookie `name` in the request, if any.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == cookie && !value.is_empty())
-        .map(|(_, value)| (value.to_owned(), true))
+        .find(|(n, value)| *n == name && !value.is_empty())
+        .map(|(_, value)| value)
 }
 
-fn bearer_headers(token: &str) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    if let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}")) {
-        headers.insert(header::AUTHORIZATION, value);
+fn warehouse(app: &App) -> &Warehouse {
+    app.warehouse
+        .as_ref()
+        .expect("the pages are served only with a warehouse")
+}
+
+fn audit(app: &App, event: AuditEvent) {
+    if let Err(e) = warehouse(app).audit.append(&event) {
+        tracing::error!(error = %e, "cannot audit a session event");
     }
-    headers
 }
 
 impl Realm {
@@ -94,56 +152,135 @@ impl Realm {
         format!("{}/logout", self.base)
     }
 
-    fn clear_cookie(&self) -> String {
+    fn clear_cookie(&self, client: Client) -> String {
         format!(
-            "{}=; Path={}; HttpOnly; SameSite=Strict; Max-Age=0",
-            self.cookie, self.base
+            "{}=; Path={}; HttpOnly; SameSite=Strict; Max-Age=0{}",
+            self.cookie,
+            self.base,
+            if client.secure { "; Secure" } else { "" }
         )
     }
 
-    /// Forgets the login cookie and goes back to the login form.
-    pub fn logout(&self) -> HostResponse {
-        redirect(&self.login_path(), Some(&self.clear_cookie()))
+    /// Ends the session of the request, audited, and goes back to the login form.
+    pub fn logout(&self, app: &App, headers: &HeaderMap, client: Client) -> HostResponse {
+        if let Some(why) = cross_site(headers) {
+            return self.refuse_cross_site(app, client, &self.logout_path(), why);
+        }
+        let w = warehouse(app);
+        if let Some(session) = cookie(headers, self.cookie).and_then(|id| w.sessions.end(id)) {
+            let actor = match w.tokens.get(&session.token_id) {
+                Ok(token) => token.principal().actor(),
+                Err(_) => format!("token:{}", session.token_id),
+            };
+            audit(
+                app,
+                AuditEvent::new(
+                    actor,
+                    AuditAction::Other("auth.logout".into()),
+                    format!("route:{}", self.logout_path()),
+                )
+                .with_details(serde_json::json!({"session": session.reference})),
+            );
+        }
+        redirect(&self.login_path(), Some(&self.clear_cookie(client)))
+    }
+
+    /// The principal of a live session, checked against the token store: a revoked
+    /// token ends every session it opened.
+    fn session_principal(
+        &self,
+        app: &App,
+        session: &Session,
+        id: &str,
+    ) -> Result<Principal, &'static str> {
+        let w = warehouse(app);
+        let token = w.tokens.get(&session.token_id).map_err(|e| {
+            tracing::error!(error = %e, "cannot read the token of a session");
+            "token of the session unknown"
+        })?;
+        if token.revoked.is_some() {
+            w.sessions.end_token(&session.token_id);
+            return Err("session of a revoked token");
+        }
+        if session.role != self.role || token.role != self.role {
+            w.sessions.end(id);
+            return Err("session of another role");
+        }
+        Ok(token.principal())
     }
 
     /// The principal making the request, or what to answer: to the login form without
-    /// any credential or with a stale cookie, 403 for a token of another role.
+    /// any credential or with an ended session, 401/403 for a bad bearer token.
     pub fn principal(
         &self,
         app: &App,
         headers: &HeaderMap,
         path: &str,
+        client: Client,
     ) -> Result<Principal, Box<HostResponse>> {
-        let Some((token, from_cookie)) = token_of(headers, self.cookie) else {
+        if crate::authn::bearer(headers).is_some() {
+            return crate::authn::authenticate(app, headers, &[self.role], path, client.address)
+                .map_err(|refusal| {
+                    if refusal.status() == StatusCode::FORBIDDEN {
+                        Box::new(self.forbidden())
+                    } else {
+                        refusal
+                    }
+                });
+        }
+        let Some(id) = cookie(headers, self.cookie) else {
             return Err(Box::new(redirect(&self.login_path(), None)));
         };
-        let refusal =
-            match crate::authn::authenticate(app, &bearer_headers(&token), &[self.role], path) {
-                Ok(principal) => return Ok(principal),
-                Err(refusal) => refusal,
-            };
-        let status = refusal.status();
-        Err(Box::new(
-            if status == StatusCode::UNAUTHORIZED && from_cookie {
-                redirect(&self.login_path(), Some(&self.clear_cookie()))
-            } else if status == StatusCode::FORBIDDEN {
-                html(
-                    status,
-                    true,
-                    page(
-                        "Forbidden",
-                        false,
-                        "",
-                        &format!(
-                            "<p class=\"error\">This page is for {}s; your token has another role.</p>",
-                            self.who
-                        ),
-                    ),
-                )
-            } else {
-                *refusal
-            },
-        ))
+        let w = warehouse(app);
+        let outcome = match w.sessions.get(id) {
+            Ok(session) => self
+                .session_principal(app, &session, id)
+                .map_err(|reason| (reason, session.token_id.clone())),
+            Err(NoSession::Expired) => Err(("expired session", String::new())),
+            Err(NoSession::Unknown) => Err(("unknown session", String::new())),
+        };
+        match outcome {
+            Ok(principal) => Ok(principal),
+            Err((reason, token_id)) => {
+                let actor = w
+                    .tokens
+                    .get(&token_id)
+                    .map(|t| t.principal().actor())
+                    .unwrap_or_else(|_| "anonymous".into());
+                w.refusals
+                    .count(client.address, &actor, reason, path, self.role.as_str());
+                Err(Box::new(redirect(
+                    &self.login_path(),
+                    Some(&self.clear_cookie(client)),
+                )))
+            }
+        }
+    }
+
+    fn forbidden(&self) -> HostResponse {
+        html(
+            StatusCode::FORBIDDEN,
+            true,
+            page(
+                "Forbidden",
+                false,
+                "",
+                &format!(
+                    "<p class=\"error\">This page is for {}s; your token has another role.</p>",
+                    self.who
+                ),
+            ),
+        )
+    }
+
+    fn refuse_cross_site(&self, app: &App, client: Client, path: &str, why: &str) -> HostResponse {
+        warehouse(app)
+            .refusals
+            .count(client.address, "anonymous", why, path, self.role.as_str());
+        self.login_form(
+            StatusCode::FORBIDDEN,
+            Some("This form was sent from another site and is refused. Open the login page of this warehouse and log in there."),
+        )
     }
 
     pub fn login_form(&self, status: StatusCode, message: Option<&str>) -> HostResponse {
@@ -164,16 +301,26 @@ impl Realm {
                      <p><label>{role} token<br><input type=\"password\" name=\"token\" id=\"token\" \
                      autocomplete=\"off\" size=\"60\" required></label></p>\
                      <p><button type=\"submit\" id=\"login-submit\">Log in</button></p></form>\
-                     <p class=\"note\">The token is kept in an HttpOnly cookie for these pages only, \
-                     for 8 hours or until you log out.</p>",
+                     <p class=\"note\">Logging in opens a session for these pages only, which ends \
+                     when you log out, after 8 hours, or when the token is revoked. The cookie \
+                     holds the session, not the token.</p>",
                     self.login_path()
                 ),
             ),
         )
     }
 
-    /// `POST <base>/login`: checks the token of the form and sets the cookie.
-    pub async fn login(&self, app: &App, request: http::Request<Incoming>) -> HostResponse {
+    /// `POST <base>/login`: checks the token of the form and opens a session.
+    pub async fn login(
+        &self,
+        app: &App,
+        request: http::Request<Incoming>,
+        client: Client,
+    ) -> HostResponse {
+        let path = self.login_path();
+        if let Some(why) = cross_site(request.headers()) {
+            return self.refuse_cross_site(app, client, &path, why);
+        }
         let body = match read_body(request.into_body(), MAX_FORM_BYTES, app.read_timeout).await {
             Ok(body) => body,
             Err(BodyError::TooSlow) => {
@@ -193,25 +340,33 @@ impl Realm {
                 Some(&format!("Enter {} token.", self.a_who)),
             );
         };
-        let path = self.login_path();
-        match crate::authn::authenticate(app, &bearer_headers(token), &[self.role], &path) {
+        let checked =
+            crate::authn::check_token(app, Some(token.trim()), &[self.role], &path, client.address);
+        match checked {
             Ok(principal) => {
-                if let Some(warehouse) = &app.warehouse {
-                    let event = AuditEvent::new(
+                let w = warehouse(app);
+                let (id, session) = w.sessions.create(&principal.token_id, self.role);
+                audit(
+                    app,
+                    AuditEvent::new(
                         principal.actor(),
                         AuditAction::Other("auth.login".into()),
                         format!("route:{path}"),
                     )
-                    .with_details(serde_json::json!({"via": "form"}));
-                    if let Err(e) = warehouse.audit.append(&event) {
-                        tracing::error!(error = %e, "cannot audit a login");
-                    }
-                }
+                    .with_details(serde_json::json!({
+                        "via": "form",
+                        "session": session.reference,
+                        "lifetime_seconds": w.sessions.lifetime().as_secs(),
+                    })),
+                );
                 redirect(
                     self.base,
                     Some(&format!(
-                        "{}={token}; Path={}; HttpOnly; SameSite=Strict; Max-Age={COOKIE_MAX_AGE}",
-                        self.cookie, self.base
+                        "{}={id}; Path={}; HttpOnly; SameSite=Strict; Max-Age={}{}",
+                        self.cookie,
+                        self.base,
+                        w.sessions.lifetime().as_secs(),
+                        if client.secure { "; Secure" } else { "" }
                     )),
                 )
             }
@@ -225,5 +380,61 @@ impl Realm {
                 self.login_form(status, Some(&message))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn form_posts_from_another_site_are_refused_and_others_pass() {
+        let host = ("host", "127.0.0.1:3000");
+        assert_eq!(cross_site(&headers(&[host])), None, "no browser");
+        assert_eq!(
+            cross_site(&headers(&[host, ("origin", "http://127.0.0.1:3000")])),
+            None
+        );
+        assert!(cross_site(&headers(&[host, ("origin", "http://evil.example")])).is_some());
+        assert!(cross_site(&headers(&[host, ("origin", "null")])).is_some());
+        assert!(
+            cross_site(&headers(&[
+                host,
+                ("origin", "http://127.0.0.1:3000"),
+                ("sec-fetch-site", "cross-site")
+            ]))
+            .is_some(),
+            "a browser's own word wins"
+        );
+        assert_eq!(
+            cross_site(&headers(&[host, ("sec-fetch-site", "same-origin")])),
+            None
+        );
+        assert!(cross_site(&headers(&[host, ("sec-fetch-site", "same-site")])).is_some());
+    }
+
+    #[test]
+    fn cookies_are_secure_except_over_plain_http_on_loopback() {
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let remote: IpAddr = "192.0.2.1".parse().unwrap();
+        let on = |address, host: &str| Client::of(address, &headers(&[("host", host)])).secure;
+        assert!(!on(local, "127.0.0.1:3000"));
+        assert!(!on(local, "localhost:3000"));
+        assert!(!on("::1".parse().unwrap(), "[::1]:3000"));
+        assert!(on(local, "warehouse.example.org"), "behind a proxy");
+        assert!(on(remote, "127.0.0.1:3000"));
+        let proxied = Client::of(
+            local,
+            &headers(&[("host", "localhost"), ("x-forwarded-proto", "https")]),
+        );
+        assert!(proxied.secure);
     }
 }

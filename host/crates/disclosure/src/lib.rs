@@ -85,6 +85,7 @@ mod error;
 mod groups;
 mod layout;
 pub mod metadata;
+pub mod noise;
 mod output;
 mod policy;
 mod report;
@@ -94,7 +95,7 @@ use arrow_array::RecordBatch;
 
 pub use error::DisclosureError;
 pub use policy::{Policy, check_bytes};
-pub use report::{CountReport, Report};
+pub use report::{CountReport, Perturbation, Report};
 
 use layout::Layout;
 use suppress::Grid;
@@ -124,12 +125,41 @@ const PATIENT_CHECK_FROM: u64 = 20;
 /// Tables built from at least this many rows are checked for one row per input row.
 const ROW_CHECK_FROM: u64 = 100;
 
+/// The cell key of every count cell, by count column name, one per row: the wrapping sum
+/// of the keys of the records (or patients) the count counts. See [`noise`].
+pub type CellKeys = std::collections::HashMap<String, Vec<u64>>;
+
 /// Applies `policy` to a study's output table. See the crate documentation for the
 /// rules. Never panics on a malformed or hostile table: it is an error instead.
 pub fn apply(
     table: &RecordBatch,
     policy: &Policy,
     read: &ReadContext,
+) -> Result<Released, DisclosureError> {
+    apply_with(table, policy, read, None)
+}
+
+/// [`apply`] with cell-key perturbation first, for a table whose counts the caller made
+/// itself and whose cell keys it knows: every count gets the noise its cell key and value
+/// draw ([`noise::perturb`], at [`Policy::noise_scale`]); then every count below
+/// `min_count`, a zero included, is withheld (so that a 0 cannot be told from a small
+/// count), secondary suppression and rounding follow on the noisy counts, and rows whose
+/// counts are all withheld are left out (a row's presence would say that someone is in
+/// it). The report says which perturbation was applied.
+pub fn apply_perturbed(
+    table: &RecordBatch,
+    policy: &Policy,
+    read: &ReadContext,
+    keys: &CellKeys,
+) -> Result<Released, DisclosureError> {
+    apply_with(table, policy, read, Some(keys))
+}
+
+fn apply_with(
+    table: &RecordBatch,
+    policy: &Policy,
+    read: &ReadContext,
+    keys: Option<&CellKeys>,
 ) -> Result<Released, DisclosureError> {
     policy.validate()?;
     let rows = table.num_rows();
@@ -161,16 +191,42 @@ pub fn apply(
         .zip(&names)
         .map(|(&column, name)| counts::read(name, table.column(column).as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
+    let perturbation = keys.map(|_| Perturbation {
+        version: noise::PERTURBATION_VERSION.to_owned(),
+        scale: policy.noise_scale,
+    });
+    let values = match keys {
+        None => values,
+        Some(keys) => perturb_all(values, &names, keys, policy.noise_scale)?,
+    };
     let mut grid = Grid::new(rows, values);
     let margin_groups = groups::margin_groups(table, &layout.dimensions)?;
-    let tally = suppress::suppress(
+    suppress::suppress(
         &mut grid,
         policy.min_count,
+        keys.is_some(),
         &margin_groups,
         &layout.totals,
         &layout.links,
     );
-    let (released, shares_redacted) = output::build(table, &layout, &grid, policy.rounding)?;
+    // In a perturbed table, a row whose every count is withheld is left out: its presence
+    // would say that someone is in it. What the report says is about the rows released.
+    let (table, grid, rows_withheld) = match keys {
+        Some(_) => {
+            let keep = grid.rows_with_a_released_count();
+            let withheld = keep.iter().filter(|&&k| !k).count();
+            let mask = arrow_array::BooleanArray::from(keep.clone());
+            let kept = arrow_select::filter::filter_record_batch(table, &mask)?;
+            (
+                std::borrow::Cow::Owned(kept),
+                grid.retain_rows(&keep),
+                withheld,
+            )
+        }
+        None => (std::borrow::Cow::Borrowed(table), grid, 0),
+    };
+    let tally = grid.tally();
+    let (released, shares_redacted) = output::build(&table, &layout, &grid, policy.rounding)?;
 
     let counts = names
         .into_iter()
@@ -184,11 +240,39 @@ pub fn apply(
     Ok(Released {
         table: released,
         report: Report {
-            rows,
+            rows: rows - rows_withheld,
+            rows_withheld,
             counts,
             shares_redacted,
+            perturbation,
         },
     })
+}
+
+/// Every count of `values` perturbed from its cell key in `keys`.
+fn perturb_all(
+    values: Vec<Vec<u64>>,
+    names: &[String],
+    keys: &CellKeys,
+    scale: f64,
+) -> Result<Vec<Vec<u64>>, DisclosureError> {
+    values
+        .into_iter()
+        .zip(names)
+        .map(|(column, name)| {
+            let column_keys = keys
+                .get(name)
+                .filter(|k| k.len() == column.len())
+                .ok_or_else(|| {
+                    DisclosureError::Refused(format!("no cell key for every row of `{name}`"))
+                })?;
+            Ok(column
+                .iter()
+                .zip(column_keys)
+                .map(|(&count, &key)| noise::perturb(scale, key, count))
+                .collect())
+        })
+        .collect()
 }
 
 /// Refuses output that looks like one row per patient or per input row: aggregation

@@ -10,10 +10,11 @@ use crate::DisclosureError;
 /// Read from TOML with every field optional (missing fields take the defaults) and
 /// unknown fields refused, so a typo such as `min_cout = 20` fails loudly instead of
 /// silently leaving the default in force.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Policy {
-    /// Counts from 1 to `min_count - 1` are redacted; 0 is released. 0 or 1 disables
+    /// Counts from 1 to `min_count - 1` are redacted; 0 is released (withheld too when the
+    /// table is perturbed: see [`crate::apply_perturbed`]). 0 or 1 disables
     /// primary suppression.
     pub min_count: u64,
     /// Released counts are rounded to the nearest multiple of this, halves up. 1 means
@@ -23,6 +24,13 @@ pub struct Policy {
     pub max_rows: usize,
     /// An encoded (IPC) table larger than this is refused; see [`check_bytes`].
     pub max_bytes: usize,
+    /// Scale `b` of the discrete Laplace noise added to every count from its cell key
+    /// before suppression and rounding (see [`crate::noise`]); 0 turns it off. Applied
+    /// only to tables whose cell keys the caller gives ([`crate::apply_perturbed`]).
+    pub noise_scale: f64,
+    /// The differential-privacy budget of a study on a dataset: the sum of the epsilons
+    /// of its releases may not exceed it. Kept by the caller; 0 means no budget.
+    pub epsilon_budget: f64,
 }
 
 impl Default for Policy {
@@ -32,9 +40,19 @@ impl Default for Policy {
             rounding: 5,
             max_rows: 5000,
             max_bytes: 16 * 1024 * 1024,
+            noise_scale: DEFAULT_NOISE_SCALE,
+            epsilon_budget: DEFAULT_EPSILON_BUDGET,
         }
     }
 }
+
+/// The default noise scale: a standard deviation of about 4.2, below the rounding
+/// base's spread on the counts a surveillance table releases, and far above the 1 to 7
+/// a differencing attack tries to recover.
+pub const DEFAULT_NOISE_SCALE: f64 = 3.0;
+/// The default budget of a study on a dataset (see SECURITY.md for what a release of the
+/// shipped studies spends).
+pub const DEFAULT_EPSILON_BUDGET: f64 = 2000.0;
 
 impl Policy {
     /// Checks that the policy can be applied at all.
@@ -43,6 +61,18 @@ impl Policy {
             return Err(DisclosureError::InvalidPolicy {
                 field: "rounding",
                 message: "must be at least 1 (1 means no rounding)".into(),
+            });
+        }
+        if !(self.noise_scale.is_finite() && self.noise_scale >= 0.0) {
+            return Err(DisclosureError::InvalidPolicy {
+                field: "noise_scale",
+                message: "must be a finite number, 0 or more (0 turns noise off)".into(),
+            });
+        }
+        if !(self.epsilon_budget.is_finite() && self.epsilon_budget >= 0.0) {
+            return Err(DisclosureError::InvalidPolicy {
+                field: "epsilon_budget",
+                message: "must be a finite number, 0 or more (0 means no budget)".into(),
             });
         }
         Ok(())
@@ -80,6 +110,21 @@ impl Policy {
             weaker.push(format!(
                 "max_bytes {} is above the operator's cap of {}",
                 self.max_bytes, operator.max_bytes
+            ));
+        }
+        if self.noise_scale < operator.noise_scale {
+            weaker.push(format!(
+                "noise_scale {} is below the operator's {}",
+                self.noise_scale, operator.noise_scale
+            ));
+        }
+        let unbudgeted = |b: f64| b == 0.0;
+        if !unbudgeted(operator.epsilon_budget)
+            && (unbudgeted(self.epsilon_budget) || self.epsilon_budget > operator.epsilon_budget)
+        {
+            weaker.push(format!(
+                "epsilon_budget {} is above the operator's {}",
+                self.epsilon_budget, operator.epsilon_budget
             ));
         }
         if weaker.is_empty() {
@@ -155,6 +200,8 @@ mod tests {
             rounding: 10,
             max_rows: 100,
             max_bytes: 1024,
+            noise_scale: 4.0,
+            epsilon_budget: 10.0,
         };
         study.at_least(&operator).unwrap();
         operator.at_least(&operator).unwrap();
@@ -168,6 +215,29 @@ mod tests {
         };
         let message = refusal(study.at_least(&Policy::default()));
         assert!(message.contains("min_count 5"), "{message}");
+    }
+
+    #[test]
+    fn less_noise_or_a_larger_budget_than_the_operators_is_refused() {
+        let study = Policy {
+            noise_scale: 1.0,
+            epsilon_budget: 0.0,
+            ..Policy::default()
+        };
+        let message = refusal(study.at_least(&Policy::default()));
+        assert!(message.contains("noise_scale 1"), "{message}");
+        assert!(message.contains("epsilon_budget 0"), "{message}");
+        let nan = Policy {
+            noise_scale: f64::NAN,
+            ..Policy::default()
+        };
+        assert!(matches!(
+            nan.validate(),
+            Err(DisclosureError::InvalidPolicy {
+                field: "noise_scale",
+                ..
+            })
+        ));
     }
 
     #[test]

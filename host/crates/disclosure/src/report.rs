@@ -18,20 +18,33 @@ pub struct CountReport {
     pub secondary: u64,
 }
 
+/// The cell-key perturbation a table's counts had before suppression and rounding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Perturbation {
+    /// [`crate::noise::PERTURBATION_VERSION`] when it was applied.
+    pub version: String,
+    /// Scale of the discrete Laplace noise.
+    pub scale: f64,
+}
+
 /// Summary of the disclosure control applied to one table.
 ///
 /// Serialises as `{"rows", "counts": [{"column", "primary", "secondary"}],
 /// "shares_redacted", "total_redacted"}`; `total_redacted` is computed, so it cannot
 /// disagree with the other fields.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Report {
-    /// Rows in the released table (the same as in the study's table).
+    /// Rows in the released table.
     pub rows: usize,
+    /// Rows left out because every count in them was withheld (perturbed tables only).
+    pub rows_withheld: usize,
     /// One entry per count column, in table order.
     pub counts: Vec<CountReport>,
     /// Share cells released as null because their numerator or denominator was
     /// redacted (a share null only because its denominator is 0 is not counted).
     pub shares_redacted: u64,
+    /// The perturbation applied, if any.
+    pub perturbation: Option<Perturbation>,
 }
 
 impl Report {
@@ -45,11 +58,13 @@ impl Report {
 
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut out = serializer.serialize_struct("Report", 4)?;
+        let mut out = serializer.serialize_struct("Report", 6)?;
         out.serialize_field("rows", &self.rows)?;
+        out.serialize_field("rows_withheld", &self.rows_withheld)?;
         out.serialize_field("counts", &self.counts)?;
         out.serialize_field("shares_redacted", &self.shares_redacted)?;
         out.serialize_field("total_redacted", &self.total_redacted())?;
+        out.serialize_field("perturbation", &self.perturbation)?;
         out.end()
     }
 }
@@ -75,6 +90,7 @@ mod tests {
                 },
             ],
             shares_redacted: 4,
+            ..Report::default()
         };
         assert_eq!(report.total_redacted(), 10);
         let json = serde_json::to_value(&report).unwrap();

@@ -21,6 +21,8 @@ pub(crate) struct Grid {
     slots: usize,
     values: Vec<u64>,
     redacted: Vec<bool>,
+    /// Redacted by secondary suppression (or as the partner of such a cell).
+    secondary: Vec<bool>,
 }
 
 /// How many cells of each count slot were redacted, and why.
@@ -40,9 +42,55 @@ impl Grid {
         Grid {
             rows,
             slots,
+            secondary: redacted.clone(),
             values,
             redacted,
         }
+    }
+
+    /// The grid of the rows `keep` marks, in order.
+    pub fn retain_rows(&self, keep: &[bool]) -> Grid {
+        let kept: Vec<usize> = (0..self.rows).filter(|&r| keep[r]).collect();
+        let pick = |of: &Vec<u64>| -> Vec<u64> {
+            (0..self.slots)
+                .flat_map(|slot| kept.iter().map(move |&r| of[slot * self.rows + r]))
+                .collect()
+        };
+        let flags = |of: &Vec<bool>| -> Vec<bool> {
+            (0..self.slots)
+                .flat_map(|slot| kept.iter().map(move |&r| of[slot * self.rows + r]))
+                .collect()
+        };
+        Grid {
+            rows: kept.len(),
+            slots: self.slots,
+            values: pick(&self.values),
+            redacted: flags(&self.redacted),
+            secondary: flags(&self.secondary),
+        }
+    }
+
+    /// Rows with at least one count that is not redacted.
+    pub fn rows_with_a_released_count(&self) -> Vec<bool> {
+        (0..self.rows)
+            .map(|row| (0..self.slots).any(|slot| !self.is_redacted(slot, row)))
+            .collect()
+    }
+
+    /// How many cells of each slot are redacted, and why.
+    pub fn tally(&self) -> Tally {
+        let mut tally = Tally {
+            primary: vec![0; self.slots],
+            secondary: vec![0; self.slots],
+        };
+        for cell in 0..self.values.len() {
+            if self.secondary[cell] {
+                tally.secondary[cell / self.rows] += 1;
+            } else if self.redacted[cell] {
+                tally.primary[cell / self.rows] += 1;
+            }
+        }
+        tally
     }
 
     fn cell(&self, slot: usize, row: usize) -> usize {
@@ -70,13 +118,15 @@ struct Relation {
     fallback: Option<usize>,
 }
 
-/// Redacts every count in `1..min_count` (primary), then applies secondary
+/// Redacts every count in `1..min_count` (primary; `0..min_count` when `zeros_withheld`,
+/// as in a perturbed table, where a 0 must look like a small count), then applies secondary
 /// suppression over the margin `groups` of every count slot and the row `totals`.
 /// The two cells of a row joined by a patients `link` are always redacted together,
 /// for the reason that redacted the first of them.
 pub(crate) fn suppress(
     grid: &mut Grid,
     min_count: u64,
+    zeros_withheld: bool,
     groups: &[Vec<usize>],
     totals: &[Total],
     links: &[Link],
@@ -95,7 +145,7 @@ pub(crate) fn suppress(
 
     for cell in 0..grid.values.len() {
         let value = grid.values[cell];
-        if value >= 1 && value < min_count && !grid.redacted[cell] {
+        if (value >= 1 || zeros_withheld) && value < min_count && !grid.redacted[cell] {
             for redacted in withhold(grid, &partners, cell) {
                 tally.primary[redacted / grid.rows] += 1;
             }
@@ -120,6 +170,7 @@ pub(crate) fn suppress(
         // The partners too, and the relations of every cell redacted here are looked at
         // again: a partner can leave a lone redaction in a sum its own cell is not in.
         for redacted in withhold(grid, &partners, cell) {
+            grid.secondary[redacted] = true;
             tally.secondary[redacted / grid.rows] += 1;
             for &other in &of_cell[redacted] {
                 if !queued[other] {
@@ -207,7 +258,7 @@ mod tests {
     #[test]
     fn counts_below_the_minimum_but_not_zero_are_redacted() {
         let mut grid = Grid::new(4, vec![vec![0, 1, 7, 8]]);
-        let tally = suppress(&mut grid, 8, &[], &[], &[]);
+        let tally = suppress(&mut grid, 8, false, &[], &[], &[]);
         assert_eq!(redacted(&grid, 0), vec![false, true, true, false]);
         assert_eq!(tally.primary, vec![2]);
         assert_eq!(tally.secondary, vec![0]);
@@ -216,7 +267,7 @@ mod tests {
     #[test]
     fn a_lone_redaction_in_a_group_takes_the_smallest_non_zero_other_cell() {
         let mut grid = Grid::new(4, vec![vec![3, 0, 40, 20]]);
-        let tally = suppress(&mut grid, 8, &[vec![0, 1, 2, 3]], &[], &[]);
+        let tally = suppress(&mut grid, 8, false, &[vec![0, 1, 2, 3]], &[], &[]);
         assert_eq!(redacted(&grid, 0), vec![true, false, false, true]);
         assert_eq!(tally.secondary, vec![1]);
     }
@@ -224,7 +275,7 @@ mod tests {
     #[test]
     fn a_zero_cell_is_taken_only_when_no_non_zero_cell_is_left() {
         let mut grid = Grid::new(2, vec![vec![3, 0]]);
-        suppress(&mut grid, 8, &[vec![0, 1]], &[], &[]);
+        suppress(&mut grid, 8, false, &[vec![0, 1]], &[], &[]);
         assert_eq!(redacted(&grid, 0), vec![true, true]);
     }
 
@@ -236,13 +287,13 @@ mod tests {
             total: 1,
             parts: vec![0],
         }];
-        let tally = suppress(&mut grid, 8, &[], &totals, &[]);
+        let tally = suppress(&mut grid, 8, false, &[], &totals, &[]);
         assert!(grid.is_redacted(1, 0));
         assert_eq!(tally.primary, vec![1, 1]);
         assert_eq!(tally.secondary, vec![0, 0]);
 
         let mut grid = Grid::new(1, vec![vec![3], vec![30]]);
-        suppress(&mut grid, 8, &[], &totals, &[]);
+        suppress(&mut grid, 8, false, &[], &totals, &[]);
         assert!(grid.is_redacted(1, 0), "30 = 3 would be recoverable");
     }
 
@@ -254,7 +305,7 @@ mod tests {
             count: 0,
             patients: 1,
         }];
-        let tally = suppress(&mut grid, 8, &[], &[], &links);
+        let tally = suppress(&mut grid, 8, false, &[], &[], &links);
         assert_eq!(redacted(&grid, 0), vec![true, false]);
         assert_eq!(redacted(&grid, 1), vec![true, false]);
         assert_eq!(tally.primary, vec![1, 1]);
@@ -275,7 +326,7 @@ mod tests {
                 patients: 2,
             },
         ];
-        let tally = suppress(&mut grid, 8, &[], &[], &links);
+        let tally = suppress(&mut grid, 8, false, &[], &[], &links);
         assert!((0..3).all(|slot| grid.is_redacted(slot, 0)));
         assert_eq!(tally.primary, vec![1, 1, 1]);
     }
@@ -283,7 +334,7 @@ mod tests {
     #[test]
     fn an_empty_grid_suppresses_nothing() {
         let mut grid = Grid::new(0, vec![vec![], vec![]]);
-        let tally = suppress(&mut grid, 8, &[], &[], &[]);
+        let tally = suppress(&mut grid, 8, false, &[], &[], &[]);
         assert_eq!(tally.primary, vec![0, 0]);
         assert_eq!(tally.secondary, vec![0, 0]);
     }

@@ -187,6 +187,8 @@ fn the_report_names_every_count_column_in_order_and_holds_no_values() {
             ],
             "shares_redacted": 0,
             "total_redacted": 2,
+            "rows_withheld": 0,
+            "perturbation": null,
         })
     );
 }

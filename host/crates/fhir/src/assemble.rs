@@ -119,7 +119,7 @@ fn owned(text: &Option<raw::Text<'_>>) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn identify(patient: &raw::Patient<'_>) -> IdentifiedPatient {
+pub(crate) fn identify(patient: &raw::Patient<'_>) -> IdentifiedPatient {
     let nir = NIR_SYSTEMS.iter().find_map(|system| {
         patient
             .identifier

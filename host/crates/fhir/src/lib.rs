@@ -9,6 +9,7 @@
 mod assemble;
 mod bundle;
 mod collect;
+mod consent;
 pub mod date;
 mod depth;
 mod model;
@@ -23,6 +24,7 @@ mod utf8;
 pub use assemble::MAX_IDENTIFIED_BYTES;
 pub use bundle::{ACCEPTED_BUNDLE_TYPES, parse_bundle};
 pub use collect::{MAX_RESOURCE_BYTES, NIR_SYSTEMS};
+pub use consent::{is_consent, parse_objection};
 pub use depth::MAX_DEPTH;
 pub use model::{Coding, IdentifiedConsultation, IdentifiedPatient, Ingested, is_icd10_system};
 pub use ndjson::{ndjson_lines, parse_ndjson};

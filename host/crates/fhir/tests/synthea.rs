@@ -1,11 +1,11 @@
-//! The Synthea bulk export in shared/fixtures: real FHIR that nobody here wrote.
+//! The Synthea bulk export in tests/fixtures: real FHIR that nobody here wrote.
 
 use std::path::PathBuf;
 
 use carrel_fhir::parse_ndjson;
 
 fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../../shared/fixtures/synthea-bulk-10")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures/synthea-bulk-10")
 }
 
 /// The three files as one payload, Conditions first so that references point forward

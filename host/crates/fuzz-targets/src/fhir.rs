@@ -184,3 +184,32 @@ pub fn fhir_date(data: &[u8]) {
         }
     }
 }
+
+/// A patient's objection (a FHIR Consent with a deny provision): refused with bounded
+/// reasons, or identifiers whose NIR checks and that the host's identity rules take or
+/// refuse without repeating them.
+pub fn fhir_consent(data: &[u8]) {
+    match carrel_fhir::parse_objection(data) {
+        Ok(patient) => {
+            assert!(
+                std::str::from_utf8(data).is_ok(),
+                "accepted bytes that are not UTF-8"
+            );
+            if let Some(nir) = &patient.nir {
+                assert_eq!(validate_nir(nir).map(|n| n.into_string()).as_ref(), Ok(nir));
+            }
+            match carrel_pseudonym::identity::objection_identities(&patient) {
+                Ok(keys) => assert!(!keys.is_empty(), "an objection naming nobody"),
+                Err(error) => {
+                    let text = error.to_string();
+                    for value in [&patient.nir, &patient.family, &patient.given] {
+                        if let Some(value) = value.as_deref().filter(|v| v.len() > 3) {
+                            assert!(!text.contains(value), "the refusal repeats {value}");
+                        }
+                    }
+                }
+            }
+        }
+        Err(refusal) => check_refusal(&refusal),
+    }
+}

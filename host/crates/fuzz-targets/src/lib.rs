@@ -11,7 +11,7 @@ mod fhir;
 mod manifest;
 mod nir;
 
-pub use fhir::{fhir_bundle, fhir_date, fhir_ndjson, ndjson_lines};
+pub use fhir::{fhir_bundle, fhir_consent, fhir_date, fhir_ndjson, ndjson_lines};
 pub use manifest::manifest;
 pub use nir::nir;
 
@@ -23,6 +23,7 @@ pub type Target = fn(&[u8]);
 pub const TARGETS: &[(&str, Target)] = &[
     ("fhir_bundle", fhir_bundle),
     ("fhir_ndjson", fhir_ndjson),
+    ("fhir_consent", fhir_consent),
     ("ndjson_lines", ndjson_lines),
     ("fhir_date", fhir_date),
     ("manifest", manifest),

@@ -86,3 +86,8 @@ fn the_manifest_corpus_replays_without_a_failure() {
 fn the_nir_corpus_replays_without_a_failure() {
     replay("nir");
 }
+
+#[test]
+fn the_fhir_consent_corpus_replays_without_a_failure() {
+    replay("fhir_consent");
+}

@@ -7,6 +7,7 @@
 //! kept as raw TOML for the capabilities that read them.
 
 mod routes;
+mod runnable;
 mod variables;
 
 pub use routes::{
@@ -186,6 +187,8 @@ pub struct LoadedManifest {
     pub path: PathBuf,
     pub manifest: Manifest,
     pub http_triggers: Vec<HttpTrigger>,
+    /// The text it was parsed from, for the lines of errors found later.
+    text: String,
 }
 
 impl LoadedManifest {
@@ -316,6 +319,7 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedManifest, ManifestError> {
         path: path.to_owned(),
         manifest,
         http_triggers,
+        text: text.to_owned(),
     })
 }
 

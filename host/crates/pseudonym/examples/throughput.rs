@@ -2,7 +2,7 @@
 //! (carrel-fhir), pseudonymisation and Arrow IPC encoding (carrel-pseudonym), on about
 //! 100,000 consultations of two shapes:
 //!
-//! - `synthea`: the Synthea export of shared/fixtures repeated with renamed ids (large,
+//! - `synthea`: the Synthea export of tests/fixtures repeated with renamed ids (large,
 //!   extension-laden US resources: about 1.6 kB per Encounter);
 //! - `compact`: French-style resources with NIR, postcode and ICD-10 Conditions.
 //!
@@ -48,8 +48,8 @@ impl KeyedHasher for LocalHmac {
 }
 
 fn synthea_payload() -> Vec<u8> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../../shared/fixtures/synthea-bulk-10");
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures/synthea-bulk-10");
     let mut original = String::new();
     for file in [
         "Patient.000.ndjson",

@@ -6,6 +6,7 @@
 //!
 //! Pure Rust, so it builds for wasm32-wasip2 inside the pseudonymise component.
 
+pub mod identity;
 pub mod rules;
 mod schema;
 
@@ -18,8 +19,8 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_ipc::reader::StreamReader;
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::ArrowError;
+use carrel_fhir::IdentifiedConsultation;
 use carrel_fhir::date::{days_since_epoch, parse_date_time};
-use carrel_fhir::{IdentifiedConsultation, IdentifiedPatient, validate_nir};
 
 pub use schema::{COLUMN_GROUPS, canonical_schema, column_groups, diagnosis_item_field, group_of};
 
@@ -56,48 +57,25 @@ pub enum PseudonymiseError {
     Arrow(#[from] ArrowError),
 }
 
-/// What the patient pseudonym is computed from: the NIR when it checks, else the
-/// normalised identity traits `FAMILY|FIRSTGIVEN|YYYY-MM-DD|sex`.
+/// What the patient pseudonym of a consultation is computed from: its patient's identity
+/// key ([`identity::identity_key`]: the NIR when valid, else the normalised identity
+/// traits `FAMILY|FIRSTGIVEN|YYYY-MM-DD|sex`).
 ///
 /// A patient with no NIR, no name and no birth date cannot be told from any other such
 /// patient, and hashing their empty traits would link them all into one; each of their
 /// consultations gets a patient pseudonym of its own instead (`unlinked|association|
 /// encounter id`), which can never equal a NIR or a traits string.
 pub fn patient_key(association: &str, consultation: &IdentifiedConsultation) -> String {
-    let patient: &IdentifiedPatient = &consultation.patient;
-    if let Some(nir) = patient
-        .nir
-        .as_deref()
-        .and_then(|nir| validate_nir(nir).ok())
-    {
-        return nir.into_string();
-    }
-    let family = patient
-        .family
-        .as_deref()
-        .map(rules::normalise_name)
-        .unwrap_or_default();
-    let given = patient
-        .given
-        .as_deref()
-        .map(rules::normalise_name)
-        .unwrap_or_default();
-    let birth_date = patient
-        .birth_date
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or_default();
-    if family.is_empty() && given.is_empty() && birth_date.is_empty() {
-        return format!(
-            "unlinked|{association}|{}",
-            consultation.source_encounter_id
-        );
-    }
-    let sex = rules::sex_code(patient.sex.as_deref());
-    format!("{family}|{given}|{birth_date}|{sex}")
+    identity::identity_key(&consultation.patient)
+        .unwrap_or_else(|| unlinked_key(association, &consultation.source_encounter_id))
 }
 
-fn hash_all<H: KeyedHasher>(
+/// The identity key of a consultation whose patient has no identity ([`patient_key`]).
+pub fn unlinked_key(association: &str, source_encounter_id: &str) -> String {
+    format!("unlinked|{association}|{source_encounter_id}")
+}
+
+pub(crate) fn hash_all<H: KeyedHasher>(
     hasher: &mut H,
     domain: &'static str,
     items: &[Vec<u8>],
@@ -159,7 +137,7 @@ pub fn pseudonymise<H: KeyedHasher>(
         (Vec::new(), Vec::new())
     } else {
         (
-            hash_all(hasher, PATIENT_DOMAIN, &unique_patients)?,
+            identity::patient_pseudonyms(hasher, &unique_patients)?,
             hash_all(hasher, CONSULTATION_DOMAIN, &consultation_items)?,
         )
     };

@@ -37,8 +37,8 @@ impl KeyedHasher for CountingHasher {
 }
 
 fn synthea_payload() -> Vec<u8> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../../shared/fixtures/synthea-bulk-10");
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures/synthea-bulk-10");
     let mut payload = Vec::new();
     for file in [
         "Patient.000.ndjson",

@@ -7,14 +7,17 @@
 
 mod calendar;
 mod fhir;
+pub mod pathways;
 mod places;
 mod sample;
 mod sink;
 mod truth;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use places::{ASSOCIATIONS, Association};
+pub use sample::Consultation;
 pub use sink::{BUNDLE_LIMIT, NDJSON_LIMIT};
 pub use truth::{GroundTruth, age_class, age_in_years};
 
@@ -145,24 +148,44 @@ pub fn generate(
     let mut faulty = Sink::new(out_dir, "faulty", options.format);
     let mut dice = Dice::new(options.seed);
     let association_weights: Vec<u32> = ASSOCIATIONS.iter().map(|a| a.weight).collect();
-    let mut truth = GroundTruth {
-        seed: options.seed,
-        ..GroundTruth::default()
-    };
+    let mut truth = GroundTruth::default();
+    truth.seed = options.seed;
     let mut id = 0u64;
+    // Follow-ups due, by day: the hour, the consultation they follow, the hours since
+    // it, and whether it was written as a valid consultation.
+    let mut due: BTreeMap<i64, Vec<(u32, Consultation, i64, bool)>> = BTreeMap::new();
+    let last = first + i64::from(options.days) - 1;
     for (offset, count) in daily_counts(first, options.days, options.consultations)
         .into_iter()
         .enumerate()
     {
-        for _ in 0..count {
+        let day = first + offset as i64;
+        // A day holds exactly its count: follow-ups beyond it are not written (and their
+        // first consultations are not counted as re-consulted).
+        let mut follow_ups = due.remove(&day).unwrap_or_default();
+        follow_ups.truncate(count as usize);
+        let fresh = count - follow_ups.len() as u64;
+        let follow_ups = follow_ups.into_iter().map(Some);
+        for planned in follow_ups.chain((0..fresh).map(|_| None)) {
             id += 1;
-            let consultation =
-                sample::consultation(&mut dice, first + offset as i64, &association_weights);
+            let (consultation, origin) = match planned {
+                Some((hour, before, gap, valid_before)) => (
+                    sample::follow_up(&mut dice, &before, day, hour),
+                    Some((gap, valid_before)),
+                ),
+                None => (
+                    sample::consultation(&mut dice, day, &association_weights),
+                    None,
+                ),
+            };
             let fault = chosen_fault(&mut dice, options.faults);
             let resources = fhir::resources(id, &consultation, fault);
             let (sink, name) = match fault {
                 None => {
                     truth.record(&consultation);
+                    if let Some((gap, true)) = origin {
+                        truth.record_reconsultation(gap);
+                    }
                     (&mut valid, valid_prefix)
                 }
                 Some(fault) => {
@@ -172,6 +195,18 @@ pub fn generate(
             };
             sink.write(id, &resources)
                 .map_err(write_error(&out_dir.join(name)))?;
+            if let Some(after) = pathways::follow_up_after(&mut dice) {
+                let at = day * 24 + i64::from(consultation.hour) + after;
+                let (next_day, hour) = (at.div_euclid(24), at.rem_euclid(24) as u32);
+                if next_day <= last {
+                    due.entry(next_day).or_default().push((
+                        hour,
+                        consultation,
+                        after,
+                        fault.is_none(),
+                    ));
+                }
+            }
             if id.is_multiple_of(PROGRESS_EVERY) {
                 progress(id);
             }
@@ -180,6 +215,7 @@ pub fn generate(
     valid.close().map_err(write_error(out_dir))?;
     faulty.close().map_err(write_error(out_dir))?;
     progress(id);
+    truth.finish();
     truth.files = valid.files;
     truth.faulty_files = faulty.files;
     let path = out_dir.join(GROUND_TRUTH_FILE);

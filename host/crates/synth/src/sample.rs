@@ -112,6 +112,8 @@ pub struct Consultation {
     pub visit: Visit,
     pub diagnosis: Option<&'static str>,
     pub outcome: Outcome,
+    /// The probability of a hospital referral the stated model gave it.
+    pub referral: f64,
 }
 
 /// Relative volume of a day: weekends and holidays are busier, winter too.
@@ -249,12 +251,9 @@ pub fn consultation(dice: &mut Dice, day: i64, association_weights: &[u32]) -> C
         _ => Visit::Tele,
     };
     let diagnosis = diagnosis(dice, day, age);
-    let hospital = if !(2..75).contains(&age) { 0.10 } else { 0.04 };
-    let outcome = match dice.unit() {
-        draw if age >= 75 && draw < 0.004 => Outcome::Deceased,
-        draw if draw < hospital => Outcome::Hospital,
-        _ => Outcome::Home,
-    };
+    let years = age_at(birth, day);
+    let referral = crate::pathways::referral_probability(years, visit, diagnosis, female);
+    let outcome = crate::pathways::outcome(dice, referral, years);
     Consultation {
         association,
         day,
@@ -269,6 +268,40 @@ pub fn consultation(dice: &mut Dice, day: i64, association_weights: &[u32]) -> C
         visit,
         diagnosis,
         outcome,
+        referral,
+    }
+}
+
+/// Age in whole years at `day` of someone born on `birth` (day numbers).
+fn age_at(birth: i64, day: i64) -> i64 {
+    i64::from(crate::truth::age_in_years(
+        crate::calendar::civil(birth),
+        crate::calendar::civil(day),
+    ))
+}
+
+/// The same patient seen again on `day` at `hour`: same identity and association, a new
+/// visit, diagnosis and outcome.
+pub fn follow_up(dice: &mut Dice, first: &Consultation, day: i64, hour: u32) -> Consultation {
+    let visit = match dice.weighted(&[30, 65, 5]) {
+        0 => Visit::Home,
+        1 => Visit::Centre,
+        _ => Visit::Tele,
+    };
+    let years = age_at(first.birth, day);
+    let diagnosis = diagnosis(dice, day, years);
+    let referral = crate::pathways::referral_probability(years, visit, diagnosis, first.female);
+    Consultation {
+        day,
+        hour,
+        minute: dice.below(60) as u32,
+        visit,
+        diagnosis,
+        outcome: crate::pathways::outcome(dice, referral, years),
+        referral,
+        phone: first.phone.clone(),
+        nir: first.nir.clone(),
+        ..*first
     }
 }
 

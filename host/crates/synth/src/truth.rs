@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::{civil, iso_week};
 use crate::fhir::Fault;
-use crate::sample::Consultation;
+use crate::sample::{Consultation, Outcome};
 
 /// Counts over the valid consultations written, and the faulty records set apart.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GroundTruth {
     pub seed: u64,
     /// Valid consultations (Encounters in the `consultations-*` or `bundle-*` files).
@@ -38,9 +38,41 @@ pub struct GroundTruth {
     pub by_visit_type: BTreeMap<String, u64>,
     /// By discharge-disposition code: `home`, `other-hcf`, `exp`.
     pub by_outcome: BTreeMap<String, u64>,
+    /// Valid consultations followed by another valid one of the same patient within 72
+    /// hours, and within 7 days (the 72 hours included).
+    pub reconsult_72h: u64,
+    pub reconsult_7d: u64,
+    /// The stated models the data were drawn from.
+    pub models: Models,
     /// Files of valid consultations, then faulty files, as named in the output folder.
     pub files: Vec<String>,
     pub faulty_files: Vec<String>,
+    /// The referral model's probabilities of the valid consultations, in 10,000 bins, by
+    /// outcome; folded into `models.referral.auroc` at the end and not written.
+    #[serde(skip)]
+    referral_scores: Option<Box<[[u64; 2]; SCORE_BINS]>>,
+}
+
+const SCORE_BINS: usize = 10_000;
+
+/// The stated models, as the generator used them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Models {
+    pub referral: ReferralTruth,
+    /// The stated probabilities of coming back within 72 hours, and within 7 days.
+    pub reconsult_72h_rate: f64,
+    pub reconsult_7d_rate: f64,
+}
+
+/// Hospital referral: `logit P = intercept + Σ coefficient · feature`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReferralTruth {
+    pub intercept: f64,
+    /// Feature (in the warehouse's syntax) → coefficient.
+    pub coefficients: BTreeMap<String, f64>,
+    /// The model's AUROC on the valid consultations written, against their outcomes.
+    pub auroc: Option<f64>,
+    pub referrals: u64,
 }
 
 fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
@@ -90,6 +122,35 @@ impl GroundTruth {
         bump(&mut self.by_hour, &format!("{:02}", c.hour));
         bump(&mut self.by_visit_type, c.visit.name());
         bump(&mut self.by_outcome, c.outcome.code());
+        let bins = self
+            .referral_scores
+            .get_or_insert_with(|| Box::new([[0; 2]; SCORE_BINS]));
+        let bin = ((c.referral * SCORE_BINS as f64) as usize).min(SCORE_BINS - 1);
+        let referred = c.outcome == Outcome::Hospital;
+        bins[bin][usize::from(referred)] += 1;
+        self.models.referral.referrals += u64::from(referred);
+    }
+
+    pub(crate) fn record_reconsultation(&mut self, hours: i64) {
+        self.reconsult_72h += u64::from(hours <= 72);
+        self.reconsult_7d += u64::from(hours <= 168);
+    }
+
+    /// States the models and folds the referral scores into the model's AUROC.
+    pub(crate) fn finish(&mut self) {
+        use crate::pathways::*;
+        self.models.reconsult_72h_rate = RECONSULT_72H;
+        self.models.reconsult_7d_rate = RECONSULT_72H + RECONSULT_72H_TO_7D;
+        self.models.referral.intercept = REFERRAL_INTERCEPT;
+        self.models.referral.coefficients = REFERRAL_MODEL
+            .iter()
+            .map(|(f, b)| ((*f).to_owned(), *b))
+            .collect();
+        if let Some(bins) = self.referral_scores.take() {
+            let non_events: Vec<u64> = bins.iter().map(|b| b[0]).collect();
+            let events: Vec<u64> = bins.iter().map(|b| b[1]).collect();
+            self.models.referral.auroc = auroc(&events, &non_events);
+        }
     }
 
     pub(crate) fn record_fault(&mut self, fault: Fault) {

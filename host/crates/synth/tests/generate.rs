@@ -268,3 +268,38 @@ fn visits_ages_and_hours_look_like_out_of_hours_care() {
     assert!((0.12..0.18).contains(&without), "no diagnosis {without}");
     assert_eq!(truth.by_association.len(), carrel_synth::ASSOCIATIONS.len());
 }
+
+#[test]
+fn re_consultations_and_referrals_follow_the_stated_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = run(&options(30_000, 11), dir.path());
+    let n = truth.consultations as f64;
+    let models = &truth.models;
+    // Binomial sampling error, less what the last week's follow-ups lose past the end.
+    for (count, rate) in [
+        (truth.reconsult_72h, models.reconsult_72h_rate),
+        (truth.reconsult_7d, models.reconsult_7d_rate),
+    ] {
+        let share = count as f64 / n;
+        let error = 4.0 * (rate * (1.0 - rate) / n).sqrt();
+        assert!(
+            share > rate - error - 0.005 && share < rate + error,
+            "{share} against {rate}"
+        );
+    }
+    let referral = &models.referral;
+    assert_eq!(referral.coefficients["visit_type=home"], 0.6);
+    let auroc = referral.auroc.unwrap();
+    assert!((0.6..0.85).contains(&auroc), "{auroc}");
+    assert_eq!(
+        truth.by_outcome.get("other-hcf").copied().unwrap_or(0),
+        referral.referrals
+    );
+    // The truth says what a reader of the file needs, and not the per-consultation scores.
+    let written = std::fs::read_to_string(dir.path().join("ground-truth.json")).unwrap();
+    assert!(
+        written.contains("\"reconsult_72h_rate\": 0.06"),
+        "{written}"
+    );
+    assert!(!written.contains("referral_scores"));
+}

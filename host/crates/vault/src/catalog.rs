@@ -81,7 +81,12 @@ CREATE TABLE IF NOT EXISTS segment_date_ranges (
 
 /// Opens (creating if needed) the catalog with the settings every connection needs.
 pub(crate) fn open_connection(state_dir: &Path) -> Result<Connection> {
-    let conn = Connection::open(state_dir.join(CATALOG_FILE))?;
+    let path = state_dir.join(CATALOG_FILE);
+    crate::fsio::create_private_file(&path).map_err(|e| VaultError::Io {
+        context: format!("creating {}", path.display()),
+        source: e,
+    })?;
+    let conn = Connection::open(path)?;
     configure(&conn)?;
     Ok(conn)
 }
@@ -102,6 +107,22 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // A deleted row is overwritten, not left in a free page: a destroyed data key must
+    // not stay readable in the database file.
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    Ok(())
+}
+
+/// After destroying data keys: the write-ahead log still holds the pages the keys were
+/// on before the delete; checkpointed and truncated, the wrapped keys are nowhere in the
+/// state directory (`secure_delete` already cleared them from the database file).
+pub(crate) fn forget_deleted(conn: &Connection) -> Result<()> {
+    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+    if busy != 0 {
+        tracing::warn!(
+            "the catalog's write-ahead log could not be truncated after data keys were destroyed (a reader held it); the next checkpoint will"
+        );
+    }
     Ok(())
 }
 

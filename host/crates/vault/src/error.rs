@@ -108,6 +108,12 @@ pub enum VaultError {
         segment: String,
         damage: SegmentDamage,
     },
+    #[error("dataset `{dataset}` segment {segment}: the row selector failed: {reason}")]
+    Selector {
+        dataset: String,
+        segment: String,
+        reason: String,
+    },
     #[error("the catalog is inconsistent: {0}")]
     CatalogCorrupt(String),
     #[error("{context}: {source}")]

@@ -13,15 +13,81 @@ use crate::crypto::random_id;
 pub(crate) const TEMP_SUFFIX: &str = ".tmp";
 
 /// Creates `dir` (and missing parents) readable by its owner only, since it will hold the
-/// catalog, wrapped keys and perhaps the master key; an existing directory is left as is.
+/// catalog, wrapped keys and perhaps the master key; an existing one is made private
+/// ([`secure_state_dir`]).
 pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
-        return Ok(());
+        return secure_state_dir(dir).map(|_| ());
     }
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
+}
+
+/// Makes a state directory private whatever it was before: the directory and those
+/// under it `0700`, every file `0600` (keeping only the owner's bits). systemd's
+/// `StateDirectory=` creates it `0755`, and SQLite creates its files `0644` under the
+/// usual umask. What was narrowed is logged as a warning (the directory itself, then a
+/// count of the rest); returns how many entries were narrowed. Symbolic links are left
+/// alone and not followed.
+pub fn secure_state_dir(dir: &Path) -> io::Result<usize> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut narrowed = 0;
+    let mut inside = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let metadata = std::fs::symlink_metadata(&path)?;
+        let mode = metadata.permissions().mode() & 0o7777;
+        let wanted = if metadata.is_dir() {
+            0o700
+        } else if metadata.is_file() {
+            mode & 0o700
+        } else {
+            continue;
+        };
+        if mode != wanted && mode & 0o077 != 0 {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(wanted))?;
+            if path == dir {
+                tracing::warn!(
+                    path = %path.display(),
+                    was = format!("{mode:04o}"),
+                    "narrowed the permissions of the state directory to 0700: it holds keys and health data"
+                );
+            } else {
+                inside += 1;
+            }
+            narrowed += 1;
+        }
+        if metadata.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                pending.push(entry?.path());
+            }
+        }
+    }
+    if inside > 0 {
+        tracing::warn!(
+            path = %dir.display(),
+            entries = inside,
+            "narrowed the permissions of entries in the state directory (files to 0600, directories to 0700)"
+        );
+    }
+    Ok(narrowed)
+}
+
+/// Creates `path` empty with mode `0600` if it does not exist, so that a database opened
+/// on it (and the journal files SQLite gives the same mode) is private from the start.
+pub fn create_private_file(path: &Path) -> io::Result<()> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -74,6 +140,40 @@ pub(crate) fn rename_durably(from: &Path, to: &Path) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_wider_state_directory_and_its_files_are_narrowed() {
+        use std::os::unix::fs::PermissionsExt;
+        use std::path::Path;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let set = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        std::fs::create_dir_all(state.join("segments/consultations")).unwrap();
+        std::fs::write(state.join("carrel.db"), b"x").unwrap();
+        std::fs::write(state.join("segments/consultations/s1"), b"x").unwrap();
+        set(&state, 0o755);
+        set(&state.join("segments"), 0o755);
+        set(&state.join("carrel.db"), 0o644);
+        set(&state.join("segments/consultations/s1"), 0o664);
+        // The directory, `segments`, `segments/consultations` (0755 by the umask) and
+        // both files.
+        assert_eq!(super::secure_state_dir(&state).unwrap(), 5);
+        assert_eq!(mode(&state), 0o700);
+        assert_eq!(mode(&state.join("segments")), 0o700);
+        assert_eq!(mode(&state.join("carrel.db")), 0o600);
+        assert_eq!(mode(&state.join("segments/consultations/s1")), 0o600);
+        assert_eq!(
+            super::secure_state_dir(&state).unwrap(),
+            0,
+            "nothing left to narrow"
+        );
+        let fresh = state.join("new.db");
+        super::create_private_file(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o600);
+    }
+
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
@@ -95,7 +195,7 @@ mod tests {
     }
 
     #[test]
-    fn new_state_directory_is_private_and_an_existing_one_is_left_alone() {
+    fn new_state_directory_is_private_and_an_existing_wider_one_is_narrowed() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("a/state");
         create_private_dir(&state).unwrap();
@@ -107,7 +207,7 @@ mod tests {
         create_private_dir(&state).unwrap();
         assert_eq!(
             std::fs::metadata(&state).unwrap().permissions().mode() & 0o777,
-            0o750
+            0o700
         );
     }
 

@@ -13,8 +13,9 @@ use arrow_schema::{FieldRef, Schema};
 use crate::chunked::{CHUNK_SIZE, GroupCrypt, TagBytes, open_groups, seal_groups};
 use crate::crypto::{NONCE_LEN, SecretKey, random_nonce};
 use crate::dataset::DatasetVersion;
-use crate::error::{Result, VaultError};
+use crate::error::{Result, SegmentDamage, VaultError};
 use crate::segment_file::{SealedGroup, SegmentIdentity};
+use crate::store::SegmentInfo;
 
 /// A group's plaintext with the data key it is to be sealed under.
 pub(crate) struct KeyedPayload {
@@ -121,13 +122,18 @@ pub(crate) fn encode_group_payloads(
                 })
                 .collect::<Result<Vec<_>>>()?;
             let schema = Arc::new(Schema::new(fields));
-            let group_batch = RecordBatch::try_new(schema.clone(), columns)?;
-            let mut writer = StreamWriter::try_new(Vec::new(), &schema)?;
-            writer.write(&group_batch)?;
-            writer.finish()?;
-            Ok((group, writer.into_inner()?))
+            let group_batch = RecordBatch::try_new(schema, columns)?;
+            Ok((group, encode_ipc(&group_batch)?))
         })
         .collect()
+}
+
+/// One group's batch as the uncompressed single-batch Arrow IPC stream stored.
+pub(crate) fn encode_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
+    let mut writer = StreamWriter::try_new(Vec::new(), &batch.schema())?;
+    writer.write(batch)?;
+    writer.finish()?;
+    Ok(writer.into_inner()?)
 }
 
 /// Decodes a single-batch Arrow IPC stream without copying the buffers (the batch's
@@ -145,4 +151,33 @@ pub(crate) fn decode_ipc(plaintext: Vec<u8>) -> Result<RecordBatch, String> {
     }
     decoder.finish().map_err(|e| e.to_string())?;
     batch.ok_or_else(|| "no record batch".into())
+}
+
+/// A decrypted group decoded, with as many rows as the catalog records for its segment;
+/// anything else is damage to that segment.
+pub(crate) fn decode_group(
+    dataset: &str,
+    segment: &SegmentInfo,
+    group: &str,
+    plaintext: Vec<u8>,
+) -> Result<RecordBatch> {
+    let damage = |damage| VaultError::Segment {
+        dataset: dataset.to_owned(),
+        segment: segment.id.clone(),
+        damage,
+    };
+    let batch = decode_ipc(plaintext).map_err(|reason| {
+        damage(SegmentDamage::Undecodable {
+            group: group.to_owned(),
+            reason,
+        })
+    })?;
+    if batch.num_rows() as u64 != segment.rows {
+        return Err(damage(SegmentDamage::CatalogMismatch(format!(
+            "group `{group}` holds {} rows, the catalog records {}",
+            batch.num_rows(),
+            segment.rows
+        ))));
+    }
+    Ok(batch)
 }

@@ -29,10 +29,15 @@ mod fsio;
 mod group_codec;
 mod master_key;
 mod orphans;
+mod purge;
+mod purge_segment;
+#[cfg(test)]
+mod purge_tests;
 mod rotation;
 mod scan;
 mod segment_file;
 mod store;
+pub mod text;
 
 pub use audit::{
     AuditAction, AuditEntry, AuditEvent, AuditHead, AuditLog, ChainBreak, VerifyReport,
@@ -41,8 +46,12 @@ pub use catalog::CATALOG_FILE;
 pub use dataset::{ColumnGroups, DatasetVersion};
 pub use date_filter::{DateRange, ScanOptions};
 pub use error::{Result, SegmentDamage, VaultError};
+pub use fsio::{create_private_file, secure_state_dir};
 pub use master_key::{
     KeyInitReport, KeySource, MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKeyEnv, init_master_key,
+};
+pub use purge::{
+    PURGE_ACTION, PurgeProgress, PurgeReport, REWRITE_ACTION, RowRemoval, RowSelector,
 };
 pub use rotation::{DataRotationReport, MasterRotationReport, RotationProgress};
 pub use scan::{Scan, ScanStats};

@@ -326,6 +326,7 @@ impl Vault {
         tx.commit()?;
         // Cached copies of destroyed keys go too; the active ones are unwrapped again on use.
         self.data_keys.clear();
+        crate::catalog::forget_deleted(&conn)?;
         tracing::info!(destroyed = retired.len(), "data key rotation completed");
         Ok(retired.len() as u64)
     }

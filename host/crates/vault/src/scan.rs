@@ -12,7 +12,7 @@ use crate::crypto::SecretKey;
 use crate::dataset::{self, DatasetVersion};
 use crate::date_filter::{self, DateRange, ScanOptions};
 use crate::error::{Result, SegmentDamage, VaultError, io_context};
-use crate::group_codec::{KeyedBlock, decode_ipc, open_blocks};
+use crate::group_codec::{KeyedBlock, decode_group, open_blocks};
 use crate::segment_file::SegmentReader;
 use crate::store::{SegmentInfo, Vault, check_identity};
 
@@ -296,19 +296,7 @@ impl Scan {
             self.stats.groups_decrypted += 1;
             self.stats.bytes_decrypted += block.buffer.len() as u64;
             let group = block.group;
-            let batch = decode_ipc(block.buffer).map_err(|reason| {
-                damage(SegmentDamage::Undecodable {
-                    group: group.clone(),
-                    reason,
-                })
-            })?;
-            if batch.num_rows() as u64 != info.rows {
-                return Err(damage(SegmentDamage::CatalogMismatch(format!(
-                    "group `{group}` holds {} rows, the catalog records {}",
-                    batch.num_rows(),
-                    info.rows
-                ))));
-            }
+            let batch = decode_group(&self.dataset, info, &group, block.buffer)?;
             decoded.insert(group, batch);
         }
         let columns = self

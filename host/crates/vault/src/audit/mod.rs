@@ -16,6 +16,7 @@
 //! no change of their own (`auth.failed`, `capability.denied`, …) use [`AuditLog::append`].
 
 pub mod chain;
+mod page;
 mod verify;
 
 use std::io::Write;
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use chain::{GENESIS_PREV_HASH, canonical_json};
+pub use page::{AuditFilter, MAX_FIELD_CHARS, PageCursor, clip};
 pub use verify::{ChainBreak, VerifyReport};
 
 use crate::catalog::{self, now_rfc3339};
@@ -176,12 +178,15 @@ pub fn append_in_transaction(tx: &Transaction<'_>, event: &AuditEvent) -> Result
     let seq = previous.seq + 1;
     let time = now_rfc3339();
     let action = event.action.as_str();
+    // Callers bound what clients send; this is the floor under every entry.
+    let actor = clip(&event.actor, MAX_FIELD_CHARS);
+    let subject = clip(&event.subject, MAX_FIELD_CHARS);
     let fields = chain::HashedFields {
         seq,
         time: &time,
-        actor: &event.actor,
+        actor: &actor,
         action,
-        subject: &event.subject,
+        subject: &subject,
         details: &event.details,
     };
     let hash = chain::entry_hash(&previous.hash, &fields);
@@ -191,9 +196,9 @@ pub fn append_in_transaction(tx: &Transaction<'_>, event: &AuditEvent) -> Result
         params![
             seq as i64,
             time,
-            event.actor,
+            actor,
             action,
-            event.subject,
+            subject,
             canonical_json(&event.details),
             previous.hash,
             hash
@@ -231,22 +236,27 @@ fn visit_entries(
     )?;
     let mut rows = statement.query([since_seq as i64])?;
     while let Some(row) = rows.next()? {
-        let details_text: String = row.get(5)?;
-        // An unparsable details text is kept as a JSON string so verify can report the
-        // entry as edited rather than the walk failing on it.
-        let details = serde_json::from_str(&details_text).unwrap_or(Value::String(details_text));
-        visit(AuditEntry {
-            seq: row.get::<_, i64>(0)? as u64,
-            time: row.get(1)?,
-            actor: row.get(2)?,
-            action: row.get(3)?,
-            subject: row.get(4)?,
-            details,
-            prev_hash: row.get(6)?,
-            hash: row.get(7)?,
-        })?;
+        visit(entry_from_row(row)?)?;
     }
     Ok(())
+}
+
+/// An entry from a row of `seq, time, actor, action, subject, details, prev_hash, hash`.
+pub(crate) fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+    let details_text: String = row.get(5)?;
+    // An unparsable details text is kept as a JSON string so verify can report the
+    // entry as edited rather than the walk failing on it.
+    let details = serde_json::from_str(&details_text).unwrap_or(Value::String(details_text));
+    Ok(AuditEntry {
+        seq: row.get::<_, i64>(0)? as u64,
+        time: row.get(1)?,
+        actor: row.get(2)?,
+        action: row.get(3)?,
+        subject: row.get(4)?,
+        details,
+        prev_hash: row.get(6)?,
+        hash: row.get(7)?,
+    })
 }
 
 /// A handle on the audit log alone. Needs no master key, so an auditor can verify and
@@ -299,13 +309,26 @@ impl AuditLog {
         verify::verify_chain(&conn)
     }
 
+    /// Walks the chain from `verified`, a head an earlier walk found intact: checks that
+    /// its entry still has that hash, then every entry after it. What it costs grows with
+    /// the entries added since, not with the log; only [`AuditLog::verify`] re-reads the
+    /// part before `verified`.
+    pub fn verify_since(&self, verified: &AuditHead) -> Result<VerifyReport> {
+        let conn = self.lock();
+        verify::verify_from(&conn, verified)
+    }
+
     /// Writes every entry with `seq > since_seq` as one JSON object per line; returns how
     /// many were written.
     pub fn export_jsonl(&self, since_seq: u64, out: &mut dyn Write) -> Result<u64> {
         let conn = self.lock();
         let mut written = 0;
         visit_entries(&conn, since_seq, |entry| {
-            serde_json::to_writer(&mut *out, &entry).map_err(|e| VaultError::Export(e.into()))?;
+            // A study's log lines reach the log: no character in them may act on the
+            // terminal this is printed to.
+            let line = serde_json::to_string(&entry).map_err(|e| VaultError::Export(e.into()))?;
+            let line = crate::text::escape_json_for_terminal(&line);
+            out.write_all(line.as_bytes()).map_err(VaultError::Export)?;
             out.write_all(b"\n").map_err(VaultError::Export)?;
             written += 1;
             Ok(())

@@ -1,8 +1,8 @@
 //! Walking the chain: the first entry that does not check out, and why.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
-use super::chain::{GENESIS_PREV_HASH, HashedFields, entry_hash};
+use super::chain::{HashedFields, entry_hash};
 use super::{AuditHead, read_recorded_head, visit_entries};
 use crate::error::Result;
 
@@ -34,10 +34,47 @@ pub enum ChainBreak {
 }
 
 pub(super) fn verify_chain(conn: &Connection) -> Result<VerifyReport> {
-    let mut expected_seq = 1u64;
-    let mut prev_hash = GENESIS_PREV_HASH.to_owned();
+    verify_from(conn, &AuditHead::genesis())
+}
+
+/// Walks the entries after `start`, an entry verified before (or the genesis), after
+/// checking that it is still there with the same hash.
+pub(super) fn verify_from(conn: &Connection, start: &AuditHead) -> Result<VerifyReport> {
+    if start.seq > 0 {
+        let stored: Option<String> = conn
+            .query_row(
+                "SELECT hash FROM audit WHERE seq = ?1",
+                [start.seq as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match stored {
+            Some(hash) if hash == start.hash => {}
+            Some(_) => {
+                return Ok(VerifyReport::Broken {
+                    seq: start.seq,
+                    problem: ChainBreak::Edited,
+                });
+            }
+            None => {
+                let next_present: Option<i64> = conn.query_row(
+                    "SELECT MIN(seq) FROM audit WHERE seq > ?1",
+                    [start.seq as i64],
+                    |r| r.get(0),
+                )?;
+                return Ok(VerifyReport::Broken {
+                    seq: start.seq,
+                    problem: ChainBreak::Deleted {
+                        next_present: next_present.map_or(0, |n| n as u64),
+                    },
+                });
+            }
+        }
+    }
+    let mut expected_seq = start.seq + 1;
+    let mut prev_hash = start.hash.clone();
     let mut broken = None;
-    visit_entries(conn, 0, |entry| {
+    visit_entries(conn, start.seq, |entry| {
         if broken.is_some() {
             return Ok(());
         }
@@ -140,7 +177,7 @@ mod tests {
         };
         assert_eq!(
             (entries, head.seq, head.hash.as_str()),
-            (0, 0, super::GENESIS_PREV_HASH)
+            (0, 0, crate::audit::GENESIS_PREV_HASH)
         );
     }
 
@@ -235,6 +272,62 @@ mod tests {
             VerifyReport::Broken {
                 seq: 2,
                 problem: ChainBreak::HeadMismatch
+            }
+        );
+    }
+
+    #[test]
+    fn a_walk_from_a_verified_head_checks_only_what_follows_and_that_head() {
+        let (_dir, log, tamper) = log_with_entries(5);
+        let VerifyReport::Intact { head: at_three, .. } = ({
+            let (_d, l, _t) = log_with_entries(3);
+            l.verify().unwrap()
+        }) else {
+            panic!()
+        };
+        // Another log's head is not this log's entry 3.
+        assert_eq!(
+            log.verify_since(&at_three).unwrap(),
+            VerifyReport::Broken {
+                seq: 3,
+                problem: ChainBreak::Edited
+            }
+        );
+        let three = crate::audit::AuditHead {
+            seq: 3,
+            hash: log.entry(3).unwrap().unwrap().hash,
+        };
+        assert_eq!(
+            log.verify_since(&three).unwrap(),
+            log.verify().unwrap(),
+            "same report as the whole walk"
+        );
+        // An edit before the verified head is the full walk's to find.
+        tamper
+            .execute("UPDATE audit SET actor = 'x' WHERE seq = 2", [])
+            .unwrap();
+        assert!(matches!(
+            log.verify_since(&three).unwrap(),
+            VerifyReport::Intact { entries: 5, .. }
+        ));
+        tamper
+            .execute("UPDATE audit SET actor = 'x' WHERE seq = 4", [])
+            .unwrap();
+        assert_eq!(
+            log.verify_since(&three).unwrap(),
+            VerifyReport::Broken {
+                seq: 4,
+                problem: ChainBreak::Edited
+            }
+        );
+        tamper
+            .execute("DELETE FROM audit WHERE seq = 3", [])
+            .unwrap();
+        assert_eq!(
+            log.verify_since(&three).unwrap(),
+            VerifyReport::Broken {
+                seq: 3,
+                problem: ChainBreak::Deleted { next_present: 4 }
             }
         );
     }

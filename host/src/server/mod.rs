@@ -1,13 +1,16 @@
 //! The HTTP front of `carrel up`: routing, Spin's request headers, body limits, a bounded
 //! wait for instance slots, and a graceful drain on SIGTERM or Ctrl-C.
 
+mod guest_request;
+mod self_requests;
+
 use crate::app::App;
-use crate::manifest::RouteMatch;
+use crate::manifest::RoutePattern;
 use crate::tokens::Principal;
 use crate::worker::failure_reason;
 use bytes::Bytes;
-use http::{HeaderValue, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -36,6 +39,10 @@ pub struct ServerOptions {
     pub queue_timeout: Duration,
     /// How long a client may take to send a request's headers, and again its body.
     pub read_timeout: Duration,
+    /// How many study runs the API lets happen at once, and each researcher store.
+    pub study_runs: crate::api::run_gate::RunLimits,
+    /// How long a login to the host's pages lasts.
+    pub session_lifetime: Duration,
 }
 
 impl Default for ServerOptions {
@@ -46,6 +53,8 @@ impl Default for ServerOptions {
             max_queued_requests: 1024,
             queue_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
+            study_runs: Default::default(),
+            session_lifetime: crate::web::session_store::DEFAULT_LIFETIME,
         }
     }
 }
@@ -77,11 +86,52 @@ pub async fn read_body(
     }
 }
 
+/// Who is calling, as the host tells a component behind `auth`: the role, the token's id
+/// (never the token) and, for an ingest token, its association. Only the host sets them:
+/// a client's headers of these names are dropped.
+pub const CALLER_HEADERS: [&str; 3] = [
+    "carrel-caller-role",
+    "carrel-caller-token-id",
+    "carrel-caller-association",
+];
+
+/// Removes from a request what no component may see or be fooled by: credentials
+/// (`Authorization`, `Proxy-Authorization`, `Cookie`, which carries the host's sessions),
+/// what proxies add about the client (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`), and
+/// any header named like one the host sets (`spin-*`, `carrel-*`).
+pub fn strip_for_guest(headers: &mut http::HeaderMap) {
+    const EXACT: [&str; 5] = [
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "forwarded",
+        "x-real-ip",
+    ];
+    const PREFIXES: [&str; 4] = ["x-forwarded-", "spin-", "carrel-", "x-carrel-"];
+    let doomed: Vec<http::HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let name = name.as_str();
+            EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+        })
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(&name);
+    }
+}
+
 struct Server {
     app: App,
     options: ServerOptions,
     slots: Semaphore,
     queued: AtomicUsize,
+    /// Self requests in flight, bounded apart from `slots` (see `self_requests`).
+    self_requests_in_flight: Semaphore,
+    /// The route a service-chained request is matched as: the whole path.
+    chained_route: RoutePattern,
+    /// The address served, for the URL a self request's guest sees.
+    local_addr: SocketAddr,
 }
 
 use crate::responses::{HostResponse, plain, retry_later};
@@ -89,9 +139,12 @@ use crate::responses::{HostResponse, plain, retry_later};
 impl Server {
     async fn handle(
         self: Arc<Self>,
-        request: Request<Incoming>,
+        mut request: Request<Incoming>,
         client: SocketAddr,
     ) -> HostResponse {
+        request
+            .extensions_mut()
+            .insert(crate::authn::ClientAddr(client));
         let path = request.uri().path().to_owned();
         if path == HEALTH_PATH {
             return plain(StatusCode::OK, "OK");
@@ -112,17 +165,14 @@ impl Server {
             return plain(StatusCode::NOT_FOUND, format!("no route matches {path}"));
         };
         let component = matched.component;
-        let entry = &self.app.components[component];
-        let principal = match entry.auth {
-            Some(role) => {
-                match crate::authn::authenticate(&self.app, request.headers(), &[role], &path) {
-                    Ok(principal) => Some(principal),
-                    Err(response) => return *response,
-                }
-            }
-            None => None,
+        let principal = match self.caller(component, request.headers(), &path, client.ip()) {
+            Ok(principal) => principal,
+            Err(response) => return *response,
         };
-        let guest_request = match self.prepare(request, &matched, client).await {
+        let guest_request = match self
+            .read_request(request, &matched, client, principal.as_ref())
+            .await
+        {
             Ok(r) => r,
             Err(response) => return response,
         };
@@ -130,6 +180,36 @@ impl Server {
             Ok(slot) => slot,
             Err(response) => return response,
         };
+        self.run_component(component, principal, guest_request)
+            .await
+    }
+
+    /// Who is calling a component behind `auth` (none for a component without), or the
+    /// refusal; requests from outside and self requests alike.
+    fn caller(
+        &self,
+        component: &str,
+        headers: &http::HeaderMap,
+        path: &str,
+        client: std::net::IpAddr,
+    ) -> Result<Option<Principal>, Box<HostResponse>> {
+        match self.app.components[component].auth {
+            Some(role) => {
+                crate::authn::authenticate(&self.app, headers, &[role], path, client).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Runs the component on a prepared request; a guest failure becomes a short 500 (or a
+    /// 503 when no instance could be started).
+    async fn run_component(
+        &self,
+        component: &str,
+        principal: Option<Principal>,
+        guest_request: Request<WasiBody>,
+    ) -> HostResponse {
+        let entry = &self.app.components[component];
         match entry.handler.handle(principal, guest_request).await {
             Ok(response) => response,
             Err(e) => {
@@ -166,91 +246,6 @@ impl Server {
         failure_reason(e, self.app.deadline)
     }
 
-    /// Reads the body within the limit and builds the request the guest sees.
-    async fn prepare(
-        &self,
-        request: Request<Incoming>,
-        matched: &RouteMatch<'_>,
-        client: SocketAddr,
-    ) -> Result<Request<WasiBody>, HostResponse> {
-        let limit = self.options.max_body_bytes;
-        let too_large = || {
-            plain(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                BodyError::TooLarge(limit).to_string(),
-            )
-        };
-        let declared = request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
-            return Err(too_large());
-        }
-        let (mut parts, body) = request.into_parts();
-        // Most requests (GETs) have no body: skip the read timer and the collection.
-        let body = if hyper::body::Body::is_end_stream(&body) {
-            Bytes::new()
-        } else {
-            match read_body(body, limit, self.options.read_timeout).await {
-                Ok(bytes) => bytes,
-                Err(BodyError::TooLarge(_)) => return Err(too_large()),
-                Err(e @ BodyError::Unreadable(_)) => {
-                    return Err(plain(StatusCode::BAD_REQUEST, e.to_string()));
-                }
-                Err(e @ BodyError::TooSlow) => {
-                    return Err(plain(StatusCode::REQUEST_TIMEOUT, e.to_string()));
-                }
-            }
-        };
-        let authority = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost")
-            .to_owned();
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/")
-            .to_owned();
-        let full_url = format!("http://{authority}{path_and_query}");
-        parts.uri = full_url
-            .parse()
-            .map_err(|_| plain(StatusCode::BAD_REQUEST, "request target is not a valid URI"))?;
-        let headers = &mut parts.headers;
-        let mut set = |name: http::HeaderName, value: &str| {
-            if let Ok(v) = HeaderValue::from_str(value) {
-                headers.insert(name, v);
-            }
-        };
-        use http::HeaderName as N;
-        set(N::from_static("spin-full-url"), &full_url);
-        set(N::from_static("spin-path-info"), &matched.path_info);
-        set(N::from_static("spin-matched-route"), matched.pattern.raw());
-        set(
-            N::from_static("spin-raw-component-route"),
-            matched.pattern.raw(),
-        );
-        set(
-            N::from_static("spin-component-route"),
-            &matched.pattern.component_route(),
-        );
-        set(N::from_static("spin-base-path"), "/");
-        set(N::from_static("spin-client-addr"), &client.to_string());
-        for (name, value) in &matched.params {
-            if let Ok(n) = N::try_from(format!("spin-path-match-{}", name.to_ascii_lowercase())) {
-                set(n, value);
-            }
-        }
-        let body = Full::new(body)
-            .map_err(|never: Infallible| match never {})
-            .boxed_unsync();
-        Ok(Request::from_parts(parts, body))
-    }
-
     async fn wait_for_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, HostResponse> {
         if let Ok(permit) = self.slots.try_acquire() {
             return Ok(permit);
@@ -276,15 +271,31 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let drain_time = app.deadline + Duration::from_secs(5);
+    // Objections and retention are applied on a schedule while the warehouse serves.
+    let schedule = app
+        .warehouse
+        .as_ref()
+        .map(|w| crate::patients::schedule::spawn(w.rights.clone()));
     // The API and the web pages read their own (small) bodies, with this same bound.
     app.read_timeout = options.read_timeout;
+    let local_addr = listener.local_addr()?;
+    app.run_gate = crate::api::run_gate::RunGate::new(options.study_runs);
+    if let Some(warehouse) = &app.warehouse {
+        warehouse.sessions.set_lifetime(options.session_lifetime);
+    }
     let server = Arc::new(Server {
         slots: Semaphore::new(options.max_concurrent_requests),
         queued: AtomicUsize::new(0),
+        self_requests_in_flight: Semaphore::new(options.max_concurrent_requests),
+        chained_route: RoutePattern::parse("/...").expect("the wildcard route parses"),
+        local_addr,
         options,
         app,
     });
+    let handler: Arc<dyn crate::capabilities::outbound_http::SelfRequestHandler> = server.clone();
+    server.app.self_requests.connect(Arc::downgrade(&handler));
     let read_timeout = server.options.read_timeout;
+    let refusals = tokio::spawn(write_counted_refusals(server.clone()));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -320,6 +331,10 @@ pub async fn serve(
         });
     }
     tracing::info!("shutting down: draining in-flight requests");
+    if let Some(schedule) = schedule {
+        // A pass already rewriting goes on in its blocking task; none starts after this.
+        schedule.abort();
+    }
     drop(listener);
     if tokio::time::timeout(drain_time, graceful.shutdown())
         .await
@@ -327,7 +342,30 @@ pub async fn serve(
     {
         tracing::warn!("some connections were still open after {drain_time:?}; closing them");
     }
+    refusals.abort();
+    if let Some(warehouse) = &server.app.warehouse {
+        // The minute in progress, so that a clean stop loses no count.
+        warehouse.refusals.flush(&warehouse.audit, true);
+    }
     Ok(())
+}
+
+/// Writes each minute's counts of unauthenticated refusals once the minute is over.
+async fn write_counted_refusals(server: Arc<Server>) {
+    if server.app.warehouse.is_none() {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let server = server.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(warehouse) = &server.app.warehouse {
+                warehouse.refusals.flush(&warehouse.audit, false);
+            }
+        })
+        .await;
+    }
 }
 
 /// A future that resolves on SIGTERM or Ctrl-C. The handlers are installed when this is

@@ -1,0 +1,393 @@
+//! Outbound HTTP, denied unless `allowed_outbound_hosts` allows the destination.
+//!
+//! The check lives in the host's send hook, the one place every outgoing request of both
+//! WASI HTTP generations passes through, so no guest API can go around it. Entries follow
+//! Spin: `scheme://host[:port]`, where scheme, host and port may be `*`, a host may be
+//! `*.suffix`, and a missing port means the scheme's default.
+//!
+//! Two kinds of destination never leave the process ([`self_requests`]): the app itself
+//! (a relative URL, `http://self`, `http://self.alt`), granted by an entry whose host is
+//! `self`; and one component of the app (`http://<id>.spin.internal`, Spin's service
+//! chaining), granted by naming it or `*.spin.internal`. A wildcard host (`*`) grants
+//! neither: only an entry that says so does.
+
+mod relative;
+pub mod self_requests;
+
+pub use relative::add_to_linker;
+pub use self_requests::{SelfRequestHandler, SelfRequests, SelfResponse, SelfTarget};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// Hosts that name the app itself.
+const SELF_HOSTS: [&str; 2] = ["self", "self.alt"];
+/// The domain of Spin's service chaining: `<component>.spin.internal`.
+const CHAINING_SUFFIX: &str = ".spin.internal";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("allowed_outbound_hosts entry `{entry}`: {why}")]
+pub struct OutboundHostError {
+    entry: String,
+    why: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostPattern {
+    Any,
+    Exact(String),
+    Suffix(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AllowedHost {
+    scheme: Option<String>,
+    host: HostPattern,
+    port: Option<u16>,
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
+/// What one `allowed_outbound_hosts` entry grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Grant {
+    Network(AllowedHost),
+    SelfApp,
+    Component(String),
+    AnyComponent,
+}
+
+fn parse_entry(entry: &str) -> Result<Grant, OutboundHostError> {
+    let err = |why| OutboundHostError {
+        entry: entry.to_owned(),
+        why,
+    };
+    if entry.contains("{{") {
+        return Err(err("`{{ variable }}` templates are not supported"));
+    }
+    let (scheme, rest) = entry
+        .split_once("://")
+        .ok_or_else(|| err("missing `scheme://`"))?;
+    let rest = rest.trim_end_matches('/');
+    if rest.contains('/') {
+        return Err(err("paths are not allowed, only scheme, host and port"));
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (rest, None),
+    };
+    if host.is_empty() {
+        return Err(err("missing host"));
+    }
+    let host = host.to_ascii_lowercase();
+    if SELF_HOSTS.contains(&host.as_str()) {
+        return Ok(Grant::SelfApp);
+    }
+    if let Some(component) = host.strip_suffix(CHAINING_SUFFIX) {
+        return match component {
+            "*" => Ok(Grant::AnyComponent),
+            c if c.is_empty() || c.contains('*') || c.contains('.') => Err(err(
+                "service chaining names one component (`<id>.spin.internal`) or all (`*.spin.internal`)",
+            )),
+            c => Ok(Grant::Component(c.to_owned())),
+        };
+    }
+    let host = match host.as_str() {
+        "*" => HostPattern::Any,
+        h if h.starts_with("*.") => HostPattern::Suffix(h[1..].to_owned()),
+        h if h.contains('*') => {
+            return Err(err(
+                "`*` may only stand for a whole host or a leading label",
+            ));
+        }
+        h => HostPattern::Exact(h.to_owned()),
+    };
+    let scheme = match scheme {
+        "*" => None,
+        s if s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')
+            && !s.is_empty() =>
+        {
+            Some(s.to_ascii_lowercase())
+        }
+        _ => return Err(err("invalid scheme")),
+    };
+    let port = match port {
+        Some("*") => None,
+        Some(p) => Some(p.parse().map_err(|_| err("invalid port"))?),
+        None => match &scheme {
+            Some(s) => {
+                Some(default_port(s).ok_or_else(|| err("a port is required for this scheme"))?)
+            }
+            None => return Err(err("a port is required when the scheme is `*`")),
+        },
+    };
+    Ok(Grant::Network(AllowedHost { scheme, host, port }))
+}
+
+impl AllowedHost {
+    fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
+        self.scheme.as_deref().is_none_or(|s| s == scheme)
+            && self.port.is_none_or(|p| p == port)
+            && match &self.host {
+                HostPattern::Any => true,
+                HostPattern::Exact(h) => h == host,
+                HostPattern::Suffix(s) => host.ends_with(s.as_str()),
+            }
+    }
+}
+
+/// Where an outgoing request goes, read from its URI alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// The app itself, routed by path.
+    SelfApp,
+    /// One component of the app, whatever its routes.
+    Component(String),
+    /// Anywhere else, over the network.
+    Network,
+}
+
+impl Destination {
+    pub fn of(uri: &http::Uri) -> Self {
+        let host = uri.host().map(str::to_ascii_lowercase).unwrap_or_default();
+        if SELF_HOSTS.contains(&host.as_str()) {
+            Destination::SelfApp
+        } else if let Some(component) = host.strip_suffix(CHAINING_SUFFIX) {
+            Destination::Component(component.to_owned())
+        } else {
+            Destination::Network
+        }
+    }
+}
+
+/// The outbound destinations one component may reach, parsed once per app.
+#[derive(Clone, Default)]
+pub struct OutboundGrants {
+    network: Arc<Vec<AllowedHost>>,
+    self_app: bool,
+    any_component: bool,
+    components: Arc<BTreeSet<String>>,
+    /// How in-process requests reach the app.
+    self_requests: SelfRequests,
+}
+
+impl OutboundGrants {
+    pub fn new(entries: &[String], self_requests: SelfRequests) -> Result<Self, OutboundHostError> {
+        let mut grants = Self {
+            self_requests,
+            ..Self::default()
+        };
+        let mut network = Vec::new();
+        let mut components = BTreeSet::new();
+        for entry in entries {
+            match parse_entry(entry)? {
+                Grant::Network(host) => network.push(host),
+                Grant::SelfApp => grants.self_app = true,
+                Grant::AnyComponent => grants.any_component = true,
+                Grant::Component(c) => {
+                    components.insert(c);
+                }
+            }
+        }
+        grants.network = Arc::new(network);
+        grants.components = Arc::new(components);
+        Ok(grants)
+    }
+
+    /// The components named by `<id>.spin.internal` entries, for checking at start.
+    pub fn chained_components(&self) -> impl Iterator<Item = &str> {
+        self.components.iter().map(String::as_str)
+    }
+
+    /// Whether a request to this URI may be sent.
+    pub fn allows(&self, uri: &http::Uri) -> bool {
+        match Destination::of(uri) {
+            Destination::SelfApp => self.self_app,
+            Destination::Component(c) => self.any_component || self.components.contains(&c),
+            Destination::Network => self.allows_network(uri),
+        }
+    }
+
+    fn allows_network(&self, uri: &http::Uri) -> bool {
+        let Some(scheme) = uri.scheme_str().map(str::to_ascii_lowercase) else {
+            return false;
+        };
+        let Some(host) = uri.host().map(str::to_ascii_lowercase) else {
+            return false;
+        };
+        let Some(port) = uri.port_u16().or_else(|| default_port(&scheme)) else {
+            return false;
+        };
+        self.network.iter().any(|a| a.allows(&scheme, &host, port))
+    }
+}
+
+/// The send hook: check the grant, then serve the request in process or hand it to
+/// wasmtime's own client.
+pub struct OutboundHooks {
+    pub grants: OutboundGrants,
+}
+
+type SendFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
+        > + Send,
+>;
+
+fn done() -> Box<dyn Future<Output = Result<(), HttpError>> + Send> {
+    Box::new(async { Ok(()) })
+}
+
+impl WasiHttpHooks for OutboundHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> SendFuture {
+        drop(fut);
+        if !self.grants.allows(request.uri()) {
+            tracing::warn!(
+                host = request.uri().host().unwrap_or(""),
+                "outbound request denied: destination not in allowed_outbound_hosts"
+            );
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        let target = match Destination::of(request.uri()) {
+            Destination::SelfApp => Some(SelfTarget::Route),
+            Destination::Component(c) => Some(SelfTarget::Component(c)),
+            Destination::Network => None,
+        };
+        if let Some(target) = target {
+            let self_requests = self.grants.self_requests.clone();
+            return Box::new(async move {
+                let response = self_requests.send(target, request).await?;
+                Ok((response, done()))
+            });
+        }
+        Box::new(async move {
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let response =
+                response.map(|b| BodyExt::boxed_unsync(b.map_frame(|f| f.map_data(Bytes::from))));
+            Ok((
+                response,
+                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grants(entries: &[&str]) -> OutboundGrants {
+        OutboundGrants::new(
+            &entries.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+            SelfRequests::default(),
+        )
+        .unwrap()
+    }
+
+    fn allows(g: &OutboundGrants, uri: &str) -> bool {
+        g.allows(&uri.parse().unwrap())
+    }
+
+    #[test]
+    fn nothing_is_allowed_without_a_grant() {
+        let g = grants(&[]);
+        for uri in [
+            "https://example.com/",
+            "http://self/x",
+            "http://api.spin.internal/x",
+        ] {
+            assert!(!allows(&g, uri), "{uri}");
+        }
+    }
+
+    #[test]
+    fn exact_host_uses_the_default_port_of_its_scheme() {
+        let g = grants(&["https://api.example.com"]);
+        assert!(allows(&g, "https://api.example.com/v1"));
+        assert!(allows(&g, "https://API.example.com:443/v1"));
+        assert!(!allows(&g, "https://api.example.com:8443/"));
+        assert!(!allows(&g, "http://api.example.com/"));
+        assert!(!allows(&g, "https://evil.com/"));
+    }
+
+    #[test]
+    fn wildcards_cover_scheme_host_port_and_subdomains() {
+        let g = grants(&["*://localhost:*", "https://*.example.org", "http://*:8080"]);
+        assert!(allows(&g, "http://localhost:3000/"));
+        assert!(allows(&g, "https://db.example.org/"));
+        assert!(!allows(&g, "https://example.org/"));
+        assert!(allows(&g, "http://anything:8080/"));
+        assert!(!allows(&g, "http://anything:8081/"));
+    }
+
+    #[test]
+    fn a_wildcard_host_grants_neither_the_app_nor_its_components() {
+        let g = grants(&["*://*:*"]);
+        assert!(allows(&g, "https://example.com/"));
+        assert!(!allows(&g, "http://self/x"));
+        assert!(!allows(&g, "http://self.alt/x"));
+        assert!(!allows(&g, "http://api.spin.internal/x"));
+    }
+
+    #[test]
+    fn self_and_service_chaining_need_entries_of_their_own() {
+        let g = grants(&["http://self", "http://api.spin.internal"]);
+        assert!(allows(&g, "http://self/x"));
+        assert!(allows(&g, "https://self.alt/x"));
+        assert!(allows(&g, "http://api.spin.internal/x"));
+        assert!(!allows(&g, "http://admin.spin.internal/x"));
+        assert_eq!(g.chained_components().collect::<Vec<_>>(), ["api"]);
+        let any = grants(&["http://*.spin.internal"]);
+        assert!(allows(&any, "http://admin.spin.internal/x"));
+        assert!(!allows(&any, "http://self/x"));
+        assert_eq!(
+            Destination::of(&"http://API.spin.internal/".parse().unwrap()),
+            Destination::Component("api".into())
+        );
+    }
+
+    #[test]
+    fn malformed_entries_are_refused() {
+        for bad in [
+            "example.com",
+            "https://",
+            "https://a.com/path",
+            "*://a.com",
+            "https://a*b.com",
+            "https://a.com:x",
+            "http://a.b.spin.internal",
+            "http://x*.spin.internal",
+            "https://{{ host }}",
+            "http://127.0.0.0/24:7777",
+            "http://localhost:8000-8010",
+        ] {
+            assert!(
+                OutboundGrants::new(&[bad.to_owned()], SelfRequests::default()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}
