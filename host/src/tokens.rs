@@ -184,8 +184,7 @@ impl TokenStore {
         }
         // Opening the audit log creates its tables if this catalog predates them.
         carrel_vault::AuditLog::open(state_dir)?;
-        let conn = Connection::open(&path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let conn = carrel_vault::open_catalog(state_dir)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS tokens (
                 id          TEXT PRIMARY KEY,

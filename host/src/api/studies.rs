@@ -41,9 +41,14 @@ fn error(status: StatusCode, e: &anyhow::Error) -> HostResponse {
     json(status, &serde_json::json!({"error": format!("{e:#}")}))
 }
 
-/// 404 for what does not exist or is not the caller's, 400 for an unknown token, 409 for
-/// a state that forbids the action.
+/// 404 for what does not exist or is not the caller's, 400 for an unknown token, 503 when
+/// the catalog stayed locked by other writers past its wait (nothing was done: ask again),
+/// 409 for a state that forbids the action.
 fn desk_error(e: anyhow::Error) -> HostResponse {
+    if catalog_busy(&e) {
+        tracing::warn!("a study request found the catalog locked past its wait");
+        return unavailable(e.to_string());
+    }
     let text = e.to_string();
     let status = match e.downcast_ref::<RegistryError>() {
         Some(RegistryError::NotYours(_) | RegistryError::UnknownRun(_)) => StatusCode::NOT_FOUND,
@@ -262,6 +267,24 @@ fn too_many(message: String) -> HostResponse {
         http::header::RETRY_AFTER,
         http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
     );
+    response
+}
+
+/// Whether `e` comes from a catalog that other connections kept locked.
+fn catalog_busy(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<rusqlite::Error>(),
+            Some(rusqlite::Error::SqliteFailure(failure, _))
+                if matches!(failure.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    })
+}
+
+/// 503 with `Retry-After`: the catalog was busy and the request was not recorded.
+fn unavailable(message: String) -> HostResponse {
+    let mut response = too_many(message);
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     response
 }
 

@@ -69,8 +69,7 @@ impl IngestPipeline {
         rights: Arc<PatientRights>,
     ) -> anyhow::Result<Self> {
         ensure_canonical_dataset(&vault, dataset, carrel_vault::SYSTEM_ACTOR)?;
-        let conn = Connection::open(vault.state_dir().join(carrel_vault::CATALOG_FILE))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let conn = carrel_vault::open_catalog(vault.state_dir())?;
         // Receipts by (association, sha256 of the batch key): a repeat gets the first
         // receipt back. The key is hashed because clients choose it freely. The table is in
         // the catalog database so that `submit` can write a receipt in the transaction of

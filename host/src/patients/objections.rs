@@ -64,8 +64,7 @@ pub struct ObjectionStore {
 
 impl ObjectionStore {
     pub fn open(state_dir: &Path) -> anyhow::Result<Self> {
-        let conn = Connection::open(state_dir.join(carrel_vault::CATALOG_FILE))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let conn = carrel_vault::open_catalog(state_dir)?;
         conn.execute_batch(SCHEMA)?;
         Ok(Self {
             conn: Mutex::new(conn),

@@ -198,8 +198,7 @@ impl StudyRegistry {
             return Err(RegistryError::NoCatalog(state_dir.display().to_string()));
         }
         carrel_vault::AuditLog::open(state_dir)?;
-        let conn = Connection::open(&path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let conn = carrel_vault::open_catalog(state_dir)?;
         conn.execute_batch(SCHEMA)?;
         super::owners::create_table(&conn)?;
         conn.execute_batch(super::budget::SCHEMA)?;

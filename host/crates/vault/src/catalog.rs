@@ -13,7 +13,8 @@ use crate::error::{Result, VaultError};
 pub const CATALOG_FILE: &str = "carrel.db";
 
 /// How long a writer waits for another connection's transaction before giving up.
-/// Appends hold the write lock for one segment's fsyncs, well under this.
+/// Appends hold the write lock for one segment's fsyncs, well under this; a shorter wait
+/// (the host's tables once had 5 s) failed study runs while 64 associations ingested.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 const SCHEMA: &str = r#"
@@ -92,7 +93,9 @@ pub(crate) fn open_connection(state_dir: &Path) -> Result<Connection> {
 }
 
 /// Opens an existing catalog; a missing one is an error rather than an empty database.
-pub(crate) fn open_existing(state_dir: &Path) -> Result<Connection> {
+/// Every connection to the catalog, the host's own tables' included, is opened here so
+/// that all of them wait as long for the write lock and write as durably.
+pub fn open_existing(state_dir: &Path) -> Result<Connection> {
     let path = state_dir.join(CATALOG_FILE);
     if !path.exists() {
         return Err(VaultError::NoCatalog { path });

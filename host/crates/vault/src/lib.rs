@@ -42,7 +42,7 @@ pub mod text;
 pub use audit::{
     AuditAction, AuditEntry, AuditEvent, AuditHead, AuditLog, ChainBreak, VerifyReport,
 };
-pub use catalog::CATALOG_FILE;
+pub use catalog::{CATALOG_FILE, open_existing as open_catalog};
 pub use dataset::{ColumnGroups, DatasetVersion};
 pub use date_filter::{DateRange, ScanOptions};
 pub use error::{Result, SegmentDamage, VaultError};

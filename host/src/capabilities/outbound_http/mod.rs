@@ -265,8 +265,10 @@ impl WasiHttpHooks for OutboundHooks {
     ) -> SendFuture {
         drop(fut);
         if !self.grants.allows(request.uri()) {
+            // The guest chose the host: clipped to a DNS name's length, so that the log
+            // carries no more than a name could.
             tracing::warn!(
-                host = request.uri().host().unwrap_or(""),
+                host = %carrel_vault::audit::clip(request.uri().host().unwrap_or(""), 253),
                 "outbound request denied: destination not in allowed_outbound_hosts"
             );
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
