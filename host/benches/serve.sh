@@ -12,6 +12,8 @@
 # the per-round ratios. Besides requests/s it reports the server's CPU time per request
 # (user + system, from /proc), which oha's share of the two cores does not blur.
 #
+#   CARREL_BENCH_BIN=/path/to/carrel host/benches/serve.sh …   (that binary, unbuilt)
+#
 # Needs `oha` and `wasmtime` 48.0.8 on PATH:
 #   cargo install oha --locked && cargo install wasmtime-cli@48.0.8 --locked
 set -euo pipefail
@@ -27,7 +29,10 @@ done
 wasmtime --version | grep -q "48.0.8" || { echo "wasmtime 48.0.8 required (the version carrel pins), found $(wasmtime --version)" >&2; exit 1; }
 
 profile=${CARREL_BENCH_PROFILE:-dist}
-cargo build --profile "$profile" -q -p carrel
+# CARREL_BENCH_BIN=path: measure that carrel binary instead (an earlier commit's build,
+# to tell a regression from this machine's drift against the same `wasmtime serve`).
+carrel_bin=${CARREL_BENCH_BIN:-$root/target/$profile/carrel}
+[ -n "${CARREL_BENCH_BIN:-}" ] || cargo build --profile "$profile" -q -p carrel
 CARGO_TARGET_DIR="$root/target/guest-programs" cargo build -q --release --locked --target wasm32-wasip2 --manifest-path tests/programs/Cargo.toml -p spin5-hello -p spin7-hello
 guests=$root/target/guest-programs/wasm32-wasip2/release
 work=$(mktemp -d)
@@ -68,7 +73,7 @@ run() {
   local server=$1 kind=$2 wasm=$guests/${2}_hello.wasm port pid
   port=$(free_port)
   if [ "$server" = carrel ]; then
-    CARREL_LOG=error "$root/target/$profile/carrel" up -f "$work/$kind/spin.toml" --listen "127.0.0.1:$port" >/dev/null &
+    CARREL_LOG=error "$carrel_bin" up -f "$work/$kind/spin.toml" --listen "127.0.0.1:$port" >/dev/null &
   else
     local flags=(-Scli=y)
     [ "$kind" = spin7 ] && flags+=(-Sp3=y -Wcomponent-model-async=y)
