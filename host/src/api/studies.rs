@@ -259,10 +259,12 @@ pub(crate) fn result_file(
 
 /// 429 with `Retry-After`: the run was not started, and may be asked again later.
 fn too_many(message: String) -> HostResponse {
-    let mut response = json(
-        StatusCode::TOO_MANY_REQUESTS,
-        &serde_json::json!({"error": message}),
-    );
+    retry_later(StatusCode::TOO_MANY_REQUESTS, message)
+}
+
+/// An error with `Retry-After`: nothing was done, and the request may be made again.
+fn retry_later(status: StatusCode, message: String) -> HostResponse {
+    let mut response = json(status, &serde_json::json!({"error": message}));
     response.headers_mut().insert(
         http::header::RETRY_AFTER,
         http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
@@ -283,9 +285,7 @@ fn catalog_busy(e: &anyhow::Error) -> bool {
 
 /// 503 with `Retry-After`: the catalog was busy and the request was not recorded.
 fn unavailable(message: String) -> HostResponse {
-    let mut response = too_many(message);
-    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    response
+    retry_later(StatusCode::SERVICE_UNAVAILABLE, message)
 }
 
 /// Seconds a client refused for load is asked to wait.

@@ -172,11 +172,12 @@ fn by_patient(batch: &RecordBatch) -> Result<(RecordBatch, Vec<u64>), String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use arrow_array::{Date32Array, StringArray};
 
-    fn rows(patients: &[&str], dates: &[i32]) -> RecordBatch {
+    /// A batch of `patient_id` and `date`, as the store hands one (also for `seeds`).
+    pub(in crate::study) fn rows(patients: &[&str], dates: &[i32]) -> RecordBatch {
         RecordBatch::try_from_iter([
             (
                 "patient_id",

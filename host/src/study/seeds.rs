@@ -90,19 +90,7 @@ impl GroupSeeds {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::{Date32Array, StringArray};
-    use std::sync::Arc;
-
-    fn rows(patients: &[&str], dates: &[i32]) -> RecordBatch {
-        RecordBatch::try_from_iter([
-            (
-                "patient_id",
-                Arc::new(StringArray::from(patients.to_vec())) as _,
-            ),
-            ("date", Arc::new(Date32Array::from(dates.to_vec())) as _),
-        ])
-        .unwrap()
-    }
+    use crate::study::reading::tests::rows;
 
     /// A study's seeds, its key standing for the host's key of `study`.
     fn seeds(study: &str, params: &[(&str, &str)]) -> GroupSeeds {
