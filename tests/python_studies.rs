@@ -8,7 +8,7 @@
 mod support;
 
 use std::collections::BTreeMap;
-use support::desk::{Desk, desk, ili_section, leaks_rows, probe_section_by, total};
+use support::desk::{Desk, desk, ili_section, probe_section_by, total};
 use support::{carrel_command, python};
 
 /// A study's time for a Python interpreter: the test sections give Rust studies 5 s
@@ -195,20 +195,7 @@ fn what_a_python_study_prints_or_logs_reaches_the_auditor_only_and_bounded() {
     }
     let d = probe_warehouse();
     for op in ["op=print-rows", "op=log-rows", "op=fail-rows"] {
-        let out = d.study(&["run", "py-probe", "--json", "--param", op]);
-        let shown = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            !leaks_rows(&shown),
-            "{op}: the researcher saw rows: {shown}"
-        );
-        let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let full = d.full_run(record["run_id"].as_str().unwrap());
-        let kept = format!("{} {}", full["logs"], full["error"]);
-        assert!(leaks_rows(&kept), "{op}: the auditor sees it: {full}");
+        d.assert_rows_reach_the_auditor_only("py-probe", op);
     }
     let printed = d.run("py-probe", &["op=print-rows"]);
     let logs = log_lines(&d.full_run(printed["run_id"].as_str().unwrap()));

@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::desk::{Desk, desk, leaks_rows, probe_section_by, total};
+use support::desk::{Desk, desk, probe_section_by, total};
 
 /// The probe's manifest section: sees dates, ages and départements; counts by sex.
 fn probe(id: &str, unit: &str, table_extra: &str) -> String {
@@ -70,23 +70,7 @@ fn a_study_naming_a_row_or_label_it_was_not_given_fails_and_releases_nothing() {
 fn rows_in_log_lines_and_error_text_reach_the_auditor_only() {
     let d = warehouse();
     for op in ["op=log-rows", "op=fail-rows"] {
-        let out = d.study(&["run", "probe", "--json", "--param", op]);
-        let shown = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            !leaks_rows(&shown),
-            "{op}: the researcher saw rows: {shown}"
-        );
-        let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let full = d.full_run(record["run_id"].as_str().unwrap());
-        let kept = format!("{} {}", full["logs"], full["error"]);
-        assert!(
-            leaks_rows(&kept),
-            "{op}: the auditor sees what it wrote: {full}"
-        );
+        d.assert_rows_reach_the_auditor_only("probe", op);
     }
     let failed = d.run("probe", &["op=fail-rows"]);
     assert_eq!(failed["status"], "failed");

@@ -202,6 +202,29 @@ impl Desk {
         self.study_ok(&["approve", id, "--token", &self.auditor_token]);
     }
 
+    /// Runs `study` with `param` (a probe's op that prints, logs or fails with rows) and
+    /// asserts that the rows reach the auditors' full record, never what the researcher
+    /// is shown.
+    pub fn assert_rows_reach_the_auditor_only(&self, study: &str, param: &str) {
+        let out = self.study(&["run", study, "--json", "--param", param]);
+        let shown = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !leaks_rows(&shown),
+            "{param}: the researcher saw rows: {shown}"
+        );
+        let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let full = self.full_run(record["run_id"].as_str().unwrap());
+        let kept = format!("{} {}", full["logs"], full["error"]);
+        assert!(
+            leaks_rows(&kept),
+            "{param}: the auditor sees what it wrote: {full}"
+        );
+    }
+
     /// A run as recorded in full, as an auditor sees it (`carrel audit run`).
     pub fn full_run(&self, run_id: &str) -> serde_json::Value {
         serde_json::from_str(&run(&self.state, &["audit", "run", run_id])).unwrap()
