@@ -25,7 +25,7 @@ pub struct FitAccumulator {
     terms: Vec<String>,
     indicators: Vec<bool>,
     patterns: Patterns,
-    rows_of_patient: FxHashMap<u32, u8>,
+    rows_of_patient: FxHashMap<u64, u8>,
     max_rows: u8,
     /// Rows beyond a patient's bound, dropped.
     pub dropped: u64,
@@ -80,8 +80,8 @@ impl FitAccumulator {
     pub fn add(&mut self, sources: &Sources<'_>, rows: &[FitRow]) {
         for r in rows {
             let row = r.row as usize;
-            let patient = sources.patient_of(row);
-            let added = self.rows_of_patient.entry(patient).or_insert(0);
+            let key = sources.key_of(row);
+            let added = self.rows_of_patient.entry(key).or_insert(0);
             if *added >= self.max_rows {
                 self.dropped += 1;
                 continue;
@@ -96,7 +96,6 @@ impl FitAccumulator {
                 self.events_key = self.events_key.wrapping_add(record);
             }
             let class = usize::from(r.outcome > 0.0);
-            let key = sources.key_of(row);
             for (j, levels) in self.levels.iter_mut().enumerate() {
                 if !self.indicators[j] {
                     continue;

@@ -14,6 +14,7 @@ pub mod cli;
 mod cli_access;
 mod cli_print;
 pub mod compiled;
+mod contributions;
 pub mod desk;
 pub mod evaluation;
 pub mod fitting;

@@ -156,9 +156,18 @@ impl Counter {
         Ok(patient_keys)
     }
 
+    /// Settles the tallies' contributions against their patients' bounds.
+    fn settle(&mut self) {
+        if let Counter::Tallies(groupings) = self {
+            for g in groupings {
+                g.tally.settle();
+            }
+        }
+    }
+
     fn dropped(&self) -> u64 {
         match self {
-            Counter::Tallies(groupings) => groupings.iter().map(|g| g.tally.dropped).sum(),
+            Counter::Tallies(groupings) => groupings.iter().map(|g| g.tally.dropped()).sum(),
             Counter::Fit(fitting) => fitting.1.dropped,
         }
     }
@@ -344,12 +353,13 @@ async fn run_passes(
     let fed = feed_all(&mut main, context, spec, plan, record).await;
     let MainPass {
         instance,
-        counter,
+        mut counter,
         samples,
         duplicates,
         ..
     } = main;
     *log = instance.into_log();
+    counter.settle();
     record.contributions_dropped = duplicates + counter.dropped();
     fed?;
     let report = check_locality(&pass, context, samples, log).await;

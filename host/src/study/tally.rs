@@ -4,6 +4,7 @@
 //! patients per cell and measure, with each patient's contributions to a cell bounded.
 //! Nothing here trusts a number the study computed.
 
+use super::contributions::{Bounds, Pending};
 use super::geography::{REGION_NAMES, region_index};
 use super::table::{Dimension, MAX_DIMENSIONS, TableSpec};
 use crate::ingest::record_keys::{RECORD_KEY, fallback_key};
@@ -33,7 +34,7 @@ pub struct Tally {
     kinds: Vec<Dimension>,
     age_bounds: Vec<u8>,
     measures: usize,
-    max_per_patient: u8,
+    bounds: Bounds,
     cells: FxHashMap<Key, u32>,
     keys: Vec<Key>,
     /// Per cell and measure (`cell * measures + measure`).
@@ -43,16 +44,12 @@ pub struct Tally {
     /// consultations counted, and of the patient keys of the patients counted.
     consultation_keys: Vec<u64>,
     patient_keys: Vec<u64>,
-    /// What each patient added to each cell and measure.
-    per_patient: Contributed,
-    max_cells_per_patient: u16,
-    /// The (cell, measure) pairs each dense patient added to.
-    cells_of_patient: Vec<u16>,
-    dense_patients: FxHashMap<u64, u32>,
+    /// Contributions not yet settled against their patient's bounds.
+    pending: Pending,
     /// Text values of each kept dimension that takes them from the data, by index.
     interned: Vec<Interner>,
-    /// Contributions beyond a patient's bound.
-    pub dropped: u64,
+    /// Contributions beyond a patient's bounds.
+    dropped: u64,
 }
 
 #[derive(Default)]
@@ -78,8 +75,6 @@ pub struct Sources<'a> {
     dates: Option<&'a PrimitiveArray<Date32Type>>,
     ages: Option<&'a PrimitiveArray<UInt8Type>>,
     texts: Vec<Option<&'a StringArray>>,
-    /// The dense patient number of each row.
-    patients: Vec<u32>,
     /// The patient key of each row.
     keys: Vec<u64>,
     /// The record key of each row.
@@ -90,11 +85,6 @@ impl Sources<'_> {
     /// The patient key of row `row`.
     pub fn key_of(&self, row: usize) -> u64 {
         self.keys[row]
-    }
-
-    /// The dense number of row `row`'s patient in this run.
-    pub fn patient_of(&self, row: usize) -> u32 {
-        self.patients[row]
     }
 
     /// The record key of row `row`.
@@ -125,29 +115,24 @@ impl Tally {
             kinds,
             age_bounds: table.age_classes.clone(),
             measures: table.measures.len(),
-            max_per_patient: table.max_per_patient as u8,
+            bounds: Bounds {
+                per_slot: table.max_per_patient.min(255) as u8,
+                slots: table.max_cells_per_patient.min(u32::from(u16::MAX)) as u16,
+            },
             cells: FxHashMap::default(),
             keys: Vec::new(),
             consultations: Vec::new(),
             patients: Vec::new(),
             consultation_keys: Vec::new(),
             patient_keys: Vec::new(),
-            per_patient: Contributed::default(),
-            max_cells_per_patient: table.max_cells_per_patient.min(u32::from(u16::MAX)) as u16,
-            cells_of_patient: Vec::new(),
-            dense_patients: FxHashMap::default(),
+            pending: Pending::default(),
             dropped: 0,
         }
     }
 
-    /// Distinct patients seen in contributions so far.
-    pub fn distinct_patients(&self) -> u64 {
-        self.dense_patients.len() as u64
-    }
-
     /// The cell sources of `batch`, which holds `patient_id` and every source column of
     /// the kept dimensions.
-    pub fn sources<'a>(&mut self, batch: &'a RecordBatch) -> Result<Sources<'a>, String> {
+    pub fn sources<'a>(&self, batch: &'a RecordBatch) -> Result<Sources<'a>, String> {
         let column = |name: &str| {
             batch
                 .column_by_name(name)
@@ -156,15 +141,9 @@ impl Tally {
         let pseudonyms = column("patient_id")?
             .as_string_opt::<i32>()
             .ok_or("`patient_id` is not utf8")?;
-        let mut patients = Vec::with_capacity(pseudonyms.len());
-        let mut keys = Vec::with_capacity(pseudonyms.len());
-        for i in 0..pseudonyms.len() {
-            let key = patient_key(pseudonyms.value(i));
-            let next = self.dense_patients.len() as u32;
-            patients.push(*self.dense_patients.entry(key).or_insert(next));
-            keys.push(key);
-        }
-        self.cells_of_patient.resize(self.dense_patients.len(), 0);
+        let keys: Vec<u64> = (0..pseudonyms.len())
+            .map(|i| patient_key(pseudonyms.value(i)))
+            .collect();
         let record_keys = record_keys_of(batch, &keys)?;
         let mut dates = None;
         let mut ages = None;
@@ -201,7 +180,6 @@ impl Tally {
             dates,
             ages,
             texts,
-            patients,
             keys,
             record_keys,
         })
@@ -251,7 +229,7 @@ impl Tally {
     }
 
     /// Adds the checked contributions of one batch: at most one per row and measure
-    /// (the caller deduplicates), each bounded per patient and cell.
+    /// (the caller deduplicates). They count once settled against their patient's bounds.
     pub fn add(&mut self, sources: &Sources<'_>, contributions: &[Checked]) {
         for c in contributions {
             let row = c.row as usize;
@@ -266,34 +244,53 @@ impl Tally {
                 self.consultation_keys.resize(slots, 0);
                 self.patient_keys.resize(slots, 0);
             }
-            let slot = cell as usize * self.measures + c.measure as usize;
-            let patient = sources.patients[row];
-            let may_open = self.cells_of_patient[patient as usize] < self.max_cells_per_patient;
-            match self
-                .per_patient
-                .bump(patient, slot, self.max_per_patient, may_open)
-            {
-                None => {
-                    self.dropped += 1;
-                    continue;
-                }
-                Some(1) => {
-                    self.cells_of_patient[patient as usize] += 1;
-                    self.patients[slot] += 1;
-                    self.patient_keys[slot] =
-                        self.patient_keys[slot].wrapping_add(patient_cell_key(sources.keys[row]));
-                }
-                Some(_) => {}
-            }
-            self.consultations[slot] += 1;
-            self.consultation_keys[slot] =
-                self.consultation_keys[slot].wrapping_add(sources.record_keys[row]);
+            // A table has at most a few million cells (every cell is released or withheld
+            // as a row), far from 2^32 slots.
+            let slot = (cell as usize * self.measures + c.measure as usize) as u32;
+            self.pending
+                .push(sources.keys[row], slot, sources.record_keys[row]);
         }
+    }
+
+    /// Counts every contribution added so far that its patient's bounds allow: each
+    /// patient's first contribution to a cell and measure is a distinct patient there.
+    pub fn settle(&mut self) {
+        let Tally {
+            pending,
+            consultations,
+            patients,
+            consultation_keys,
+            patient_keys,
+            ..
+        } = self;
+        self.dropped += pending.settle(self.bounds, |c| {
+            let slot = c.slot as usize;
+            if c.first {
+                patients[slot] += 1;
+                patient_keys[slot] = patient_keys[slot].wrapping_add(patient_cell_key(c.patient));
+            }
+            consultations[slot] += 1;
+            consultation_keys[slot] = consultation_keys[slot].wrapping_add(c.record);
+        });
+    }
+
+    /// Contributions dropped for their patient's bounds.
+    pub fn dropped(&self) -> u64 {
+        self.assert_settled();
+        self.dropped
+    }
+
+    fn assert_settled(&self) {
+        assert!(
+            self.pending.is_empty(),
+            "a tally is read only after `settle`"
+        );
     }
 
     /// The cell keys of [`Tally::cells`], in the same order: per cell, the consultation
     /// and patient cell keys of each measure.
     pub fn cell_keys(&self) -> Vec<(&[u64], &[u64])> {
+        self.assert_settled();
         let m = self.measures;
         self.release_order()
             .into_iter()
@@ -310,6 +307,7 @@ impl Tally {
     /// regions and age classes as declared, text alphabetically, unknown last), with
     /// their consultations and patients per measure.
     pub fn cells(&self) -> Vec<(Key, &[u64], &[u64])> {
+        self.assert_settled();
         let m = self.measures;
         self.release_order()
             .into_iter()
@@ -371,59 +369,6 @@ impl Tally {
 
     pub fn kept(&self) -> usize {
         self.kinds.len()
-    }
-}
-
-/// What each patient added to each cell and measure, packed in 8 bytes an entry (this is
-/// most of a run's memory: one entry per patient and cell): 32 bits of dense patient, 24
-/// of slot (`cell * measures + measure`), 8 of count. Slots beyond 24 bits, which only
-/// tables of millions of cells reach, go to a plain map.
-#[derive(Default)]
-struct Contributed {
-    packed: hashbrown::HashTable<u64>,
-    wide: FxHashMap<(u32, usize), u8>,
-}
-
-const SLOT_BITS: u32 = 24;
-
-fn fx(key: u64) -> u64 {
-    use std::hash::BuildHasher;
-    std::hash::BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(key)
-}
-
-impl Contributed {
-    /// Counts one more contribution of `patient` to `slot`: its new count, or `None` when
-    /// it already added `max` there, or never added there and `may_open` is false.
-    fn bump(&mut self, patient: u32, slot: usize, max: u8, may_open: bool) -> Option<u8> {
-        if slot >= 1 << SLOT_BITS {
-            if !may_open && !self.wide.contains_key(&(patient, slot)) {
-                return None;
-            }
-            let added = self.wide.entry((patient, slot)).or_insert(0);
-            if *added >= max {
-                return None;
-            }
-            *added += 1;
-            return Some(*added);
-        }
-        let key = u64::from(patient) << SLOT_BITS | slot as u64;
-        let hash = fx(key);
-        match self.packed.find_mut(hash, |entry| entry >> 8 == key) {
-            Some(entry) => {
-                let added = (*entry & 0xff) as u8;
-                if added >= max {
-                    return None;
-                }
-                *entry += 1;
-                Some(added + 1)
-            }
-            None if !may_open => None,
-            None => {
-                self.packed
-                    .insert_unique(hash, key << 8 | 1, |entry| fx(entry >> 8));
-                Some(1)
-            }
-        }
     }
 }
 
@@ -538,6 +483,7 @@ mod tests {
         let sources = tally.sources(&b).unwrap();
         let all: Vec<Checked> = (0..4).map(|r| contribution(r, 0)).collect();
         tally.add(&sources, &all);
+        tally.settle();
         let cells = tally.cells();
         let labels: Vec<Vec<String>> = cells
             .iter()
@@ -554,7 +500,7 @@ mod tests {
         // Patient aa came twice to the same cell: two consultations, one patient.
         assert_eq!(cells[1].1, [2, 0]);
         assert_eq!(cells[1].2, [1, 0]);
-        assert_eq!(tally.dropped, 0);
+        assert_eq!(tally.dropped(), 0);
     }
 
     #[test]
@@ -565,11 +511,12 @@ mod tests {
         let sources = tally.sources(&b).unwrap();
         let all: Vec<Checked> = (0..20).map(|r| contribution(r, 1)).collect();
         tally.add(&sources, &all);
+        tally.settle();
         let cells = tally.cells();
         assert_eq!(cells.len(), 1);
         assert_eq!(cells[0].1, [0, 1]);
         assert_eq!(cells[0].2, [0, 1]);
-        assert_eq!(tally.dropped, 19);
+        assert_eq!(tally.dropped(), 19);
     }
 
     #[test]
@@ -584,22 +531,10 @@ mod tests {
         );
         let sources = tally.sources(&b).unwrap();
         tally.add(&sources, &[contribution(0, 0), contribution(1, 0)]);
+        tally.settle();
         let cells = tally.cells();
         assert_eq!(cells.len(), 1);
         assert_eq!((cells[0].1[0], cells[0].2[0]), (2, 1));
-    }
-
-    #[test]
-    fn packed_and_wide_slots_count_and_bound_alike() {
-        let mut contributed = Contributed::default();
-        for slot in [5, (1 << SLOT_BITS) + 5] {
-            assert_eq!(contributed.bump(7, slot, 2, true), Some(1));
-            assert_eq!(contributed.bump(8, slot, 2, true), Some(1));
-            assert_eq!(contributed.bump(7, slot, 2, false), Some(2));
-            assert_eq!(contributed.bump(7, slot, 2, true), None);
-            assert_eq!(contributed.bump(u32::MAX, slot, 2, true), Some(1));
-            assert_eq!(contributed.bump(9, slot, 2, false), None);
-        }
     }
 
     #[test]
