@@ -21,7 +21,7 @@ route = "/p7/..."
 component = "p7"
 
 [[trigger.http]]
-route = "/p5/users/:user/..."
+route = "/p5/users/:user_id/..."
 component = "p5"
 
 [[trigger.http]]
@@ -78,10 +78,11 @@ fn requests_carry_spin_headers() {
     let carrel = app.start(&[]);
     let h = headers_of(&carrel, "/p5/users/ana/a/b?op=headers");
     assert_eq!(h["spin-path-info"], "/a/b");
-    assert_eq!(h["spin-matched-route"], "/p5/users/:user/...");
-    assert_eq!(h["spin-component-route"], "/p5/users/:user");
+    assert_eq!(h["spin-matched-route"], "/p5/users/:user_id/...");
+    assert_eq!(h["spin-component-route"], "/p5/users/:user_id");
     assert_eq!(h["spin-base-path"], "/");
-    assert_eq!(h["spin-path-match-user"], "ana");
+    assert_eq!(h["spin-path-match-user-id"], "ana");
+    assert!(h.get("spin-path-match-user_id").is_none(), "Spin writes `_` as `-`");
     assert_eq!(
         h["spin-full-url"],
         carrel.url("/p5/users/ana/a/b?op=headers")

@@ -139,6 +139,12 @@ impl App {
         let variables =
             manifest::resolve_component_variables(&manifest.manifest, &|k| environment.get(k))
                 .with_context(|| format!("{}", manifest.path.display()))?;
+        let outbound_hosts = manifest::resolve_outbound_hosts(
+            &manifest.manifest,
+            &|k| environment.get(k),
+            &variables,
+        )
+        .with_context(|| format!("{}", manifest.path.display()))?;
         let log_dir = options.log_dir.resolve(&state_dir).with_context(|| {
             format!("cannot create the log directory of {}", state_dir.display())
         })?;
@@ -189,6 +195,7 @@ impl App {
             stores: &stores,
             databases: &databases,
             variables: &variables,
+            outbound_hosts: &outbound_hosts,
             log_dir: log_dir.as_deref(),
             self_requests: &self_requests,
         };
@@ -299,7 +306,7 @@ impl App {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             files_root,
-            outbound: outbound_grants(manifest, id, shared.self_requests)?,
+            outbound: outbound_grants(manifest, id, shared)?,
             key_value: shared.stores.grants_for(id, &spec.key_value_stores)?,
             sqlite: shared.databases.grants_for(
                 id,
@@ -339,6 +346,8 @@ struct SharedResources<'a> {
     stores: &'a key_value::KeyValueStores,
     databases: &'a sqlite::SqliteDatabases,
     variables: &'a manifest::ResolvedVariables,
+    /// Each component's `allowed_outbound_hosts`, templates expanded.
+    outbound_hosts: &'a BTreeMap<String, Vec<String>>,
     log_dir: Option<&'a Path>,
     self_requests: &'a SelfRequests,
 }
@@ -348,10 +357,10 @@ struct SharedResources<'a> {
 fn outbound_grants(
     manifest: &LoadedManifest,
     id: &str,
-    self_requests: &SelfRequests,
+    shared: &SharedResources<'_>,
 ) -> anyhow::Result<OutboundGrants> {
-    let spec = &manifest.manifest.component[id];
-    let grants = OutboundGrants::new(&spec.allowed_outbound_hosts, self_requests.clone())?;
+    let entries = shared.outbound_hosts.get(id).map_or(&[][..], Vec::as_slice);
+    let grants = OutboundGrants::new(entries, shared.self_requests.clone())?;
     if let Some(missing) = grants.chained_components().find(|c| {
         !manifest
             .http_triggers

@@ -58,6 +58,7 @@ impl InstanceState {
         if let Some(root) = &grants.files_root {
             wasi.preopened_dir(root, "/", FsPerms::ReadOnly)?;
         }
+        crate::capabilities::outbound_http::sockets::configure(&mut wasi, &grants.outbound);
         Ok(Self {
             table: ResourceTable::new(),
             wasi: wasi.build(),

@@ -49,7 +49,7 @@ impl Capability {
 
     pub fn describe(self) -> &'static str {
         match self {
-            Self::OutboundHttp => "outbound HTTP",
+            Self::OutboundHttp => "outbound HTTP and TCP",
             Self::KeyValue => "key-value store",
             Self::Sqlite => "SQLite database",
             Self::Variables => "application variables",
@@ -121,6 +121,9 @@ const CAPABILITY_INTERFACES: &[(&str, Capability)] = &[
     // WASIp3: importing the handler (or the client) sends requests.
     ("wasi:http/handler", Capability::OutboundHttp),
     ("wasi:http/client", Capability::OutboundHttp),
+    // TCP connections, to what `*://` entries of `allowed_outbound_hosts` allow.
+    ("wasi:sockets/tcp", Capability::OutboundHttp),
+    ("wasi:sockets/tcp-create-socket", Capability::OutboundHttp),
     ("fermyon:spin/key-value", Capability::KeyValue),
     ("spin:key-value/key-value", Capability::KeyValue),
     ("fermyon:spin/sqlite", Capability::Sqlite),
@@ -137,6 +140,9 @@ const TYPE_INTERFACES: &[&str] = &[
     "wasi:http/types",
     "carrel:eds/types",
     "carrel:eds/study-types",
+    // The network handle a TCP socket needs: nothing without a grant.
+    "wasi:sockets/network",
+    "wasi:sockets/instance-network",
 ];
 
 /// WASI packages Rust's standard library brings: the host gives them nothing beyond the
@@ -171,7 +177,7 @@ pub fn classify(name: &str) -> ImportView {
             (
                 ImportClass::Never,
                 None,
-                "network sockets: never granted by carrel".to_owned(),
+                "UDP and name lookup: never granted by carrel".to_owned(),
             )
         } else {
             (
@@ -220,7 +226,7 @@ pub fn compare(imports: &mut [ImportView], grants: &Grants) -> Vec<Finding> {
                 capability: None,
                 subject: import.name.clone(),
                 message: format!(
-                    "imports {}: carrel never grants network sockets, every use will be denied",
+                    "imports {}: carrel never grants UDP or name lookup, every use will be denied",
                     import.name
                 ),
             }),
@@ -333,14 +339,14 @@ mod tests {
     }
 
     #[test]
-    fn carrel_and_spin_interfaces_need_their_grants_and_sockets_are_never_granted() {
+    fn carrel_and_spin_interfaces_need_their_grants_and_udp_is_never_granted() {
         let mut list = imports(&[
             "fermyon:spin/key-value@2.0.0",
             "spin:variables/variables@3.0.0",
             "carrel:eds/ingest@0.1.0",
             "carrel:eds/keyed-hash@0.1.0",
             "carrel:eds/log@0.1.0",
-            "wasi:sockets/tcp@0.2.0",
+            "wasi:sockets/udp@0.2.0",
             "fermyon:spin/llm@2.0.0",
         ]);
         let findings = compare(&mut list, &Grants::default());

@@ -128,8 +128,11 @@ pub(super) fn guest_request(
     );
     set(N::from_static("spin-base-path"), "/");
     set(N::from_static("spin-client-addr"), &client.to_string());
+    // Spin names the header after the route's segment name, lower-cased and with `_` as
+    // `-` (`:path_segment` gives `spin-path-match-path-segment`).
     for (name, value) in &matched.params {
-        if let Ok(n) = N::try_from(format!("spin-path-match-{}", name.to_ascii_lowercase())) {
+        let header = format!("spin-path-match-{}", name.to_ascii_lowercase()).replace('_', "-");
+        if let Ok(n) = N::try_from(header) {
             set(n, value);
         }
     }

@@ -15,6 +15,7 @@ pub use routes::{
 };
 pub use variables::{
     ResolvedVariables, VariableError, check_variable_name, resolve_component_variables,
+    resolve_outbound_hosts,
 };
 
 use serde::Deserialize;
@@ -310,6 +311,18 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedManifest, ManifestError> {
                 if !manifest.variables.contains_key(&reference) {
                     return Err(invalid(format!(
                         "[component.{id}.variables] {name} refers to `{{{{ {reference} }}}}`, which is not declared in [variables]"
+                    )));
+                }
+            }
+        }        for entry in &component.allowed_outbound_hosts {
+            for reference in variables::template_references(entry)
+                .map_err(|e| invalid(format!("[component.{id}] allowed_outbound_hosts: {e}")))?
+            {
+                if !component.variables.contains_key(&reference)
+                    && !manifest.variables.contains_key(&reference)
+                {
+                    return Err(invalid(format!(
+                        "[component.{id}] allowed_outbound_hosts entry `{entry}` refers to `{{{{ {reference} }}}}`, which is neither a variable of the component nor declared in [variables]"
                     )));
                 }
             }

@@ -117,3 +117,30 @@ fn missing_required_variable_stops_the_app() {
     assert_eq!(err, VariableError::Missing("token".into()));
     assert!(err.to_string().contains("SPIN_VARIABLE_TOKEN"));
 }
+
+#[test]
+fn outbound_host_templates_take_component_then_application_variables() {
+    let app = APP.replace(
+        "key_value_stores = [\"default\"]",
+        "key_value_stores = [\"default\"]\nallowed_outbound_hosts = [\"https://{{ message }}\", \"*://127.0.0.1:{{ greeting }}\", \"http://plain\"]",
+    );
+    let m = parse_app(&app).unwrap();
+    let env = |k: &str| (k == "SPIN_VARIABLE_TOKEN").then(|| "t".to_owned());
+    let vars = resolve_component_variables(&m.manifest, &env).unwrap();
+    let hosts = resolve_outbound_hosts(&m.manifest, &env, &vars).unwrap();
+    assert_eq!(
+        hosts["hello"],
+        ["https://hello, world", "*://127.0.0.1:hello", "http://plain"]
+    );
+    assert!(hosts["ili"].is_empty());
+}
+
+#[test]
+fn an_outbound_host_template_of_an_unknown_variable_is_refused() {
+    let app = APP.replace(
+        "key_value_stores = [\"default\"]",
+        "key_value_stores = [\"default\"]\nallowed_outbound_hosts = [\"https://{{ nowhere }}\"]",
+    );
+    let err = parse_app(&app).unwrap_err().to_string();
+    assert!(err.contains("nowhere") && err.contains("allowed_outbound_hosts"), "{err}");
+}

@@ -14,6 +14,12 @@ pub enum VariableError {
     Unterminated(String),
     #[error("application variable `{0}` is required but has no value: set SPIN_VARIABLE_{upper}", upper = .0.to_uppercase())]
     Missing(String),
+    #[error("component `{component}`: `{template}` refers to `{name}`, which has no value")]
+    Unresolved {
+        component: String,
+        template: String,
+        name: String,
+    },
 }
 
 pub fn check_variable_name(name: &str) -> Result<(), VariableError> {
@@ -117,6 +123,44 @@ pub fn resolve_component_variables(
             vars.insert(name.clone(), resolved);
         }
         out.insert(id.clone(), vars);
+    }
+    Ok(out)
+}
+
+/// Each component's `allowed_outbound_hosts`, with `{{ name }}` templates expanded: a name
+/// is one of the component's variables, or else an application variable. An entry that
+/// refers to a variable without a value stops the app at start: a grant is never guessed.
+pub fn resolve_outbound_hosts(
+    manifest: &Manifest,
+    env: &dyn Fn(&str) -> Option<String>,
+    components: &ResolvedVariables,
+) -> Result<BTreeMap<String, Vec<String>>, VariableError> {
+    let app = application_values(manifest, env)?;
+    let mut out = BTreeMap::new();
+    for (id, component) in &manifest.component {
+        let own = components.get(id);
+        let mut hosts = Vec::with_capacity(component.allowed_outbound_hosts.len());
+        for template in &component.allowed_outbound_hosts {
+            let mut value = String::new();
+            for piece in pieces(template)? {
+                match piece {
+                    Piece::Text(t) => value.push_str(t),
+                    Piece::Reference(r) => {
+                        let found = match own.and_then(|vars| vars.get(&r)) {
+                            Some(resolved) => resolved.as_ref().ok(),
+                            None => app.get(&r),
+                        };
+                        value.push_str(found.ok_or_else(|| VariableError::Unresolved {
+                            component: id.clone(),
+                            template: template.clone(),
+                            name: r.clone(),
+                        })?);
+                    }
+                }
+            }
+            hosts.push(value);
+        }
+        out.insert(id.clone(), hosts);
     }
     Ok(out)
 }

@@ -1,9 +1,12 @@
-//! Outbound HTTP, denied unless `allowed_outbound_hosts` allows the destination.
+//! Outbound HTTP and TCP, denied unless `allowed_outbound_hosts` allows the destination.
 //!
-//! The check lives in the host's send hook, the one place every outgoing request of both
-//! WASI HTTP generations passes through, so no guest API can go around it. Entries follow
-//! Spin: `scheme://host[:port]`, where scheme, host and port may be `*`, a host may be
-//! `*.suffix`, and a missing port means the scheme's default.
+//! The HTTP check lives in the host's send hook, the one place every outgoing request of
+//! both WASI HTTP generations passes through, so no guest API can go around it; the TCP
+//! check is WASI's socket address check, asked before every connect ([`sockets`]).
+//! Entries follow Spin: `scheme://host[:port]`, where scheme, host and port may be `*`, a
+//! host may be `*.suffix`, an IP address (`[::1]` for IPv6) or a CIDR range
+//! (`10.0.0.0/8`), a port may be a range (`8000-8010`), a missing port means the
+//! scheme's default, and `{{ variable }}` templates are expanded when the app starts.
 //!
 //! Two kinds of destination never leave the process ([`self_requests`]): the app itself
 //! (a relative URL, `http://self`, `http://self.alt`), granted by an entry whose host is
@@ -13,13 +16,16 @@
 
 mod relative;
 pub mod self_requests;
+pub mod sockets;
 
 pub use relative::add_to_linker;
 pub use self_requests::{SelfRequestHandler, SelfRequests, SelfResponse, SelfTarget};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use ipnet::IpNet;
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::future::Future;
 use std::sync::Arc;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
@@ -41,13 +47,18 @@ enum HostPattern {
     Any,
     Exact(String),
     Suffix(String),
+    /// An IP address (a network of one) or a CIDR range: matched by IP, not by name.
+    Ip(IpNet),
 }
+
+/// Ports an entry allows, both ends included (`None`: any).
+type PortRange = Option<(u16, u16)>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct AllowedHost {
     scheme: Option<String>,
     host: HostPattern,
-    port: Option<u16>,
+    port: PortRange,
 }
 
 fn default_port(scheme: &str) -> Option<u16> {
@@ -73,19 +84,12 @@ fn parse_entry(entry: &str) -> Result<Grant, OutboundHostError> {
         why,
     };
     if entry.contains("{{") {
-        return Err(err("`{{ variable }}` templates are not supported"));
+        return Err(err("a `{{ variable }}` template was not expanded"));
     }
     let (scheme, rest) = entry
         .split_once("://")
         .ok_or_else(|| err("missing `scheme://`"))?;
-    let rest = rest.trim_end_matches('/');
-    if rest.contains('/') {
-        return Err(err("paths are not allowed, only scheme, host and port"));
-    }
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (rest, None),
-    };
+    let (host, port) = split_host_port(rest.trim_end_matches('/')).map_err(err)?;
     if host.is_empty() {
         return Err(err("missing host"));
     }
@@ -110,7 +114,14 @@ fn parse_entry(entry: &str) -> Result<Grant, OutboundHostError> {
                 "`*` may only stand for a whole host or a leading label",
             ));
         }
-        h => HostPattern::Exact(h.to_owned()),
+        h if h.contains('/') => HostPattern::Ip(
+            h.parse()
+                .map_err(|_| err("paths are not allowed, only scheme, host and port"))?,
+        ),
+        h => match h.parse::<IpAddr>() {
+            Ok(ip) => HostPattern::Ip(IpNet::from(ip)),
+            Err(_) => HostPattern::Exact(h.to_owned()),
+        },
     };
     let scheme = match scheme {
         "*" => None,
@@ -125,10 +136,11 @@ fn parse_entry(entry: &str) -> Result<Grant, OutboundHostError> {
     };
     let port = match port {
         Some("*") => None,
-        Some(p) => Some(p.parse().map_err(|_| err("invalid port"))?),
+        Some(p) => Some(parse_ports(p).ok_or_else(|| err("invalid port or port range"))?),
         None => match &scheme {
             Some(s) => {
-                Some(default_port(s).ok_or_else(|| err("a port is required for this scheme"))?)
+                let port = default_port(s).ok_or_else(|| err("a port is required for this scheme"))?;
+                Some((port, port))
             }
             None => return Err(err("a port is required when the scheme is `*`")),
         },
@@ -136,15 +148,52 @@ fn parse_entry(entry: &str) -> Result<Grant, OutboundHostError> {
     Ok(Grant::Network(AllowedHost { scheme, host, port }))
 }
 
+/// Splits `host[:port]`, where an IPv6 host is bracketed (`[::1]:80`, `[fd00::/8]:*`).
+fn split_host_port(rest: &str) -> Result<(&str, Option<&str>), &'static str> {
+    if let Some(bracketed) = rest.strip_prefix('[') {
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or("an IPv6 host needs its closing `]`")?;
+        return match after {
+            "" => Ok((host, None)),
+            a => match a.strip_prefix(':') {
+                Some(port) => Ok((host, Some(port))),
+                None => Err("only `:port` may follow a bracketed IPv6 host"),
+            },
+        };
+    }
+    Ok(match rest.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (rest, None),
+    })
+}
+
+/// `8080` or `8000-8010`.
+fn parse_ports(text: &str) -> Option<(u16, u16)> {
+    let (low, high) = text.split_once('-').unwrap_or((text, text));
+    let (low, high): (u16, u16) = (low.parse().ok()?, high.parse().ok()?);
+    (low <= high).then_some((low, high))
+}
+
 impl AllowedHost {
     fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
         self.scheme.as_deref().is_none_or(|s| s == scheme)
-            && self.port.is_none_or(|p| p == port)
+            && self.allows_port(port)
             && match &self.host {
                 HostPattern::Any => true,
                 HostPattern::Exact(h) => h == host,
                 HostPattern::Suffix(s) => host.ends_with(s.as_str()),
+                HostPattern::Ip(net) => host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<IpAddr>()
+                    .is_ok_and(|ip| net.contains(&ip)),
             }
+    }
+
+    fn allows_port(&self, port: u16) -> bool {
+        self.port
+            .is_none_or(|(low, high)| (low..=high).contains(&port))
     }
 }
 
@@ -346,6 +395,29 @@ mod tests {
     }
 
     #[test]
+    fn ports_may_be_ranges_and_hosts_ip_networks() {
+        let g = grants(&[
+            "http://localhost:8000-8010",
+            "*://127.0.0.0/24:7777",
+            "https://[::1]",
+            "http://[fd00::/8]:*",
+            "http://10.1.2.3:80",
+        ]);
+        assert!(allows(&g, "http://localhost:8000/"));
+        assert!(allows(&g, "http://localhost:8010/"));
+        assert!(!allows(&g, "http://localhost:8011/"));
+        assert!(allows(&g, "http://127.0.0.42:7777/"));
+        assert!(!allows(&g, "http://127.0.1.1:7777/"));
+        assert!(!allows(&g, "http://127.0.0.42:7778/"));
+        assert!(allows(&g, "https://[::1]/"));
+        assert!(!allows(&g, "http://[::1]/"));
+        assert!(allows(&g, "http://[fd00::5]:9000/"));
+        assert!(allows(&g, "http://10.1.2.3/"));
+        // An IP grant is matched by address: a name that may resolve there is not it.
+        assert!(!allows(&g, "http://localhost:7777/"));
+    }
+
+    #[test]
     fn a_wildcard_host_grants_neither_the_app_nor_its_components() {
         let g = grants(&["*://*:*"]);
         assert!(allows(&g, "https://example.com/"));
@@ -383,8 +455,12 @@ mod tests {
             "http://a.b.spin.internal",
             "http://x*.spin.internal",
             "https://{{ host }}",
-            "http://127.0.0.0/24:7777",
-            "http://localhost:8000-8010",
+            "http://a.com/24:7777",
+            "http://127.0.0.0/33:7777",
+            "http://localhost:8010-8000",
+            "http://localhost:80-",
+            "http://[::1",
+            "http://[::1]80",
         ] {
             assert!(
                 OutboundGrants::new(&[bad.to_owned()], SelfRequests::default()).is_err(),

@@ -2,7 +2,7 @@
 //!
 //! The host's tests drive it with the query parameter `op` (hello, headers,
 //! kv-set/get/delete/exists/keys, var, outbound, trap, loop, recurse, echo, env, file,
-//! memory, sleep). `spin7-probe` implements the same behaviour on spin-sdk 7.
+//! memory, sleep, tcp). `spin7-probe` implements the same behaviour on spin-sdk 7.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -76,8 +76,23 @@ async fn handle(req: Request) -> Response {
             std::thread::sleep(Duration::from_millis(ms));
             text(200, "slept")
         }
+        "tcp" => match tcp_ping(&param("addr")) {
+            Ok(reply) => text(200, reply),
+            Err(e) => text(502, format!("{:?}: {e}", e.kind())),
+        },
         other => text(400, format!("unknown op {other:?}")),
     }
+}
+
+/// Connects to `addr` over `wasi:sockets`, sends `ping`, and returns the reply.
+fn tcp_ping(addr: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.write_all(b"ping")?;
+    stream.shutdown(std::net::Shutdown::Write)?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply)?;
+    Ok(reply)
 }
 
 /// Runs one key-value operation; errors are mapped to statuses by the caller.
