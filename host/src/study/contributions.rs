@@ -17,13 +17,57 @@ use rustc_hash::FxHashMap;
 /// partition's tables are a few megabytes.
 const PARTITION_BITS: u32 = 8;
 
-/// One contribution kept for settling: its patient key, its slot (`cell * measures +
-/// measure`) and the record key of its row. 20 bytes, in three columns.
+/// Contributions per chunk of a partition: chunks, not a growing vector, so that memory is
+/// what is kept (20 bytes a contribution, plus at most one partial chunk a partition)
+/// rather than up to twice that while vectors double.
+const CHUNK: usize = 4096;
+
+/// Contributions kept for settling, in arrival order: each one's patient key, slot (`cell *
+/// measures + measure`) and the record key of its row, in three columns.
+struct Chunk {
+    patients: Box<[u64]>,
+    slots: Box<[u32]>,
+    records: Box<[u64]>,
+}
+
+impl Chunk {
+    fn new() -> Chunk {
+        Chunk {
+            patients: vec![0; CHUNK].into_boxed_slice(),
+            slots: vec![0; CHUNK].into_boxed_slice(),
+            records: vec![0; CHUNK].into_boxed_slice(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Partition {
-    patients: Vec<u64>,
-    slots: Vec<u32>,
-    records: Vec<u64>,
+    chunks: Vec<Chunk>,
+    /// Contributions in the last chunk.
+    last: usize,
+}
+
+impl Partition {
+    fn push(&mut self, patient: u64, slot: u32, record: u64) {
+        if self.chunks.is_empty() || self.last == CHUNK {
+            self.chunks.push(Chunk::new());
+            self.last = 0;
+        }
+        let chunk = self.chunks.last_mut().expect("a chunk was just ensured");
+        chunk.patients[self.last] = patient;
+        chunk.slots[self.last] = slot;
+        chunk.records[self.last] = record;
+        self.last += 1;
+    }
+
+    /// The contributions in arrival order.
+    fn iter(&self) -> impl Iterator<Item = (u64, u32, u64)> + '_ {
+        let count = self.chunks.len();
+        self.chunks.iter().enumerate().flat_map(move |(i, c)| {
+            let len = if i + 1 == count { self.last } else { CHUNK };
+            (0..len).map(move |j| (c.patients[j], c.slots[j], c.records[j]))
+        })
+    }
 }
 
 /// A counted contribution, handed to the counter when settling.
@@ -66,10 +110,7 @@ impl Pending {
         // hash: mixing spreads both over the partitions.
         let partition = (patient.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - PARTITION_BITS))
             as usize;
-        let p = &mut self.partitions[partition];
-        p.patients.push(patient);
-        p.slots.push(slot);
-        p.records.push(record);
+        self.partitions[partition].push(patient, slot, record);
         self.len += 1;
     }
 
@@ -89,7 +130,7 @@ impl Pending {
             let p = std::mem::take(partition);
             added.clear();
             opened.clear();
-            for ((&patient, &slot), &record) in p.patients.iter().zip(&p.slots).zip(&p.records) {
+            for (patient, slot, record) in p.iter() {
                 let first = match added.get_mut(&(patient, slot)) {
                     Some(n) if *n >= bounds.per_slot => None,
                     Some(n) => {
@@ -161,6 +202,23 @@ mod tests {
     }
 
     #[test]
+    fn contributions_across_chunks_keep_their_arrival_order() {
+        let mut pending = Pending::default();
+        let n = 2 * CHUNK as u64 + 7;
+        for record in 0..n {
+            pending.push(7, (record % 3) as u32, record);
+        }
+        let bounds = Bounds {
+            per_slot: 200,
+            slots: 3,
+        };
+        let (counted, dropped) = settled(&mut pending, bounds);
+        assert_eq!(dropped, n - 600);
+        let records: Vec<u64> = counted.iter().map(|c| c.record).collect();
+        assert_eq!(records, (0..600).collect::<Vec<u64>>(), "the first 200 of each slot");
+    }
+
+    #[test]
     fn patients_spread_over_partitions_are_settled_apart() {
         let mut pending = Pending::default();
         for patient in 0..10_000u64 {
@@ -170,7 +228,7 @@ mod tests {
         let used = pending
             .partitions
             .iter()
-            .filter(|p| !p.patients.is_empty())
+            .filter(|p| !p.chunks.is_empty())
             .count();
         assert_eq!(used, 1 << PARTITION_BITS);
         let bounds = Bounds {

@@ -24,11 +24,11 @@ use crate::capabilities::study_world::bindings::carrel::eds::study_types::{
     FitSpec, Model, TableSpec,
 };
 use arrow_array::RecordBatch;
-use arrow_array::cast::AsArray;
 use carrel_disclosure::Policy;
 use hmac::{Hmac, Mac};
 use rand::SeedableRng;
 use sha2::Sha256;
+use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::Component;
 
@@ -449,19 +449,18 @@ impl MainPass<'_> {
             let rows = arrow_array::UInt32Array::from_iter_values(
                 picked.iter().flat_map(|&(start, end)| start..end),
             );
-            let copy = arrow_select::take::take_record_batch(&batch, &rows)
-                .map_err(|e| Stop::host(e.to_string()))?;
-            let pseudonyms = copy
-                .column_by_name("patient_id")
-                .and_then(|c| c.as_string_opt::<i32>())
-                .ok_or_else(|| Stop::host("the host read no patient_id".into()))?;
+            let copy = Arc::new(
+                arrow_select::take::take_record_batch(&batch, &rows)
+                    .map_err(|e| Stop::host(e.to_string()))?,
+            );
             let mut offset = 0;
             for (start, end) in picked {
-                let len = (end - start) as usize;
+                let len = end - start;
                 self.samples.push(SampledGroup {
                     batch: self.batches,
-                    rows: copy.slice(offset, len),
-                    pseudonym: pseudonyms.value(offset).to_owned(),
+                    copy: Arc::clone(&copy),
+                    offset,
+                    len,
                     expected: counted.of_group(start, end),
                 });
                 offset += len;
@@ -527,7 +526,7 @@ async fn check_locality(
     for groups in locality::check_batches(samples, BATCH_ROWS, &mut rng) {
         report.check_instances += 1;
         report.groups_checked += groups.len() as u64;
-        let parts: Vec<RecordBatch> = groups.iter().map(|g| g.rows.clone()).collect();
+        let parts: Vec<RecordBatch> = groups.iter().map(SampledGroup::rows).collect();
         let batch = match arrow_select::concat::concat_batches(&parts[0].schema(), &parts) {
             Ok(batch) => batch,
             Err(e) => {
@@ -537,7 +536,7 @@ async fn check_locality(
         };
         let mut starts = vec![0u32];
         for g in &groups {
-            starts.push(starts.last().expect("one") + g.rows.num_rows() as u32);
+            starts.push(starts.last().expect("one") + g.len);
         }
         let mut instance = match pass.instance(std::mem::take(log)).await {
             Ok(instance) => instance,
@@ -565,7 +564,7 @@ async fn check_locality(
                 if report.patients_differing.len() < 20 {
                     report
                         .patients_differing
-                        .push(study_pseudonym(&study_key, &group.pseudonym));
+                        .push(study_pseudonym(&study_key, group.pseudonym().unwrap_or("")));
                 }
             }
         }
