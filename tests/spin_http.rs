@@ -82,7 +82,10 @@ fn requests_carry_spin_headers() {
     assert_eq!(h["spin-component-route"], "/p5/users/:user_id");
     assert_eq!(h["spin-base-path"], "/");
     assert_eq!(h["spin-path-match-user-id"], "ana");
-    assert!(h.get("spin-path-match-user_id").is_none(), "Spin writes `_` as `-`");
+    assert!(
+        h.get("spin-path-match-user_id").is_none(),
+        "Spin writes `_` as `-`"
+    );
     assert_eq!(
         h["spin-full-url"],
         carrel.url("/p5/users/ana/a/b?op=headers")

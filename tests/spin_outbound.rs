@@ -34,7 +34,11 @@ fn pong_server() -> u16 {
             let Ok(mut stream) = stream else { return };
             let mut request = Vec::new();
             let _ = stream.read_to_end(&mut request);
-            let _ = stream.write_all(if request == b"ping" { b"pong" } else { b"what?" });
+            let _ = stream.write_all(if request == b"ping" {
+                b"pong"
+            } else {
+                b"what?"
+            });
         }
     });
     port
@@ -45,7 +49,8 @@ fn tcp_reaches_what_a_templated_cidr_entry_allows_and_nothing_else() {
     let (granted, other) = (pong_server(), pong_server());
     let app = TestApp::new(MANIFEST, support::PROBES);
     let ports = format!("{granted}-{granted}");
-    let carrel = support::Carrel::start(&app.manifest(), &[], &[("SPIN_VARIABLE_TCP_PORTS", &ports)]);
+    let carrel =
+        support::Carrel::start(&app.manifest(), &[], &[("SPIN_VARIABLE_TCP_PORTS", &ports)]);
     assert_eq!(
         carrel.get(&format!("/p5/x?op=tcp&addr=127.0.0.1:{granted}")),
         (200, "pong".into())

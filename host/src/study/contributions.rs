@@ -108,8 +108,8 @@ impl Pending {
     pub fn push(&mut self, patient: u64, slot: u32, record: u64) {
         // Patient keys are HMAC prefixes, but the fallback for odd pseudonyms is a plain
         // hash: mixing spreads both over the partitions.
-        let partition = (patient.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - PARTITION_BITS))
-            as usize;
+        let partition =
+            (patient.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - PARTITION_BITS)) as usize;
         self.partitions[partition].push(patient, slot, record);
         self.len += 1;
     }
@@ -215,7 +215,11 @@ mod tests {
         let (counted, dropped) = settled(&mut pending, bounds);
         assert_eq!(dropped, n - 600);
         let records: Vec<u64> = counted.iter().map(|c| c.record).collect();
-        assert_eq!(records, (0..600).collect::<Vec<u64>>(), "the first 200 of each slot");
+        assert_eq!(
+            records,
+            (0..600).collect::<Vec<u64>>(),
+            "the first 200 of each slot"
+        );
     }
 
     #[test]

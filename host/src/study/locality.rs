@@ -72,7 +72,10 @@ impl SampledGroup {
     /// The stored pseudonym of its patient, to name it (re-keyed) to the auditor.
     pub fn pseudonym(&self) -> Option<&str> {
         use arrow_array::cast::AsArray;
-        let pseudonyms = self.copy.column_by_name("patient_id")?.as_string_opt::<i32>()?;
+        let pseudonyms = self
+            .copy
+            .column_by_name("patient_id")?
+            .as_string_opt::<i32>()?;
         Some(pseudonyms.value(self.offset as usize))
     }
 }

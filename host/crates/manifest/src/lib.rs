@@ -314,7 +314,8 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedManifest, ManifestError> {
                     )));
                 }
             }
-        }        for entry in &component.allowed_outbound_hosts {
+        }
+        for entry in &component.allowed_outbound_hosts {
             for reference in variables::template_references(entry)
                 .map_err(|e| invalid(format!("[component.{id}] allowed_outbound_hosts: {e}")))?
             {

@@ -130,7 +130,11 @@ fn outbound_host_templates_take_component_then_application_variables() {
     let hosts = resolve_outbound_hosts(&m.manifest, &env, &vars).unwrap();
     assert_eq!(
         hosts["hello"],
-        ["https://hello, world", "*://127.0.0.1:hello", "http://plain"]
+        [
+            "https://hello, world",
+            "*://127.0.0.1:hello",
+            "http://plain"
+        ]
     );
     assert!(hosts["ili"].is_empty());
 }
@@ -142,5 +146,8 @@ fn an_outbound_host_template_of_an_unknown_variable_is_refused() {
         "key_value_stores = [\"default\"]\nallowed_outbound_hosts = [\"https://{{ nowhere }}\"]",
     );
     let err = parse_app(&app).unwrap_err().to_string();
-    assert!(err.contains("nowhere") && err.contains("allowed_outbound_hosts"), "{err}");
+    assert!(
+        err.contains("nowhere") && err.contains("allowed_outbound_hosts"),
+        "{err}"
+    );
 }

@@ -25,8 +25,8 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use ipnet::IpNet;
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -139,7 +139,8 @@ fn parse_entry(entry: &str) -> Result<Grant, OutboundHostError> {
         Some(p) => Some(parse_ports(p).ok_or_else(|| err("invalid port or port range"))?),
         None => match &scheme {
             Some(s) => {
-                let port = default_port(s).ok_or_else(|| err("a port is required for this scheme"))?;
+                let port =
+                    default_port(s).ok_or_else(|| err("a port is required for this scheme"))?;
                 Some((port, port))
             }
             None => return Err(err("a port is required when the scheme is `*`")),
