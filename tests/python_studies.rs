@@ -36,27 +36,38 @@ fn warehouse(studies: &str, consultations: u32) -> Desk {
 }
 
 /// The Python probe's section (tests/python/probe), as the Rust probe's: unit `unit`,
-/// counts by sex, exact counts, and a patient may add each of its consultations.
-fn python_probe(id: &str, unit: &str) -> String {
+/// counts by sex, exact counts, and a patient may add each of its consultations; a
+/// hostile study that never returns stops at `time_limit` seconds.
+fn python_probe_limited(id: &str, unit: &str, time_limit: u32) -> String {
     let ops = r#"["count", "twice", "out-of-range", "bad-measure", "bad-label", "log-rows", "print-rows", "fail-rows", "counter", "few", "carrier", "fail-target", "random", "urandom", "flood", "loop", "memory", "fingerprint"]"#;
     let wasm = python::study("probe");
     let section = probe_section_by(id, unit, r#"["sex"]"#, "max_per_patient = 255\n")
         .replace("study_probe.wasm", wasm.to_str().unwrap())
         .replace(support::desk::PROBE_OPS, ops);
-    // A hostile study that never returns stops at 10 s.
-    for_python(section).replace("time_limit_seconds = 60", "time_limit_seconds = 10")
-        + &exact_policy(id)
+    for_python(section).replace(
+        "time_limit_seconds = 60",
+        &format!("time_limit_seconds = {time_limit}"),
+    ) + &exact_policy(id)
+}
+
+fn python_probe(id: &str, unit: &str) -> String {
+    python_probe_limited(id, unit, 10)
 }
 
 /// A warehouse with the Python probe approved, by consultation (`py-probe`) and by
-/// patient (`py-by-patient`).
+/// patient (`py-by-patient`), and by consultation with time for the locality check's
+/// fresh instances to flood their logs too (`py-flood`: about 40 instances of 10,000
+/// lines each, which took more than 10 s on a slower machine).
 fn probe_warehouse() -> Desk {
     let d = warehouse(
-        &(python_probe("py-probe", "consultation") + &python_probe("py-by-patient", "patient")),
+        &(python_probe("py-probe", "consultation")
+            + &python_probe("py-by-patient", "patient")
+            + &python_probe_limited("py-flood", "consultation", 60)),
         3000,
     );
     d.approve("py-probe");
     d.approve("py-by-patient");
+    d.approve("py-flood");
     d
 }
 
@@ -205,7 +216,7 @@ fn what_a_python_study_prints_or_logs_reaches_the_auditor_only_and_bounded() {
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["researcher_error"], "failed");
     // 10,000 printed lines: the log keeps its bound and says how many it dropped.
-    let flood = d.run("py-probe", &["op=flood"]);
+    let flood = d.run("py-flood", &["op=flood"]);
     assert_eq!(flood["status"], "succeeded", "{flood}");
     let logs = log_lines(&d.full_run(flood["run_id"].as_str().unwrap()));
     assert_eq!(logs.len(), 201, "{:?}", &logs[..3]);
