@@ -69,14 +69,17 @@ impl SampledGroup {
         self.copy.slice(self.offset as usize, self.len as usize)
     }
 
-    /// The stored pseudonym of its patient, to name it (re-keyed) to the auditor.
-    pub fn pseudonym(&self) -> Option<&str> {
+    /// The stored pseudonyms of a copy's rows, if it has them.
+    pub fn pseudonyms(copy: &RecordBatch) -> Option<&arrow_array::StringArray> {
         use arrow_array::cast::AsArray;
-        let pseudonyms = self
-            .copy
-            .column_by_name("patient_id")?
-            .as_string_opt::<i32>()?;
-        Some(pseudonyms.value(self.offset as usize))
+        copy.column_by_name("patient_id")?.as_string_opt::<i32>()
+    }
+
+    /// The stored pseudonym of its patient, to name it (re-keyed) to the auditor.
+    pub fn pseudonym(&self) -> &str {
+        Self::pseudonyms(&self.copy)
+            .expect("sampled copies are checked to hold patient_id")
+            .value(self.offset as usize)
     }
 }
 

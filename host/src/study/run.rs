@@ -453,6 +453,10 @@ impl MainPass<'_> {
                 arrow_select::take::take_record_batch(&batch, &rows)
                     .map_err(|e| Stop::host(e.to_string()))?,
             );
+            // The check names differing patients by their pseudonym: it must be there.
+            if SampledGroup::pseudonyms(&copy).is_none() {
+                return Err(Stop::host("the host read no patient_id".into()));
+            }
             let mut offset = 0;
             for (start, end) in picked {
                 let len = end - start;
@@ -564,7 +568,7 @@ async fn check_locality(
                 if report.patients_differing.len() < 20 {
                     report
                         .patients_differing
-                        .push(study_pseudonym(&study_key, group.pseudonym().unwrap_or("")));
+                        .push(study_pseudonym(&study_key, group.pseudonym()));
                 }
             }
         }

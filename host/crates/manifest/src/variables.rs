@@ -89,6 +89,29 @@ fn application_values(
     Ok(values)
 }
 
+/// `template` with each reference replaced by its value from `lookup`; or the name of a
+/// reference without one (the last, when several lack one).
+fn expand<'v>(
+    template: &str,
+    lookup: impl Fn(&str) -> Option<&'v str>,
+) -> Result<Result<String, String>, VariableError> {
+    let mut value = String::new();
+    let mut missing = None;
+    for piece in pieces(template)? {
+        match piece {
+            Piece::Text(t) => value.push_str(t),
+            Piece::Reference(r) => match lookup(&r) {
+                Some(v) => value.push_str(v),
+                None => missing = Some(r),
+            },
+        }
+    }
+    Ok(match missing {
+        Some(r) => Err(r),
+        None => Ok(value),
+    })
+}
+
 /// Each component's variables with templates expanded, resolved once when the app starts.
 pub type ResolvedVariables = BTreeMap<String, BTreeMap<String, Result<String, String>>>;
 
@@ -105,21 +128,8 @@ pub fn resolve_component_variables(
     for (id, component) in &manifest.component {
         let mut vars = BTreeMap::new();
         for (name, template) in &component.variables {
-            let mut value = String::new();
-            let mut missing = None;
-            for piece in pieces(template)? {
-                match piece {
-                    Piece::Text(t) => value.push_str(t),
-                    Piece::Reference(r) => match app.get(&r) {
-                        Some(v) => value.push_str(v),
-                        None => missing = Some(r),
-                    },
-                }
-            }
-            let resolved = match missing {
-                Some(r) => Err(format!("application variable `{r}` has no value")),
-                None => Ok(value),
-            };
+            let resolved = expand(template, |r| app.get(r).map(String::as_str))?
+                .map_err(|r| format!("application variable `{r}` has no value"));
             vars.insert(name.clone(), resolved);
         }
         out.insert(id.clone(), vars);
@@ -141,23 +151,15 @@ pub fn resolve_outbound_hosts(
         let own = components.get(id);
         let mut hosts = Vec::with_capacity(component.allowed_outbound_hosts.len());
         for template in &component.allowed_outbound_hosts {
-            let mut value = String::new();
-            for piece in pieces(template)? {
-                match piece {
-                    Piece::Text(t) => value.push_str(t),
-                    Piece::Reference(r) => {
-                        let found = match own.and_then(|vars| vars.get(&r)) {
-                            Some(resolved) => resolved.as_ref().ok(),
-                            None => app.get(&r),
-                        };
-                        value.push_str(found.ok_or_else(|| VariableError::Unresolved {
-                            component: id.clone(),
-                            template: template.clone(),
-                            name: r.clone(),
-                        })?);
-                    }
-                }
-            }
+            let value = expand(template, |r| match own.and_then(|vars| vars.get(r)) {
+                Some(resolved) => resolved.as_deref().ok(),
+                None => app.get(r).map(String::as_str),
+            })?
+            .map_err(|name| VariableError::Unresolved {
+                component: id.clone(),
+                template: template.clone(),
+                name,
+            })?;
             hosts.push(value);
         }
         out.insert(id.clone(), hosts);

@@ -192,6 +192,18 @@ impl AllowedHost {
             }
     }
 
+    /// Whether this entry grants a socket to `ip` and `port`: only an entry of scheme `*`
+    /// does, by address (an IP, a CIDR range or `*`), never by name.
+    fn allows_address(&self, ip: IpAddr, port: u16) -> bool {
+        self.scheme.is_none()
+            && self.allows_port(port)
+            && match &self.host {
+                HostPattern::Any => true,
+                HostPattern::Ip(net) => net.contains(&ip),
+                HostPattern::Exact(_) | HostPattern::Suffix(_) => false,
+            }
+    }
+
     fn allows_port(&self, port: u16) -> bool {
         self.port
             .is_none_or(|(low, high)| (low..=high).contains(&port))

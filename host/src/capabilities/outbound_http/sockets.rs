@@ -19,10 +19,9 @@ impl OutboundGrants {
 
     /// Whether a guest may connect a TCP socket to `addr`.
     pub fn allows_tcp(&self, addr: SocketAddr) -> bool {
-        let ip = addr.ip().to_string();
         self.network
             .iter()
-            .any(|a| a.scheme.is_none() && a.allows("*", &ip, addr.port()))
+            .any(|a| a.allows_address(addr.ip(), addr.port()))
     }
 }
 
