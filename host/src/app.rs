@@ -4,7 +4,7 @@
 use crate::capabilities::ingest::IngestGrant;
 use crate::capabilities::keyed_hash::{KeyedHashGrants, PseudonymSecret};
 use crate::capabilities::outbound_http::{self, OutboundGrants, SelfRequests};
-use crate::capabilities::{ingest, key_value, sqlite, variables};
+use crate::capabilities::{ingest, key_value, mqtt, postgres, redis, sqlite, variables};
 use crate::component_logs::{ComponentOutput, LogDir};
 use crate::engine::{EngineOptions, EpochTicker, build_engine, load_component};
 use crate::ingest::IngestPipeline;
@@ -109,6 +109,9 @@ fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
     outbound_http::add_to_linker(&mut linker)?;
     key_value::add_to_linker(&mut linker)?;
     sqlite::add_to_linker(&mut linker)?;
+    redis::add_to_linker(&mut linker)?;
+    mqtt::add_to_linker(&mut linker)?;
+    postgres::add_to_linker(&mut linker)?;
     variables::add_to_linker(&mut linker)?;
     ingest::add_to_linker(&mut linker)?;
     Ok(linker)

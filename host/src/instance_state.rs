@@ -3,7 +3,10 @@
 
 use crate::capabilities::ingest::{IngestGrant, IngestState, IngestView};
 use crate::capabilities::key_value::{KeyValueGrants, KeyValueState, KeyValueView};
+use crate::capabilities::mqtt::{MqttInstance, MqttState, MqttView};
 use crate::capabilities::outbound_http::{OutboundGrants, OutboundHooks};
+use crate::capabilities::postgres::{PostgresInstance, PostgresState, PostgresView};
+use crate::capabilities::redis::{RedisInstance, RedisState, RedisView};
 use crate::capabilities::sqlite::{SqliteGrants, SqliteInstance, SqliteState, SqliteView};
 use crate::capabilities::variables::{VariableGrants, VariablesState};
 use crate::component_logs::ComponentOutput;
@@ -40,6 +43,9 @@ pub struct InstanceState {
     hooks: OutboundHooks,
     key_value: KeyValueGrants,
     sqlite: SqliteInstance,
+    redis: RedisInstance,
+    mqtt: MqttInstance,
+    postgres: PostgresInstance,
     variables: VariableGrants,
     ingest: IngestGrant,
     /// Who sent the request this instance serves (instances of authenticated components
@@ -68,6 +74,9 @@ impl InstanceState {
             },
             key_value: grants.key_value.clone(),
             sqlite: SqliteInstance::new(grants.sqlite.clone()),
+            redis: RedisInstance::new(grants.outbound.clone()),
+            mqtt: MqttInstance::new(grants.outbound.clone()),
+            postgres: PostgresInstance::new(grants.outbound.clone()),
             variables: grants.variables.clone(),
             ingest: grants.ingest.clone(),
             principal: None,
@@ -111,6 +120,33 @@ impl SqliteState for InstanceState {
     fn sqlite(&mut self) -> SqliteView<'_> {
         SqliteView {
             instance: &mut self.sqlite,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl RedisState for InstanceState {
+    fn redis(&mut self) -> RedisView<'_> {
+        RedisView {
+            instance: &mut self.redis,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl MqttState for InstanceState {
+    fn mqtt(&mut self) -> MqttView<'_> {
+        MqttView {
+            instance: &mut self.mqtt,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl PostgresState for InstanceState {
+    fn postgres(&mut self) -> PostgresView<'_> {
+        PostgresView {
+            instance: &mut self.postgres,
             table: &mut self.table,
         }
     }

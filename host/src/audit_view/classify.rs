@@ -49,7 +49,7 @@ impl Capability {
 
     pub fn describe(self) -> &'static str {
         match self {
-            Self::OutboundHttp => "outbound HTTP and TCP",
+            Self::OutboundHttp => "outbound network: HTTP, TCP, Redis, MQTT, PostgreSQL",
             Self::KeyValue => "key-value store",
             Self::Sqlite => "SQLite database",
             Self::Variables => "application variables",
@@ -124,6 +124,13 @@ const CAPABILITY_INTERFACES: &[(&str, Capability)] = &[
     // TCP connections, to what `*://` entries of `allowed_outbound_hosts` allow.
     ("wasi:sockets/tcp", Capability::OutboundHttp),
     ("wasi:sockets/tcp-create-socket", Capability::OutboundHttp),
+    // Spin's service clients, to what `redis://`, `mqtt://` and `postgres://` entries allow.
+    ("fermyon:spin/redis", Capability::OutboundHttp),
+    ("spin:redis/redis", Capability::OutboundHttp),
+    ("fermyon:spin/mqtt", Capability::OutboundHttp),
+    ("spin:mqtt/mqtt", Capability::OutboundHttp),
+    ("fermyon:spin/postgres", Capability::OutboundHttp),
+    ("spin:postgres/postgres", Capability::OutboundHttp),
     ("fermyon:spin/key-value", Capability::KeyValue),
     ("spin:key-value/key-value", Capability::KeyValue),
     ("fermyon:spin/sqlite", Capability::Sqlite),
@@ -140,6 +147,7 @@ const TYPE_INTERFACES: &[&str] = &[
     "wasi:http/types",
     "carrel:eds/types",
     "carrel:eds/study-types",
+    "fermyon:spin/rdbms-types",
     // The network handle a TCP socket needs: nothing without a grant.
     "wasi:sockets/network",
     "wasi:sockets/instance-network",

@@ -5,7 +5,10 @@
 pub mod ingest;
 pub mod key_value;
 pub mod keyed_hash;
+pub mod mqtt;
 pub mod outbound_http;
+pub mod postgres;
+pub mod redis;
 pub mod sqlite;
 pub mod study_log;
 pub mod study_world;

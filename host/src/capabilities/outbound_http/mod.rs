@@ -2,7 +2,8 @@
 //!
 //! The HTTP check lives in the host's send hook, the one place every outgoing request of
 //! both WASI HTTP generations passes through, so no guest API can go around it; the TCP
-//! check is WASI's socket address check, asked before every connect ([`sockets`]).
+//! check is WASI's socket address check, asked before every connect ([`sockets`]); Redis
+//! and MQTT ask [`OutboundGrants::allows_url`] before they open a connection.
 //! Entries follow Spin: `scheme://host[:port]`, where scheme, host and port may be `*`, a
 //! host may be `*.suffix`, an IP address (`[::1]` for IPv6) or a CIDR range
 //! (`10.0.0.0/8`), a port may be a range (`8000-8010`), a missing port means the
@@ -16,6 +17,7 @@
 
 mod relative;
 pub mod self_requests;
+mod services;
 pub mod sockets;
 
 pub use relative::add_to_linker;
@@ -61,10 +63,15 @@ struct AllowedHost {
     port: PortRange,
 }
 
+/// The port an entry or address without one means, as in Spin.
 fn default_port(scheme: &str) -> Option<u16> {
     match scheme {
         "http" => Some(80),
         "https" => Some(443),
+        "redis" => Some(6379),
+        "mqtt" => Some(1883),
+        "postgres" => Some(5432),
+        "mysql" => Some(3306),
         _ => None,
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! The host's tests drive it with the query parameter `op` (hello, headers,
 //! kv-set/get/delete/exists/keys, var, outbound, trap, loop, recurse, echo, env, file,
-//! memory, sleep, tcp). `spin7-probe` implements the same behaviour on spin-sdk 7.
+//! memory, sleep, tcp, redis, mqtt, pg). `spin7-probe` implements the same behaviour on spin-sdk 7.
+
+mod postgres;
+mod services;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -79,6 +82,22 @@ async fn handle(req: Request) -> Response {
         "tcp" => match tcp_ping(&param("addr")) {
             Ok(reply) => text(200, reply),
             Err(e) => text(502, format!("{:?}: {e}", e.kind())),
+        },
+        "redis" => match services::redis_script(&param("addr"), &param("prefix")) {
+            Ok(report) => json(report),
+            Err(e) => text(502, format!("{e:?}")),
+        },
+        "mqtt" => {
+            let published =
+                services::mqtt_publish(&param("addr"), &param("topic"), req.body(), &param("qos"));
+            match published {
+                Ok(()) => text(200, "published"),
+                Err(e) => text(502, format!("{e:?}")),
+            }
+        }
+        "pg" => match postgres::script(&param("ver"), &param("addr")) {
+            Ok(report) => json(report),
+            Err(e) => text(502, e),
         },
         other => text(400, format!("unknown op {other:?}")),
     }

@@ -2,7 +2,10 @@
 //!
 //! The host's tests drive it with the query parameter `op` (hello, headers,
 //! kv-set/get/delete/exists/keys, var, outbound, trap, loop, recurse, echo, env, file,
-//! memory, sleep). `spin5-probe` implements the same behaviour on spin-sdk 5.
+//! memory, sleep, redis, mqtt, pg). `spin5-probe` implements the same behaviour on spin-sdk 5.
+
+mod postgres;
+mod services;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -91,6 +94,25 @@ async fn handle(req: Request) -> Reply {
             spin_sdk::wasip3::clocks::monotonic_clock::wait_for(ms * 1_000_000).await;
             text(200, "slept")
         }
+        "redis" => match services::redis_script(&param("addr"), &param("prefix")).await {
+            Ok(report) => json(report),
+            Err(e) => text(502, format!("{e:?}")),
+        },
+        "mqtt" => {
+            let payload = match body.bytes().await {
+                Ok(payload) => payload.to_vec(),
+                Err(e) => return text(400, format!("{e:?}")),
+            };
+            let (addr, topic, qos) = (param("addr"), param("topic"), param("qos"));
+            match services::mqtt_publish(&addr, &topic, payload, &qos).await {
+                Ok(()) => text(200, "published"),
+                Err(e) => text(502, format!("{e:?}")),
+            }
+        }
+        "pg" => match postgres::script(&param("addr")).await {
+            Ok(report) => json(report),
+            Err(e) => text(502, e),
+        },
         other => text(400, format!("unknown op {other:?}")),
     }
 }
