@@ -1,5 +1,5 @@
 //! Spin applications as Spin users write them, served by the real `carrel up`: wasip1
-//! modules, variables from `.env`, requests to the app itself, component logs, and what
+//! modules and wasm32-unknown-unknown ones (Spin's conformance guests), variables from `.env`, requests to the app itself, component logs, and what
 //! carrel does not run refused by name.
 
 mod support;
@@ -52,6 +52,32 @@ variables = { message = "{{ greeting }}, world" }
         .collect();
     assert_eq!(cached.len(), 1, "{cached:?}");
     assert!(cached[0].contains("-p1-"), "{cached:?}");
+}
+
+#[test]
+fn a_wasm32_unknown_unknown_module_of_bare_wit_bindgen_runs_as_a_component() {
+    let manifest = r#"spin_manifest_version = 2
+
+[application]
+name = "unknown"
+
+[[trigger.http]]
+route = "/..."
+component = "bare"
+
+[component.bare]
+source = "bare.wasm"
+variables = { greeting = "hello from a module with no WASI imports" }
+"#;
+    let module = std::fs::read(guests::HTTP_UNKNOWN).unwrap();
+    // A core module, as Spin's conformance guests are built, not a component.
+    assert_eq!(&module[4..8], &[1, 0, 0, 0], "a core module's version");
+    let app = TestApp::new(manifest, &[("bare.wasm", guests::HTTP_UNKNOWN)]);
+    let carrel = app.start(&[]);
+    assert_eq!(
+        carrel.get("/anything"),
+        (200, "hello from a module with no WASI imports".into())
+    );
 }
 
 const SELF_MANIFEST: &str = r#"spin_manifest_version = 2

@@ -1,8 +1,9 @@
 //! Builds the guest workspace in `tests/programs` for wasm32-wasip2 with a nested
 //! `cargo build --release` and writes `$OUT_DIR/artifacts.rs`, one path constant
 //! per guest crate (`spin7-probe` -> `SPIN7_PROBE`) plus `ALL`. A crate whose manifest
-//! says `[package.metadata.carrel] target = "wasm32-wasip1"` is built for that target
-//! instead, as a core module (the host makes it a component at load).
+//! says `[package.metadata.carrel] target = "wasm32-wasip1"` (or `"wasm32-unknown-unknown"`)
+//! is built for that target instead, as a core module (the host makes it a component at
+//! load).
 //!
 //! The nested build uses its own target directory, `<root>/target/guest-programs`,
 //! so it never waits on the outer build's lock, and it keeps its cache between runs.
@@ -14,8 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const TARGET: &str = "wasm32-wasip2";
-/// The target of the guests that are core modules (Spin's templates long built these).
-const WASIP1_TARGET: &str = "wasm32-wasip1";
+/// The targets of guests that are core modules: Spin's templates long built for the first,
+/// Spin's conformance guests for the second.
+const MODULE_TARGETS: [&str; 2] = ["wasm32-wasip1", "wasm32-unknown-unknown"];
 
 /// Environment that the outer cargo hands to build scripts and that would change
 /// (or break) the nested build: flags meant for the host target, the outer target
@@ -61,24 +63,34 @@ fn main() {
     ] {
         let crates = guest_crates(workspace);
         watch_sources(workspace, &crates);
-        let wasip1: Vec<&str> = crates
+        // Crate name -> the module target it asks for.
+        let modules: Vec<(&str, &str)> = crates
             .iter()
-            .filter(|c| builds_for_wasip1(&workspace.join(c)))
-            .map(|c| c.rsplit('/').next().expect("a directory name"))
+            .filter_map(|c| {
+                let name = c.rsplit('/').next().expect("a directory name");
+                module_target(&workspace.join(c)).map(|t| (name, t))
+            })
             .collect();
-        build_guests(workspace, &target_dir, TARGET, &wasip1, &[]);
-        if !wasip1.is_empty() {
-            ensure_target_installed(WASIP1_TARGET);
-            build_guests(workspace, &target_dir, WASIP1_TARGET, &[], &wasip1);
+        let module_names: Vec<&str> = modules.iter().map(|(name, _)| *name).collect();
+        build_guests(workspace, &target_dir, TARGET, &module_names, &[]);
+        for target in MODULE_TARGETS {
+            let only: Vec<&str> = modules
+                .iter()
+                .filter(|(_, t)| *t == target)
+                .map(|(name, _)| *name)
+                .collect();
+            if !only.is_empty() {
+                ensure_target_installed(target);
+                build_guests(workspace, &target_dir, target, &[], &only);
+            }
         }
         for relative in &crates {
             // The artifact is named after the crate's directory (= its package name).
             let name = relative.rsplit('/').next().expect("a directory name");
-            let target = if wasip1.contains(&name) {
-                WASIP1_TARGET
-            } else {
-                TARGET
-            };
+            let target = modules
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or(TARGET, |(_, t)| *t);
             let release = target_dir.join(target).join("release");
             let wasm = release.join(format!("{}.wasm", name.replace('-', "_")));
             assert!(
@@ -108,11 +120,12 @@ fn main() {
     fs::write(out_dir.join("artifacts.rs"), generated).expect("write artifacts.rs");
 }
 
-/// Whether a guest crate asks to be built for wasm32-wasip1.
-fn builds_for_wasip1(dir: &Path) -> bool {
-    fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|text| {
+/// The core-module target a guest crate asks to be built for, if any.
+fn module_target(dir: &Path) -> Option<&'static str> {
+    let text = fs::read_to_string(dir.join("Cargo.toml")).ok()?;
+    MODULE_TARGETS.into_iter().find(|target| {
         text.lines()
-            .any(|l| l.replace(' ', "") == format!("target=\"{WASIP1_TARGET}\""))
+            .any(|l| l.replace(' ', "") == format!("target=\"{target}\""))
     })
 }
 

@@ -396,6 +396,38 @@ mod tests {
     }
 
     #[test]
+    fn redis_mqtt_and_postgres_imports_need_allowed_outbound_hosts() {
+        let names = [
+            "fermyon:spin/redis@2.0.0",
+            "spin:redis/redis@3.0.0",
+            "fermyon:spin/mqtt@2.0.0",
+            "spin:mqtt/mqtt@3.0.0",
+            "fermyon:spin/postgres@2.0.0",
+            "spin:postgres/postgres@4.2.0",
+        ];
+        let mut list = imports(&names);
+        list.extend(imports(&["fermyon:spin/rdbms-types@2.0.0"]));
+        assert_eq!(list[6].class, ImportClass::Types);
+        let findings = compare(&mut list, &Grants::default());
+        assert_eq!(
+            findings
+                .iter()
+                .map(|f| (f.kind, f.capability))
+                .collect::<Vec<_>>(),
+            [(
+                FindingKind::ImportWithoutGrant,
+                Some(Capability::OutboundHttp)
+            ); 6]
+        );
+        assert!(findings[0].message.contains("allowed_outbound_hosts"));
+        let grants = Grants {
+            allowed_outbound_hosts: vec!["redis://127.0.0.1".into()],
+            ..Grants::default()
+        };
+        assert!(compare(&mut list, &grants).is_empty());
+    }
+
+    #[test]
     fn keyed_hash_domains_without_the_import_are_excess() {
         let mut list = imports(&["carrel:eds/types@0.1.0"]);
         let grants = Grants {

@@ -21,7 +21,7 @@ pub enum PgError {
     #[error("bad parameter: {0}")]
     BadParameter(String),
     #[error("query failed: {0}")]
-    QueryFailed(QueryFailure),
+    QueryFailed(Box<QueryFailure>),
     #[error("value conversion failed: {0}")]
     ValueConversionFailed(String),
     #[error("{0}")]
@@ -200,7 +200,7 @@ pub async fn query(
         let prepared = client
             .prepare(statement)
             .await
-            .map_err(|e| PgError::QueryFailed(e.into()))?;
+            .map_err(|e| PgError::QueryFailed(Box::new(e.into())))?;
         let columns = prepared
             .columns()
             .iter()
@@ -212,11 +212,11 @@ pub async fn query(
                 params.iter().map(|p| &**p as &(dyn ToSql + Sync)),
             )
             .await
-            .map_err(|e| PgError::QueryFailed(e.into()))?;
+            .map_err(|e| PgError::QueryFailed(Box::new(e.into())))?;
         let mut stream = std::pin::pin!(stream);
         let (mut rows, mut bytes) = (Vec::new(), 0usize);
         while let Some(row) = stream.next().await {
-            let row = row.map_err(|e| PgError::QueryFailed(e.into()))?;
+            let row = row.map_err(|e| PgError::QueryFailed(Box::new(e.into())))?;
             let values = (0..row.len())
                 .map(|i| values::read(&row, i))
                 .collect::<Result<Vec<_>, _>>()
@@ -248,7 +248,7 @@ pub async fn execute(
                 params.iter().map(|p| &**p as &(dyn ToSql + Sync)),
             )
             .await
-            .map_err(|e| PgError::QueryFailed(e.into()))
+            .map_err(|e| PgError::QueryFailed(Box::new(e.into())))
     })
     .await
 }

@@ -16,22 +16,24 @@ impl From<PgError> for Error {
         match e {
             PgError::ConnectionFailed(m) => Error::ConnectionFailed(m),
             PgError::BadParameter(m) => Error::BadParameter(m),
-            PgError::QueryFailed(QueryFailure::Text(t)) => Error::QueryFailed(QueryError::Text(t)),
-            PgError::QueryFailed(QueryFailure::Db {
-                as_text,
-                severity,
-                code,
-                message,
-                detail,
-                extras,
-            }) => Error::QueryFailed(QueryError::DbError(DbError {
-                as_text,
-                severity,
-                code,
-                message,
-                detail,
-                extras,
-            })),
+            PgError::QueryFailed(f) => Error::QueryFailed(match *f {
+                QueryFailure::Text(t) => QueryError::Text(t),
+                QueryFailure::Db {
+                    as_text,
+                    severity,
+                    code,
+                    message,
+                    detail,
+                    extras,
+                } => QueryError::DbError(DbError {
+                    as_text,
+                    severity,
+                    code,
+                    message,
+                    detail,
+                    extras,
+                }),
+            }),
             PgError::ValueConversionFailed(m) => Error::ValueConversionFailed(m),
             PgError::Other(m) => Error::Other(m),
         }
