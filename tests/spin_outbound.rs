@@ -159,7 +159,62 @@ fn redis_commands_of_both_sdk_generations_reach_the_real_server() {
 }
 
 #[test]
-fn redis_and_mqtt_addresses_outside_allowed_outbound_hosts_are_invalid_addresses() {
+fn a_redis_key_value_store_serves_both_sdk_generations_under_its_prefix() {
+    let manifest = SERVICES_MANIFEST.replace(
+        "allowed_outbound_hosts = [",
+        "key_value_stores = [\"cache\"]\nallowed_outbound_hosts = [",
+    );
+    let app = TestApp::new(&manifest, support::PROBES);
+    let prefix = format!("{}:", unique("kv"));
+    let rc = app.path().join("runtime-config.toml");
+    let config = |url: &str| {
+        format!(
+            "[key_value_store.cache]\ntype = \"redis\"\nurl = \"{url}\"\nprefix = \"{prefix}\"\n"
+        )
+    };
+    // A store the host cannot reach stops the start, naming the label.
+    std::fs::write(&rc, config("redis://127.0.0.1:1")).unwrap();
+    let stderr = app.start_fails_with(&["--runtime-config-file", rc.to_str().unwrap()]);
+    assert!(
+        stderr.contains("`cache`") && stderr.contains("cannot connect"),
+        "{stderr}"
+    );
+
+    std::fs::write(&rc, config("redis://127.0.0.1:6379")).unwrap();
+    let carrel = app.start(&["--runtime-config-file", rc.to_str().unwrap()]);
+    assert_eq!(
+        carrel.post("/p7/x?op=kv-set&store=cache&key=visits", "3"),
+        (200, "ok".into())
+    );
+    assert_eq!(
+        carrel.get("/p5/x?op=kv-get&store=cache&key=visits"),
+        (200, "3".into())
+    );
+    assert_eq!(
+        carrel.get("/p5/x?op=kv-keys&store=cache"),
+        (200, r#"["visits"]"#.into())
+    );
+    let mut redis = redis::Client::open("redis://127.0.0.1:6379")
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let stored: Option<String> = redis::cmd("GET")
+        .arg(format!("{prefix}visits"))
+        .query(&mut redis)
+        .unwrap();
+    assert_eq!(stored.as_deref(), Some("3"));
+    assert_eq!(
+        carrel.get("/p7/x?op=kv-delete&store=cache&key=visits"),
+        (200, "ok".into())
+    );
+    assert_eq!(
+        carrel.get("/p7/x?op=kv-exists&store=cache&key=visits"),
+        (200, "false".into())
+    );
+}
+
+#[test]
+fn redis_and_mqtt_addresses_outside_allowed_outbound_hosts_are_refused_as_spin_refuses_them() {
     let app = TestApp::new(SERVICES_MANIFEST, support::PROBES);
     let carrel = app.start(&[]);
     for sdk in ["p5", "p7"] {
@@ -173,12 +228,17 @@ fn redis_and_mqtt_addresses_outside_allowed_outbound_hosts_are_invalid_addresses
             assert_eq!(status, 502, "{sdk} {addr}: {body}");
             assert!(body.contains("InvalidAddress"), "{sdk} {addr}: {body}");
         }
+        // MQTT refuses as Spin does: connection-failed, naming the address.
         let (status, body) = carrel.post(
             &format!("/{sdk}/x?op=mqtt&addr=mqtt://127.0.0.1:1884&topic=never"),
             "x",
         );
         assert_eq!(status, 502, "{sdk}: {body}");
-        assert!(body.contains("InvalidAddress"), "{sdk}: {body}");
+        assert!(
+            body.contains("ConnectionFailed")
+                && body.contains("address mqtt://127.0.0.1:1884 is not permitted"),
+            "{sdk}: {body}"
+        );
     }
 }
 
@@ -390,6 +450,10 @@ fn postgres_addresses_outside_allowed_outbound_hosts_fail_to_connect() {
             let (status, body) = carrel.get(&path);
             assert_eq!(status, 502, "{addr}: {body}");
             assert!(body.contains("ConnectionFailed"), "{addr}: {body}");
+            assert!(
+                body.contains("is not permitted") || body.contains("Unix"),
+                "{addr}: {body}"
+            );
         }
     }
 }

@@ -9,12 +9,17 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 /// The store types carrel runs, for messages.
-const SUPPORTED_TYPES: &str = "\"spin\" (SQLite in a local file)";
+const SUPPORTED_KEY_VALUE_TYPES: &str =
+    "\"spin\" (SQLite in a local file) and \"redis\" (`url = \"redis://…\"`)";
+const SUPPORTED_DATABASE_TYPES: &str = "\"spin\" (SQLite in a local file)";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyValueStoreConfig {
     /// SQLite; a relative `path` is relative to the runtime config file.
     Spin { path: Option<PathBuf> },
+    /// A Redis database, as in Spin: keys as the guest writes them, or under `prefix`
+    /// (carrel's addition, so several stores or apps can share one Redis database).
+    Redis { url: String, prefix: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +43,15 @@ struct StoreTable {
 #[serde(deny_unknown_fields)]
 struct SpinStoreSettings {
     path: Option<PathBuf>,
+}
+
+/// The settings of a `type = "redis"` key-value store.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedisStoreSettings {
+    url: String,
+    #[serde(default)]
+    prefix: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,31 +122,60 @@ impl RuntimeConfig {
             };
             invalid(format!("line {line}: {message}"))
         })?;
-        let spin_path = |section: &str, label: &str, table: Spanned<StoreTable>| {
+        // Checks a table's type against `supported`; returns it with its settings and where
+        // it is, for messages about them.
+        let settings = |section: &str,
+                        label: &str,
+                        table: Spanned<StoreTable>,
+                        supported: (&[&str], &str)| {
             let line = line_of(table.span().start);
             let table = table.into_inner();
-            if table.kind.get_ref() != "spin" {
+            let kind = table.kind.get_ref().clone();
+            if !supported.0.contains(&kind.as_str()) {
                 return Err(invalid(format!(
-                    "line {}: [{section}.{label}] has type \"{}\", which carrel does not run: it runs type {SUPPORTED_TYPES}",
+                    "line {}: [{section}.{label}] has type \"{kind}\", which carrel does not run: it runs type {}",
                     line_of(table.kind.span().start),
-                    table.kind.get_ref()
+                    supported.1
                 )));
             }
-            let settings: SpinStoreSettings =
-                table.settings.try_into().map_err(|e: toml::de::Error| {
-                    invalid(format!("line {line}: [{section}.{label}]: {}", e.message()))
-                })?;
-            Ok(settings.path)
+            Ok((
+                kind,
+                table.settings,
+                format!("line {line}: [{section}.{label}]"),
+            ))
         };
+        let bad_settings = |at: &str, e: toml::de::Error| invalid(format!("{at}: {}", e.message()));
         let mut key_value_stores = BTreeMap::new();
         for (label, table) in file.key_value_store {
-            let path = spin_path("key_value_store", &label, table)?;
-            key_value_stores.insert(label, KeyValueStoreConfig::Spin { path });
+            let (kind, table, at) = settings(
+                "key_value_store",
+                &label,
+                table,
+                (&["spin", "redis"], SUPPORTED_KEY_VALUE_TYPES),
+            )?;
+            let store = if kind == "redis" {
+                let redis: RedisStoreSettings =
+                    table.try_into().map_err(|e| bad_settings(&at, e))?;
+                KeyValueStoreConfig::Redis {
+                    url: redis.url,
+                    prefix: redis.prefix,
+                }
+            } else {
+                let spin: SpinStoreSettings = table.try_into().map_err(|e| bad_settings(&at, e))?;
+                KeyValueStoreConfig::Spin { path: spin.path }
+            };
+            key_value_stores.insert(label, store);
         }
         let mut sqlite_databases = BTreeMap::new();
         for (label, table) in file.sqlite_database {
-            let path = spin_path("sqlite_database", &label, table)?;
-            sqlite_databases.insert(label, SqliteDatabaseConfig::Spin { path });
+            let (_, table, at) = settings(
+                "sqlite_database",
+                &label,
+                table,
+                (&["spin"], SUPPORTED_DATABASE_TYPES),
+            )?;
+            let spin: SpinStoreSettings = table.try_into().map_err(|e| bad_settings(&at, e))?;
+            sqlite_databases.insert(label, SqliteDatabaseConfig::Spin { path: spin.path });
         }
         Ok(Self {
             key_value_stores,
@@ -209,13 +252,39 @@ mod tests {
     }
 
     #[test]
+    fn redis_key_value_stores_are_read_with_their_url_and_prefix() {
+        let cfg = load(
+            "[key_value_store.cache]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379/2\"\nprefix = \"app:\"\n\n[key_value_store.plain]\ntype = \"redis\"\nurl = \"redis://h\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.key_value_stores["cache"],
+            KeyValueStoreConfig::Redis {
+                url: "redis://127.0.0.1:6379/2".into(),
+                prefix: "app:".into()
+            }
+        );
+        assert_eq!(
+            cfg.key_value_stores["plain"],
+            KeyValueStoreConfig::Redis {
+                url: "redis://h".into(),
+                prefix: String::new()
+            }
+        );
+        let err = load("[key_value_store.cache]\ntype = \"redis\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("url") && err.contains("line 1"), "{err}");
+    }
+
+    #[test]
     fn unknown_store_type_is_refused_naming_store_type_and_line() {
-        let err = load("\n[key_value_store.cache]\ntype = \"redis\"\nurl = \"redis://x\"\n")
+        let err = load("\n[key_value_store.cache]\ntype = \"azure_cosmos\"\nurl = \"x\"\n")
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("[key_value_store.cache]")
-                && err.contains("\"redis\"")
+                && err.contains("\"azure_cosmos\"")
                 && err.contains("line 3"),
             "{err}"
         );

@@ -44,10 +44,17 @@ impl TestApp {
 
     /// Runs `carrel up`, expecting it to refuse to start; returns its stderr.
     pub fn start_fails(&self) -> String {
+        self.start_fails_with(&[])
+    }
+
+    /// Runs `carrel up` with `extra` arguments, expecting it to refuse to start; returns its
+    /// stderr.
+    pub fn start_fails_with(&self, extra: &[&str]) -> String {
         let out = carrel_command()
             .args(["up", "-f"])
             .arg(self.manifest())
             .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
             .output()
             .expect("run carrel up");
         assert!(

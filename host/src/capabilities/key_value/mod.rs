@@ -9,9 +9,11 @@
 
 mod bindings;
 mod fermyon2;
+mod redis;
 mod spin3;
 mod sqlite;
 
+pub use self::redis::RedisStore;
 pub use sqlite::SqliteStore;
 
 use crate::runtime_config::{KeyValueStoreConfig, RuntimeConfig};
@@ -77,7 +79,8 @@ pub enum KeyValueSetupError {
     Open { label: String, message: String },
 }
 
-/// The stores of a whole app, opened once at start.
+/// The stores of a whole app, opened once at start (a Redis store is reached once, so a
+/// wrong address fails the start).
 pub struct KeyValueStores {
     by_label: BTreeMap<String, Arc<dyn KeyValueBackend>>,
 }
@@ -115,6 +118,14 @@ impl KeyValueStores {
                         }
                     };
                     Arc::new(SqliteStore::new(db, &label))
+                }
+                KeyValueStoreConfig::Redis { url, prefix } => {
+                    Arc::new(RedisStore::open(&url, &prefix).map_err(|message| {
+                        KeyValueSetupError::Open {
+                            label: label.clone(),
+                            message,
+                        }
+                    })?)
                 }
             };
             by_label.insert(label, backend);

@@ -5,7 +5,7 @@
 //! traits (`spin3.rs`, `fermyon2.rs`), [`add_to_linker`], and the permission set computed
 //! once per app: the component's `allowed_outbound_hosts` ([`OutboundGrants`]), which must
 //! allow the `mqtt://` address before a session is opened. A refused address is the
-//! interface's own `invalid-address` error, never a trap. The wire work is `rumqttc`'s
+//! interface's own `connection-failed` error, as in Spin, never a trap. The wire work is `rumqttc`'s
 //! ([`session`]); every step is bounded in time, and an instance holds a bounded number of
 //! sessions.
 
@@ -59,7 +59,10 @@ impl MqttView<'_> {
         let url = session::parse_address(address)?;
         if !self.instance.grants.allows_url(&url) {
             tracing::warn!("MQTT address not allowed by allowed_outbound_hosts");
-            return Err(MqttError::InvalidAddress);
+            // Spin's refusal, word for word (its conformance tests hold runtimes to it).
+            return Err(MqttError::ConnectionFailed(format!(
+                "address {address} is not permitted"
+            )));
         }
         if self.instance.open_connections >= MAX_CONNECTIONS_PER_INSTANCE {
             return Err(MqttError::TooManyConnections);

@@ -12,10 +12,11 @@ const MAX_PAYLOAD_BYTES: usize = 16 << 20;
 /// An error in the terms of both MQTT interfaces.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MqttError {
-    #[error("not an `mqtt://` address, or not allowed by allowed_outbound_hosts")]
+    #[error("not an `mqtt://` address")]
     InvalidAddress,
     #[error("too many open MQTT connections")]
     TooManyConnections,
+    /// Refused by `allowed_outbound_hosts`, or the broker could not be reached.
     #[error("connection failed: {0}")]
     ConnectionFailed(String),
     #[error("{0}")]

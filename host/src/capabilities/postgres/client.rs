@@ -142,8 +142,9 @@ pub fn check_hosts(config: &Config, grants: &OutboundGrants) -> Result<(), PgErr
             .is_ok_and(|url| grants.allows_url(&url));
         if !allowed {
             tracing::warn!("PostgreSQL address not allowed by allowed_outbound_hosts");
+            // Spin's refusal, word for word.
             return Err(PgError::ConnectionFailed(format!(
-                "postgres://{host}:{port} is not allowed by allowed_outbound_hosts"
+                "address postgres://{host}:{port} is not permitted"
             )));
         }
     }
