@@ -278,7 +278,7 @@ fn what_carrel_does_not_run_stops_the_start_by_name() {
     let rc = app.path().join("runtime-config.toml");
     std::fs::write(
         &rc,
-        "[key_value_store.cache]\ntype = \"redis\"\nurl = \"redis://127.0.0.1\"\n",
+        "[key_value_store.cache]\ntype = \"azure_cosmos\"\naccount = \"a\"\n",
     )
     .unwrap();
     let out = support::carrel_command()
@@ -291,7 +291,7 @@ fn what_carrel_does_not_run_stops_the_start_by_name() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("[key_value_store.cache]") && err.contains("\"redis\""),
+        err.contains("[key_value_store.cache]") && err.contains("\"azure_cosmos\""),
         "{err}"
     );
 }

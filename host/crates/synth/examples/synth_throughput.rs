@@ -1,4 +1,4 @@
-//! Times the generator: `cargo run --release -p carrel-synth --example throughput --
+//! Times the generator: `cargo run --release -p carrel-synth --example synth_throughput --
 //! [consultations] [out_dir]` (defaults: 1,000,000 into a temporary folder).
 
 use std::time::Instant;

@@ -8,7 +8,7 @@
 //!
 //! Keyed hashes are HMAC-SHA-256 computed in-process, as the host does.
 //!
-//! `cargo run --release -p carrel-pseudonym --example throughput [synthea|compact]`
+//! `cargo run --release -p carrel-pseudonym --example pseudonym_throughput [synthea|compact]`
 
 use std::path::PathBuf;
 use std::time::Instant;
