@@ -129,3 +129,65 @@ fn app_needing_authentication_refuses_to_start_without_the_warehouse_state() {
     let stderr = app.start_fails();
     assert!(stderr.contains("carrel keys init"), "{stderr}");
 }
+
+/// Runs `carrel` from `cwd` with `env`, expecting success; returns stdout.
+fn carrel_in(cwd: &std::path::Path, env: &[(&str, &std::path::Path)], args: &[&str]) -> String {
+    let mut command = support::carrel_command();
+    command.current_dir(cwd).args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "carrel {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn keys_and_tokens_made_beside_a_manifest_are_the_ones_its_carrel_up_checks() {
+    let app = TestApp::new(MANIFEST, PROBES);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let manifest = app.manifest();
+    let manifest = manifest.to_str().unwrap();
+    // From another directory, `-f` places the state where `carrel up -f` keeps it.
+    carrel_in(elsewhere.path(), &[], &["keys", "init", "-f", manifest]);
+    let out = carrel_in(
+        elsewhere.path(),
+        &[],
+        &[
+            "tokens",
+            "add",
+            "--role",
+            "ingest",
+            "--association",
+            "sos-brest",
+            "-f",
+            manifest,
+        ],
+    );
+    let token = out.lines().last().unwrap().trim().to_owned();
+    assert!(app.path().join(".spin").is_dir());
+    assert!(!elsewhere.path().join(".spin").exists());
+    let carrel_up = app.start(&[]);
+    let status = carrel_up
+        .client
+        .get(carrel_up.url("/ingest/x?op=hello"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 200);
+    drop(carrel_up);
+
+    // CARREL_STATE_DIR names it for every command, whatever the directory.
+    let state = app.path().join(".spin");
+    let listed = carrel_in(
+        elsewhere.path(),
+        &[("CARREL_STATE_DIR", &state)],
+        &["tokens", "list"],
+    );
+    assert!(listed.contains("sos-brest"), "{listed}");
+}

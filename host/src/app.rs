@@ -117,6 +117,7 @@ fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
     Ok(linker)
 }
 
+/// `.spin` beside the manifest ([`crate::state_dir`] has the rule every subcommand follows).
 pub fn default_state_dir(manifest: &LoadedManifest) -> PathBuf {
     manifest.base_dir().join(".spin")
 }

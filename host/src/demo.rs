@@ -35,7 +35,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
     /// State directory; default `.spin` next to the manifest.
-    #[arg(long)]
+    #[arg(long, env = crate::state_dir::ENV)]
     pub state_dir: Option<PathBuf>,
     /// Seed of the synthetic data: the same seed gives the same consultations.
     #[arg(long, default_value_t = 1)]

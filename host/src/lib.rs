@@ -23,6 +23,7 @@ pub mod responses;
 pub mod results;
 pub mod runtime_config;
 pub mod server;
+pub mod state_dir;
 pub mod study;
 pub mod tokens;
 pub mod tool_config;

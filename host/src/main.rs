@@ -37,14 +37,14 @@ enum Command {
     /// Manage the master key and data keys of the state directory.
     Keys {
         #[command(flatten)]
-        state: StateDirArg,
+        state: carrel::state_dir::StateLocation,
         #[command(subcommand)]
         command: carrel_vault::cli::KeysCommand,
     },
     /// Create, list and revoke bearer tokens (ingestion clients, researchers, auditors).
     Tokens {
         #[command(flatten)]
-        state: StateDirArg,
+        state: carrel::state_dir::StateLocation,
         #[command(subcommand)]
         command: TokensCommand,
     },
@@ -93,7 +93,7 @@ struct ImportArgs {
     #[command(flatten)]
     manifest: ManifestArg,
     /// State directory; default `.spin` next to the manifest.
-    #[arg(long)]
+    #[arg(long, env = carrel::state_dir::ENV)]
     state_dir: Option<PathBuf>,
     /// The association the consultations come from (stamped on every row).
     #[arg(long)]
@@ -124,13 +124,6 @@ enum TokensCommand {
 }
 
 #[derive(Args)]
-struct StateDirArg {
-    /// State directory (the same as `carrel up --state-dir`; `.spin` next to spin.toml by default).
-    #[arg(long, global = true, default_value = ".spin")]
-    state_dir: PathBuf,
-}
-
-#[derive(Args)]
 struct ManifestArg {
     /// The application manifest.
     #[arg(short = 'f', long = "from", default_value = "spin.toml")]
@@ -157,7 +150,7 @@ struct UpArgs {
     #[arg(long)]
     runtime_config_file: Option<PathBuf>,
     /// State directory (key-value data, caches); default `.spin` next to the manifest.
-    #[arg(long)]
+    #[arg(long, env = carrel::state_dir::ENV)]
     state_dir: Option<PathBuf>,
     /// Directory of the components' stdout and stderr files (`<id>_stdout.txt`); default
     /// `logs` in the state directory; an empty value turns the files off.
@@ -247,7 +240,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Keys { state, command } => {
             let bar = carrel::progress::RotationBar::default();
             let code = command.run_with_progress(
-                &state.state_dir,
+                &state.resolve(),
                 &carrel_vault::MasterKeyEnv::from_process(),
                 &mut std::io::stdout(),
                 &mut |step| bar.update(step),
@@ -258,7 +251,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Import(args) => import(args),
         Command::Synth(args) => synth(args),
         Command::Study(args) => carrel::study::cli::run(args),
-        Command::Tokens { state, command } => tokens(&state.state_dir, command),
+        Command::Tokens { state, command } => tokens(&state.resolve(), command),
         Command::Audit(args) => carrel::audit_view::run(args),
         Command::Patients(args) => {
             carrel::patients::cli::patients(args).map(|()| ExitCode::SUCCESS)

@@ -26,9 +26,9 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {
-    /// State directory (as `carrel up --state-dir`). Default `.spin`; for `audit manifest`,
-    /// `.spin` next to the manifest.
-    #[arg(long, global = true)]
+    /// State directory (as `carrel up --state-dir`). Default `.spin` beside `spin.toml` in
+    /// the current directory; for `audit manifest`, `.spin` next to its manifest.
+    #[arg(long, global = true, env = crate::state_dir::ENV)]
     pub state_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: AuditCommand,
@@ -85,10 +85,8 @@ pub enum AuditCommand {
 }
 
 pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let state_dir = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(".spin"));
+    let state_dir =
+        crate::state_dir::resolve(args.state_dir.as_deref(), std::path::Path::new("spin.toml"));
     let mut out = std::io::stdout().lock();
     match args.command {
         AuditCommand::Manifest {

@@ -16,9 +16,8 @@ use std::sync::{Arc, OnceLock};
 
 #[derive(Args)]
 pub struct StateArgs {
-    /// State directory (the same as `carrel up --state-dir`).
-    #[arg(long, global = true, default_value = ".spin")]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub location: crate::state_dir::StateLocation,
     /// Runtime configuration with the `[patients]` table (retention period).
     #[arg(long, global = true)]
     pub runtime_config_file: Option<PathBuf>,
@@ -84,7 +83,7 @@ fn open(state: &StateArgs) -> anyhow::Result<PatientRights> {
     let config =
         crate::runtime_config::RuntimeConfig::load_optional(state.runtime_config_file.as_deref())?
             .patients;
-    open_with(&state.state_dir, config)
+    open_with(&state.location.resolve(), config)
 }
 
 fn open_with(state_dir: &Path, config: PatientsConfig) -> anyhow::Result<PatientRights> {

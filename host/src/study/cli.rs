@@ -29,7 +29,7 @@ pub struct StudyArgs {
     #[arg(short = 'f', long = "from", default_value = "spin.toml", global = true)]
     pub from: PathBuf,
     /// State directory; default `.spin` next to the manifest.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = crate::state_dir::ENV)]
     pub state_dir: Option<PathBuf>,
     /// Runtime configuration, for the operator's minimum disclosure policy.
     #[arg(long, global = true)]
