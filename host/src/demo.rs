@@ -10,6 +10,7 @@ use crate::app::{App, AppOptions};
 use crate::import::Payload;
 use crate::manifest::LoadedManifest;
 use crate::server::{ServerOptions, serve, shutdown_signal};
+use crate::study::registry::RunStatus;
 use crate::study::registry::{ApprovalState, RunRecord};
 use crate::study::{Caller, StudyDesk};
 use crate::tokens::{Role, TokenStore};
@@ -369,7 +370,7 @@ pub(crate) async fn run_or_reuse(
     let manifest = &desk.spec(id)?.manifest_sha256;
     // A refusal by disclosure control is as reproducible as a success.
     let previous = desk.registry.runs(Some(id))?.into_iter().find(|r| {
-        (r.status == "succeeded"
+        (r.status == RunStatus::Succeeded
             || r.error
                 .as_deref()
                 .is_some_and(|e| e.starts_with("disclosure control")))

@@ -6,6 +6,7 @@
 
 use crate::demo::run_or_reuse;
 use crate::study::registry::RunRecord;
+use crate::study::registry::RunStatus;
 use crate::study::{Caller, StudyDesk};
 use anyhow::{Context, bail};
 use time::OffsetDateTime;
@@ -26,10 +27,10 @@ pub async fn fit(
     newest_data: Option<OffsetDateTime>,
 ) -> anyhow::Result<()> {
     let record = run_or_reuse(desk, researcher, MODEL_FIT, DEVELOPMENT, newest_data).await?;
-    if record.status != "succeeded" {
+    if record.status != RunStatus::Succeeded {
         bail!(
             "the referral model could not be fitted: {}",
-            record.error.as_deref().unwrap_or(&record.status)
+            record.error.as_deref().unwrap_or(record.status.as_str())
         );
     }
     let table = desk
@@ -66,7 +67,7 @@ pub async fn evaluate(
     newest_data: Option<OffsetDateTime>,
 ) -> anyhow::Result<()> {
     let record = run_or_reuse(desk, researcher, MODEL_EVAL, VALIDATION, newest_data).await?;
-    if record.status == "succeeded" {
+    if record.status == RunStatus::Succeeded {
         println!("{}", validation_summary(&record));
     }
     Ok(())

@@ -8,6 +8,7 @@ use crate::app::App;
 use crate::authn::authenticate;
 use crate::responses::{HostResponse, bytes, json, plain};
 use crate::server::{BodyError, read_body};
+use crate::study::registry::RunStatus;
 use crate::study::registry::{RegistryError, RunRecord};
 use crate::study::run_pages::page_size;
 use crate::study::{Caller, StudyDesk};
@@ -49,10 +50,12 @@ fn desk_error(e: anyhow::Error) -> HostResponse {
         tracing::warn!("a study request found the catalog locked past its wait");
         return unavailable(e.to_string());
     }
-    let text = e.to_string();
     let status = match e.downcast_ref::<RegistryError>() {
-        Some(RegistryError::NotYours(_) | RegistryError::UnknownRun(_)) => StatusCode::NOT_FOUND,
-        _ if text.starts_with("no study") || text.starts_with("no run") => StatusCode::NOT_FOUND,
+        Some(
+            RegistryError::NotYours(_)
+            | RegistryError::UnknownRun(_)
+            | RegistryError::NotInManifest { .. },
+        ) => StatusCode::NOT_FOUND,
         _ if e.downcast_ref::<TokenError>().is_some() => StatusCode::BAD_REQUEST,
         _ => StatusCode::CONFLICT,
     };
@@ -370,9 +373,9 @@ async fn run(
     };
     match outcome {
         Ok(Ok((record, _seq))) => {
-            let status = match record.status.as_str() {
-                "succeeded" => StatusCode::CREATED,
-                "refused" => StatusCode::CONFLICT,
+            let status = match record.status {
+                RunStatus::Succeeded => StatusCode::CREATED,
+                RunStatus::Refused => StatusCode::CONFLICT,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
             run_json(&who, status, &record)

@@ -19,6 +19,7 @@
 
 use super::manifest::STUDY_DATASET;
 use super::registry::{RegistryError, RunRecord};
+use crate::study::registry::RunStatus;
 use carrel_disclosure::{Policy, noise};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -185,8 +186,8 @@ pub(super) fn settle_in(conn: &Connection, run: &mut RunRecord) -> Result<(), Re
     };
     let print = fingerprint(run);
     let read_nothing = run.segments_read.is_empty() && run.rows_read == 0;
-    let repeat_of: Option<String> = match (&run.output_sha256, run.status.as_str()) {
-        (Some(output), "succeeded") => conn
+    let repeat_of: Option<String> = match (&run.output_sha256, run.status) {
+        (Some(output), RunStatus::Succeeded) => conn
             .query_row(
                 "SELECT run_id FROM study_privacy_spend
                  WHERE study = ?1 AND dataset = ?2 AND fingerprint = ?3 AND output_sha256 = ?4
@@ -271,7 +272,7 @@ mod tests {
             params: vec![("from".into(), "2024-01-01".into())],
             started_at: String::new(),
             finished_at: String::new(),
-            status: "succeeded".into(),
+            status: RunStatus::Succeeded,
             error: None,
             researcher_error: None,
             wasm_sha256: "w".into(),
@@ -327,7 +328,7 @@ mod tests {
 
         // A failed run is charged, even with the same fingerprint.
         let mut failed = run("r3", "out");
-        failed.status = "failed".into();
+        failed.status = RunStatus::Failed;
         failed.output_sha256 = None;
         failed.privacy = Some(
             reserve_in(&conn, "s", "r3", &policy, cost)

@@ -250,7 +250,7 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
         if let Some(bytes) = released {
             print_table(&bytes, 20)?;
         }
-        return Ok(exit_code(&record.status));
+        return Ok(exit_code(record.status));
     }
     // Owners live in the catalog: no master key needed, and `carrel up` may be running.
     let command = match args.command {
@@ -347,14 +347,14 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
             let view = record.for_researcher();
             if json {
                 println!("{}", terminal_json(&view)?);
-                return Ok(exit_code(&view.status));
+                return Ok(exit_code(view.status));
             }
             print_view(&view);
             println!("audit entry {seq}");
             if let Some(bytes) = desk.registry.result(&record.run_id)? {
                 print_table(&bytes, 20)?;
             }
-            return Ok(exit_code(&view.status));
+            return Ok(exit_code(view.status));
         }
         StudyCommand::Runs { id, by, json } => {
             let who = researcher(&state_dir, by.as_deref())?;
@@ -390,7 +390,10 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
             let bytes = desk.registry.result(&run_id)?.ok_or_else(|| {
                 anyhow!(
                     "run {run_id} released nothing ({})",
-                    record.researcher_error.as_deref().unwrap_or(&record.status)
+                    record
+                        .researcher_error
+                        .as_deref()
+                        .unwrap_or(record.status.as_str())
                 )
             })?;
             let rendered = match format {

@@ -6,6 +6,7 @@ use super::registry::RunRecord;
 use super::run::ReadObserver;
 use super::view::{ResearcherRun, duration_text};
 use crate::progress::Progress;
+use crate::study::registry::RunStatus;
 use std::process::ExitCode;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,8 +62,8 @@ impl ReadObserver for RunProgress {
     }
 }
 
-pub(super) fn exit_code(status: &str) -> ExitCode {
-    if status == "succeeded" {
+pub(super) fn exit_code(status: RunStatus) -> ExitCode {
+    if status == RunStatus::Succeeded {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

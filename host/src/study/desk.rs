@@ -10,6 +10,7 @@ use super::sandbox::StudySandbox;
 use crate::capabilities::keyed_hash::PseudonymSecret;
 use crate::engine::{EngineOptions, EpochTicker, build_engine, load_component};
 use crate::manifest::LoadedManifest;
+use crate::study::registry::{RegistryError, RunStatus};
 use crate::tool_config::CarrelTool;
 use anyhow::{Context, anyhow};
 use carrel_disclosure::Policy;
@@ -211,14 +212,15 @@ impl StudyDesk {
     pub fn spec(&self, id: &str) -> anyhow::Result<&StudySpec> {
         self.specs.get(id).ok_or_else(|| {
             let known: Vec<&str> = self.specs.keys().map(String::as_str).collect();
-            anyhow!(
-                "no study `{id}` in the manifest (studies: {})",
-                if known.is_empty() {
+            RegistryError::NotInManifest {
+                id: id.to_owned(),
+                known: if known.is_empty() {
                     "none".to_owned()
                 } else {
                     known.join(", ")
-                }
-            )
+                },
+            }
+            .into()
         })
     }
 
@@ -398,7 +400,7 @@ impl StudyDesk {
             params: params.clone(),
             started_at: now(),
             finished_at: String::new(),
-            status: "refused".into(),
+            status: RunStatus::Refused,
             error: None,
             wasm_sha256: wasm_sha256.clone(),
             manifest_sha256: spec.manifest_sha256.clone(),

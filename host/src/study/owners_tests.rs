@@ -1,4 +1,5 @@
 use super::*;
+use crate::study::registry::RunStatus;
 use crate::tokens::TokenStore;
 
 struct Fixture {
@@ -50,7 +51,7 @@ fn run(id: &str, study: &str, actor: &str) -> RunRecord {
         params: vec![],
         started_at: "2026-03-01T10:00:00Z".into(),
         finished_at: "2026-03-01T10:00:04Z".into(),
-        status: "succeeded".into(),
+        status: RunStatus::Succeeded,
         error: None,
         researcher_error: None,
         wasm_sha256: "w".into(),

@@ -32,6 +32,9 @@ pub enum RegistryError {
     },
     #[error("no run `{0}`")]
     UnknownRun(String),
+    /// The manifest declares no study by that name; `known` lists those it declares.
+    #[error("no study `{id}` in the manifest (studies: {known})")]
+    NotInManifest { id: String, known: String },
     /// The study is not the caller's: said as if there were no such study.
     #[error("no study `{0}` of yours")]
     NotYours(String),
@@ -89,6 +92,33 @@ impl Submission {
     }
 }
 
+/// How a run ended. Stored and shown as its lower-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Succeeded,
+    /// The study trapped, timed out, broke the contract or returned an error.
+    Failed,
+    /// Not runnable, or its output failed disclosure control.
+    Refused,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Refused => "refused",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One run, as recorded. `result` (the released table, Arrow IPC) is read separately.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct RunRecord {
@@ -98,9 +128,7 @@ pub struct RunRecord {
     pub params: Vec<(String, String)>,
     pub started_at: String,
     pub finished_at: String,
-    /// `succeeded`, `failed` (the study trapped, timed out or returned an error) or
-    /// `refused` (not runnable, or its output failed disclosure control).
-    pub status: String,
+    pub status: RunStatus,
     /// Why the run failed or was refused, in full: for auditors (and synthetic tries) only,
     /// since a study's error text can carry rows.
     pub error: Option<String>,
@@ -342,10 +370,10 @@ impl StudyRegistry {
                 "INSERT INTO study_runs (run_id, study, started_at, record, result) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![run.run_id, run.study, run.started_at, serde_json::to_string(run).expect("run records serialise"), result],
             )?;
-            let action = match run.status.as_str() {
-                "succeeded" => "study.run",
-                "refused" => "study.run.refused",
-                _ => "study.run.failed",
+            let action = match run.status {
+                RunStatus::Succeeded => "study.run",
+                RunStatus::Refused => "study.run.refused",
+                RunStatus::Failed => "study.run.failed",
             };
             let event = AuditEvent::new(&run.actor, AuditAction::Other(action.into()), format!("study:{}", run.study))
                 .with_details(serde_json::json!({

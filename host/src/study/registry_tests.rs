@@ -68,7 +68,7 @@ fn every_registry_change_is_in_the_audit_log() {
         params: vec![],
         started_at: "t".into(),
         finished_at: "t".into(),
-        status: "refused".into(),
+        status: RunStatus::Refused,
         error: Some("revoked".into()),
         researcher_error: Some("revoked".into()),
         wasm_sha256: "w1".into(),
@@ -110,4 +110,24 @@ fn every_registry_change_is_in_the_audit_log() {
         r.run("run-2").unwrap_err(),
         RegistryError::UnknownRun(_)
     ));
+}
+
+#[test]
+fn run_status_is_stored_and_shown_as_its_lower_case_name() {
+    for (status, name) in [
+        (RunStatus::Succeeded, "succeeded"),
+        (RunStatus::Failed, "failed"),
+        (RunStatus::Refused, "refused"),
+    ] {
+        assert_eq!(
+            serde_json::to_string(&status).unwrap(),
+            format!("\"{name}\"")
+        );
+        assert_eq!(status.to_string(), name);
+        assert_eq!(
+            serde_json::from_str::<RunStatus>(&format!("\"{name}\"")).unwrap(),
+            status
+        );
+    }
+    assert!(serde_json::from_str::<RunStatus>("\"done\"").is_err());
 }

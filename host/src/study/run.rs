@@ -23,6 +23,7 @@ use crate::capabilities::study_log::StudyLog;
 use crate::capabilities::study_world::bindings::carrel::eds::study_types::{
     FitSpec, Model, TableSpec,
 };
+use crate::study::registry::RunStatus;
 use arrow_array::RecordBatch;
 use carrel_disclosure::Policy;
 use hmac::{Hmac, Mac};
@@ -45,7 +46,7 @@ pub trait ReadObserver: Send + Sync {
 /// Why a run stopped, with what each audience is told.
 #[derive(Debug)]
 pub struct Stop {
-    status: &'static str,
+    status: RunStatus,
     detail: String,
     category: String,
 }
@@ -53,7 +54,7 @@ pub struct Stop {
 impl Stop {
     fn failed(failure: &Failure) -> Stop {
         Stop {
-            status: "failed",
+            status: RunStatus::Failed,
             detail: failure.detail(),
             category: failure.category().to_owned(),
         }
@@ -61,7 +62,7 @@ impl Stop {
 
     fn violation(detail: String) -> Stop {
         Stop {
-            status: "failed",
+            status: RunStatus::Failed,
             detail: format!("contract violation: {detail}"),
             category: "contract violation".into(),
         }
@@ -69,7 +70,7 @@ impl Stop {
 
     pub fn host(detail: String) -> Stop {
         Stop {
-            status: "failed",
+            status: RunStatus::Failed,
             detail,
             category: "failed".into(),
         }
@@ -187,7 +188,7 @@ pub async fn execute(
         Ok(plan) => plan,
         Err(reason) => {
             // Nothing was read yet: the reason tells only what the researcher sent.
-            record.status = "refused".into();
+            record.status = RunStatus::Refused;
             record.error = Some(format!("invalid parameters: {reason}"));
             record.researcher_error = record.error.clone();
             return None;
@@ -205,7 +206,7 @@ pub async fn execute(
     match outcome {
         Ok(bytes) => Some(bytes),
         Err(stop) => {
-            record.status = stop.status.into();
+            record.status = stop.status;
             record.error = Some(stop.detail);
             record.researcher_error = Some(stop.category);
             None
@@ -367,7 +368,7 @@ async fn run_passes(
     record.locality = serde_json::to_value(&report).unwrap_or_default();
     if differed {
         return Err(Stop {
-            status: "refused",
+            status: RunStatus::Refused,
             detail: format!(
                 "the study is not patient-local: {} of {} sampled groups got other contributions when run again apart from their neighbours{}",
                 report.groups_differing,
@@ -382,7 +383,7 @@ async fn run_passes(
         });
     }
     let refused = |reason: String| Stop {
-        status: "refused",
+        status: RunStatus::Refused,
         detail: format!("disclosure control refused the output: {reason}"),
         category: "refused by disclosure control".into(),
     };
@@ -406,7 +407,7 @@ async fn run_passes(
             release::encode(&fitted.table, context.policy).map_err(refused)?
         }
     };
-    record.status = "succeeded".into();
+    record.status = RunStatus::Succeeded;
     record.output_sha256 = Some(super::desk::sha256_hex(&released.bytes));
     record.rows_released = released.rows;
     record.disclosure = released.report;

@@ -106,7 +106,8 @@ pub async fn try_study(
         params: params.clone(),
         started_at: String::new(),
         finished_at: String::new(),
-        status: String::new(),
+        // Until the run says otherwise: a record never finished is not a success.
+        status: crate::study::registry::RunStatus::Failed,
         error: None,
         wasm_sha256: String::new(),
         manifest_sha256: spec.manifest_sha256.clone(),

@@ -8,6 +8,7 @@
 //! seconds, never the exact finish.
 
 use super::registry::RunRecord;
+use crate::study::registry::RunStatus;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -23,8 +24,7 @@ pub struct ResearcherRun {
     /// Who ran it: `Dr Alice Martin (token:ab12cd34)`, or `operator`.
     pub actor: String,
     pub params: Vec<(String, String)>,
-    /// `succeeded`, `failed` or `refused`.
-    pub status: String,
+    pub status: RunStatus,
     /// Why it did not succeed: a refusal before the study ran in full, otherwise a fixed
     /// category (`failed`, `timed out`, …). Never the study's own error text, which is
     /// the auditors' (`error` of the full record).
@@ -72,18 +72,18 @@ fn researcher_disclosure(report: &serde_json::Value) -> serde_json::Value {
 impl RunRecord {
     /// The run as a researcher may see it.
     pub fn for_researcher(&self) -> ResearcherRun {
-        let researcher_error = match (self.status.as_str(), &self.researcher_error) {
-            ("succeeded", _) => None,
+        let researcher_error = match (self.status, &self.researcher_error) {
+            (RunStatus::Succeeded, _) => None,
             (_, Some(shown)) => Some(shown.clone()),
             // Records the execution did not give a category: the status says it.
-            (status, None) => Some(status.to_owned()),
+            (status, None) => Some(status.as_str().to_owned()),
         };
         ResearcherRun {
             run_id: self.run_id.clone(),
             study: self.study.clone(),
             actor: self.actor.clone(),
             params: self.params.clone(),
-            status: self.status.clone(),
+            status: self.status,
             researcher_error,
             wasm_sha256: self.wasm_sha256.clone(),
             manifest_sha256: self.manifest_sha256.clone(),
@@ -145,7 +145,7 @@ mod tests {
             params: vec![("by".into(), "national".into())],
             started_at: "2026-03-01T10:00:00.123456789Z".into(),
             finished_at: "2026-03-01T10:00:16.5Z".into(),
-            status: "failed".into(),
+            status: RunStatus::Failed,
             error: Some("rows: 29, F, 2024-01-03".into()),
             researcher_error: Some("failed".into()),
             wasm_sha256: "w".into(),
@@ -197,7 +197,7 @@ mod tests {
             run.for_researcher().researcher_error.as_deref(),
             Some("failed")
         );
-        run.status = "succeeded".into();
+        run.status = RunStatus::Succeeded;
         run.researcher_error = Some("x".into());
         assert_eq!(run.for_researcher().researcher_error, None);
     }

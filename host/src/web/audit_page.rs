@@ -431,7 +431,7 @@ fn run_row(run: &RunRecord, out: &mut String) {
          <td class=\"num rows-released\">{}</td><td class=\"redacted\">{redacted}</td><td class=\"error\">{}{}</td></tr>",
         esc(&run.started_at),
         esc(&run.actor),
-        tag(&run.status),
+        tag(run.status.as_str()),
         run.rows_read,
         run.rows_released,
         esc(run.error.as_deref().unwrap_or("")),

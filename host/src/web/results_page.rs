@@ -151,7 +151,7 @@ fn list(desk: &StudyDesk, who: &Principal, caller: &Caller, query: &str) -> Page
             esc(&run.run_id),
             esc(&run.study),
             esc(&when(&run.started_at)),
-            tag(&run.status),
+            tag(run.status.as_str()),
             params(run),
             esc(&run.actor),
             run.rows_released,
@@ -206,7 +206,7 @@ fn run_page(desk: &StudyDesk, who: &Caller, run_id: &str, query: &str) -> Page {
             "Status",
             format!(
                 "{} {}",
-                tag(&run.status),
+                tag(run.status.as_str()),
                 esc(run.researcher_error.as_deref().unwrap_or(""))
             ),
         ),
