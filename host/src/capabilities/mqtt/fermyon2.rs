@@ -4,26 +4,7 @@ use super::bindings::fermyon::spin::mqtt::{Error, Host, HostConnection, Qos as W
 use super::{ConnectionHandle, MqttError, MqttView, Qos};
 use wasmtime::component::Resource;
 
-impl From<MqttError> for Error {
-    fn from(e: MqttError) -> Self {
-        match e {
-            MqttError::InvalidAddress => Error::InvalidAddress,
-            MqttError::TooManyConnections => Error::TooManyConnections,
-            MqttError::ConnectionFailed(m) => Error::ConnectionFailed(m),
-            MqttError::Other(m) => Error::Other(m),
-        }
-    }
-}
-
-impl From<WitQos> for Qos {
-    fn from(q: WitQos) -> Self {
-        match q {
-            WitQos::AtMostOnce => Qos::AtMostOnce,
-            WitQos::AtLeastOnce => Qos::AtLeastOnce,
-            WitQos::ExactlyOnce => Qos::ExactlyOnce,
-        }
-    }
-}
+conversions_with_generated_types!();
 
 impl HostConnection for MqttView<'_> {
     async fn open(

@@ -9,6 +9,34 @@
 //! ([`session`]); every step is bounded in time, and an instance holds a bounded number of
 //! sessions.
 
+/// The conversions between the host's MQTT types and one interface generation's (`Error`,
+/// `WitQos` and the host's names resolve where it is used): both generations declare the
+/// same types, which bindgen makes distinct Rust types.
+macro_rules! conversions_with_generated_types {
+    () => {
+        impl From<MqttError> for Error {
+            fn from(e: MqttError) -> Self {
+                match e {
+                    MqttError::InvalidAddress => Error::InvalidAddress,
+                    MqttError::TooManyConnections => Error::TooManyConnections,
+                    MqttError::ConnectionFailed(m) => Error::ConnectionFailed(m),
+                    MqttError::Other(m) => Error::Other(m),
+                }
+            }
+        }
+
+        impl From<WitQos> for Qos {
+            fn from(q: WitQos) -> Self {
+                match q {
+                    WitQos::AtMostOnce => Qos::AtMostOnce,
+                    WitQos::AtLeastOnce => Qos::AtLeastOnce,
+                    WitQos::ExactlyOnce => Qos::ExactlyOnce,
+                }
+            }
+        }
+    };
+}
+
 mod bindings;
 mod fermyon2;
 mod session;

@@ -7,32 +7,7 @@ use super::commands::{self, RedisArgument, RedisError, RedisReply};
 use super::{ConnectionHandle, RedisView};
 use wasmtime::component::Resource;
 
-impl From<RedisError> for Error {
-    fn from(e: RedisError) -> Self {
-        match e {
-            RedisError::InvalidAddress => Error::InvalidAddress,
-            RedisError::TooManyConnections => Error::TooManyConnections,
-            RedisError::TypeError => Error::TypeError,
-            RedisError::Other(m) => Error::Other(m),
-        }
-    }
-}
-
-fn reply(r: RedisReply) -> RedisResult {
-    match r {
-        RedisReply::Nil => RedisResult::Nil,
-        RedisReply::Status(s) => RedisResult::Status(s),
-        RedisReply::Int64(i) => RedisResult::Int64(i),
-        RedisReply::Binary(b) => RedisResult::Binary(b),
-    }
-}
-
-fn argument(p: RedisParameter) -> RedisArgument {
-    match p {
-        RedisParameter::Int64(i) => RedisArgument::Int64(i),
-        RedisParameter::Binary(b) => RedisArgument::Binary(b),
-    }
-}
+conversions_with_generated_types!();
 
 type Reply<T> = wasmtime::Result<Result<T, Error>>;
 

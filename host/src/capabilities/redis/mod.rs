@@ -9,6 +9,40 @@
 //! crate's; every command is bounded in time, and an instance holds a bounded number of
 //! connections.
 
+/// The conversions between the host's Redis types and one interface generation's. Both
+/// generations declare the same types, which bindgen makes distinct Rust types; the names
+/// (`Error`, `RedisResult`, `RedisParameter` and the host's) resolve where it is used.
+macro_rules! conversions_with_generated_types {
+    () => {
+        impl From<RedisError> for Error {
+            fn from(e: RedisError) -> Self {
+                match e {
+                    RedisError::InvalidAddress => Error::InvalidAddress,
+                    RedisError::TooManyConnections => Error::TooManyConnections,
+                    RedisError::TypeError => Error::TypeError,
+                    RedisError::Other(m) => Error::Other(m),
+                }
+            }
+        }
+
+        fn reply(r: RedisReply) -> RedisResult {
+            match r {
+                RedisReply::Nil => RedisResult::Nil,
+                RedisReply::Status(s) => RedisResult::Status(s),
+                RedisReply::Int64(i) => RedisResult::Int64(i),
+                RedisReply::Binary(b) => RedisResult::Binary(b),
+            }
+        }
+
+        fn argument(p: RedisParameter) -> RedisArgument {
+            match p {
+                RedisParameter::Int64(i) => RedisArgument::Int64(i),
+                RedisParameter::Binary(b) => RedisArgument::Binary(b),
+            }
+        }
+    };
+}
+
 mod bindings;
 mod commands;
 mod fermyon2;
