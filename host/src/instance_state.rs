@@ -3,10 +3,10 @@
 
 use crate::capabilities::ingest::{IngestGrant, IngestState, IngestView};
 use crate::capabilities::key_value::{KeyValueGrants, KeyValueState, KeyValueView};
-use crate::capabilities::mqtt::{MqttInstance, MqttState, MqttView};
+use crate::capabilities::mqtt::{MqttState, MqttView};
 use crate::capabilities::outbound_http::{OutboundGrants, OutboundHooks};
-use crate::capabilities::postgres::{PostgresInstance, PostgresState, PostgresView};
-use crate::capabilities::redis::{RedisInstance, RedisState, RedisView};
+use crate::capabilities::postgres::{PostgresState, PostgresView};
+use crate::capabilities::redis::{RedisState, RedisView};
 use crate::capabilities::sqlite::{SqliteGrants, SqliteInstance, SqliteState, SqliteView};
 use crate::capabilities::variables::{VariableGrants, VariablesState};
 use crate::component_logs::ComponentOutput;
@@ -43,9 +43,11 @@ pub struct InstanceState {
     hooks: OutboundHooks,
     key_value: KeyValueGrants,
     sqlite: SqliteInstance,
-    redis: RedisInstance,
-    mqtt: MqttInstance,
-    postgres: PostgresInstance,
+    /// Connections held through Spin's service interfaces, each bounded per instance; the
+    /// grants they are checked against are the outbound hooks'.
+    redis_connections: usize,
+    mqtt_connections: usize,
+    postgres_connections: usize,
     variables: VariableGrants,
     ingest: IngestGrant,
     /// Who sent the request this instance serves (instances of authenticated components
@@ -74,9 +76,9 @@ impl InstanceState {
             },
             key_value: grants.key_value.clone(),
             sqlite: SqliteInstance::new(grants.sqlite.clone()),
-            redis: RedisInstance::new(grants.outbound.clone()),
-            mqtt: MqttInstance::new(grants.outbound.clone()),
-            postgres: PostgresInstance::new(grants.outbound.clone()),
+            redis_connections: 0,
+            mqtt_connections: 0,
+            postgres_connections: 0,
             variables: grants.variables.clone(),
             ingest: grants.ingest.clone(),
             principal: None,
@@ -128,7 +130,8 @@ impl SqliteState for InstanceState {
 impl RedisState for InstanceState {
     fn redis(&mut self) -> RedisView<'_> {
         RedisView {
-            instance: &mut self.redis,
+            grants: &self.hooks.grants,
+            open_connections: &mut self.redis_connections,
             table: &mut self.table,
         }
     }
@@ -137,7 +140,8 @@ impl RedisState for InstanceState {
 impl MqttState for InstanceState {
     fn mqtt(&mut self) -> MqttView<'_> {
         MqttView {
-            instance: &mut self.mqtt,
+            grants: &self.hooks.grants,
+            open_connections: &mut self.mqtt_connections,
             table: &mut self.table,
         }
     }
@@ -146,7 +150,8 @@ impl MqttState for InstanceState {
 impl PostgresState for InstanceState {
     fn postgres(&mut self) -> PostgresView<'_> {
         PostgresView {
-            instance: &mut self.postgres,
+            grants: &self.hooks.grants,
+            open_connections: &mut self.postgres_connections,
             table: &mut self.table,
         }
     }

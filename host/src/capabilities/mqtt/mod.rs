@@ -58,25 +58,12 @@ pub struct ConnectionHandle {
     session: Arc<tokio::sync::Mutex<Session>>,
 }
 
-/// One instance's MQTT state: its grants and how many sessions it holds.
-#[derive(Default)]
-pub struct MqttInstance {
-    grants: OutboundGrants,
-    open_connections: usize,
-}
-
-impl MqttInstance {
-    pub fn new(grants: OutboundGrants) -> Self {
-        Self {
-            grants,
-            open_connections: 0,
-        }
-    }
-}
-
 /// What the MQTT host sees of one instance's state.
 pub struct MqttView<'a> {
-    pub instance: &'a mut MqttInstance,
+    /// The component's `allowed_outbound_hosts`, shared with its HTTP and TCP checks.
+    pub grants: &'a OutboundGrants,
+    /// How many MQTT connections the instance holds.
+    pub open_connections: &'a mut usize,
     pub table: &'a mut ResourceTable,
 }
 
@@ -85,14 +72,14 @@ impl MqttView<'_> {
     /// by the caller, without the guest's store.
     fn admit(&self, address: &str) -> Result<url::Url, MqttError> {
         let url = session::parse_address(address)?;
-        if !self.instance.grants.allows_url(&url) {
+        if !self.grants.allows_url(&url) {
             tracing::warn!("MQTT address not allowed by allowed_outbound_hosts");
             // Spin's refusal, word for word (its conformance tests hold runtimes to it).
             return Err(MqttError::ConnectionFailed(format!(
                 "address {address} is not permitted"
             )));
         }
-        if self.instance.open_connections >= MAX_CONNECTIONS_PER_INSTANCE {
+        if *self.open_connections >= MAX_CONNECTIONS_PER_INSTANCE {
             return Err(MqttError::TooManyConnections);
         }
         Ok(url)
@@ -102,7 +89,7 @@ impl MqttView<'_> {
         let handle = self.table.push(ConnectionHandle {
             session: Arc::new(tokio::sync::Mutex::new(session)),
         })?;
-        self.instance.open_connections += 1;
+        *self.open_connections += 1;
         Ok(handle)
     }
 
@@ -115,7 +102,7 @@ impl MqttView<'_> {
 
     fn close(&mut self, handle: Resource<ConnectionHandle>) -> wasmtime::Result<()> {
         self.table.delete(handle)?;
-        self.instance.open_connections = self.instance.open_connections.saturating_sub(1);
+        *self.open_connections = self.open_connections.saturating_sub(1);
         Ok(())
     }
 }

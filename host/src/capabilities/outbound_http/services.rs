@@ -1,18 +1,23 @@
-//! The check Spin's service interfaces (Redis, MQTT) make before they connect: the
-//! address is a URL (`redis://host:port`), matched against `allowed_outbound_hosts` by
-//! scheme, host and port like an HTTP request, with the scheme's default port when the
-//! URL has none.
+//! The check Spin's service interfaces (Redis, MQTT, PostgreSQL) make before they
+//! connect: the destination's scheme, host and port, matched against
+//! `allowed_outbound_hosts` like an HTTP request's, with the scheme's default port when the
+//! address has none.
 
 use super::{OutboundGrants, default_port};
 
 impl OutboundGrants {
     /// Whether a connection to the service at `url` may be opened.
     pub fn allows_url(&self, url: &url::Url) -> bool {
-        let scheme = url.scheme().to_ascii_lowercase();
-        let Some(host) = url.host_str().map(str::to_ascii_lowercase) else {
-            return false;
-        };
-        let Some(port) = url.port().or_else(|| default_port(&scheme)) else {
+        url.host_str()
+            .is_some_and(|host| self.allows_service(url.scheme(), host, url.port()))
+    }
+
+    /// Whether a connection to `host` (a name, or an IP address, bracketed or not) on
+    /// `port` may be opened for `scheme`.
+    pub fn allows_service(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
+        let scheme = scheme.to_ascii_lowercase();
+        let host = host.to_ascii_lowercase();
+        let Some(port) = port.or_else(|| default_port(&scheme)) else {
             return false;
         };
         self.network.iter().any(|a| a.allows(&scheme, &host, port))
@@ -54,6 +59,16 @@ mod tests {
         let g = grants(&["redis://cache.example:6379"]);
         assert!(allows(&g, "redis://user:secret@cache.example:6379/0"));
         assert!(!allows(&g, "redis://user:secret@other.example:6379/0"));
+    }
+
+    #[test]
+    fn a_service_host_is_matched_by_name_or_by_address_bracketed_or_not() {
+        let g = grants(&["postgres://DB.example", "*://[::1]:5432"]);
+        assert!(g.allows_service("postgres", "db.EXAMPLE", None));
+        assert!(!g.allows_service("postgres", "db.example", Some(5433)));
+        assert!(g.allows_service("postgres", "::1", Some(5432)));
+        assert!(g.allows_service("postgres", "[::1]", Some(5432)));
+        assert!(!g.allows_service("postgres", "::2", Some(5432)));
     }
 
     #[test]

@@ -133,15 +133,13 @@ pub fn check_hosts(config: &Config, grants: &OutboundGrants) -> Result<(), PgErr
         ));
     }
     for (host, port) in targets {
-        let host = if host.contains(':') {
-            format!("[{host}]")
-        } else {
-            host
-        };
-        let allowed = url::Url::parse(&format!("postgres://{host}:{port}"))
-            .is_ok_and(|url| grants.allows_url(&url));
-        if !allowed {
+        if !grants.allows_service("postgres", &host, Some(port)) {
             tracing::warn!("PostgreSQL address not allowed by allowed_outbound_hosts");
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host
+            };
             // Spin's refusal, word for word.
             return Err(PgError::ConnectionFailed(format!(
                 "address postgres://{host}:{port} is not permitted"

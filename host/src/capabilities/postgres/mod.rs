@@ -36,25 +36,12 @@ pub struct BuilderHandle {
     address: String,
 }
 
-/// One instance's PostgreSQL state: its grants and how many connections it holds.
-#[derive(Default)]
-pub struct PostgresInstance {
-    grants: OutboundGrants,
-    open_connections: usize,
-}
-
-impl PostgresInstance {
-    pub fn new(grants: OutboundGrants) -> Self {
-        Self {
-            grants,
-            open_connections: 0,
-        }
-    }
-}
-
 /// What the PostgreSQL host sees of one instance's state.
 pub struct PostgresView<'a> {
-    pub instance: &'a mut PostgresInstance,
+    /// The component's `allowed_outbound_hosts`, shared with its HTTP and TCP checks.
+    pub grants: &'a OutboundGrants,
+    /// How many PostgreSQL connections the instance holds.
+    pub open_connections: &'a mut usize,
     pub table: &'a mut ResourceTable,
 }
 
@@ -63,13 +50,29 @@ impl PostgresView<'_> {
     /// opened by the caller, without the guest's store.
     fn admit(&self, address: &str) -> Result<tokio_postgres::Config, PgError> {
         let config = client::parse_address(address)?;
-        client::check_hosts(&config, &self.instance.grants)?;
-        if self.instance.open_connections >= MAX_CONNECTIONS_PER_INSTANCE {
+        client::check_hosts(&config, self.grants)?;
+        if *self.open_connections >= MAX_CONNECTIONS_PER_INSTANCE {
             return Err(PgError::ConnectionFailed(format!(
                 "too many open connections (at most {MAX_CONNECTIONS_PER_INSTANCE} per instance)"
             )));
         }
         Ok(config)
+    }
+
+    /// Admits `address` and opens it: the synchronous interfaces' `open`, which hold the
+    /// view across the connect.
+    async fn open_connection(
+        &mut self,
+        address: &str,
+    ) -> wasmtime::Result<Result<Resource<ConnectionHandle>, PgError>> {
+        let config = match self.admit(address) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        match client::connect(config).await {
+            Ok(c) => Ok(Ok(self.push(c)?)),
+            Err(e) => Ok(Err(e)),
+        }
     }
 
     fn push(
@@ -79,7 +82,7 @@ impl PostgresView<'_> {
         let handle = self.table.push(ConnectionHandle {
             client: Arc::new(client),
         })?;
-        self.instance.open_connections += 1;
+        *self.open_connections += 1;
         Ok(handle)
     }
 
@@ -92,7 +95,7 @@ impl PostgresView<'_> {
 
     fn close(&mut self, handle: Resource<ConnectionHandle>) -> wasmtime::Result<()> {
         self.table.delete(handle)?;
-        self.instance.open_connections = self.instance.open_connections.saturating_sub(1);
+        *self.open_connections = self.open_connections.saturating_sub(1);
         Ok(())
     }
 }

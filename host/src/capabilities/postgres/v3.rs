@@ -85,14 +85,7 @@ type Reply<T> = wasmtime::Result<Result<T, Error>>;
 
 impl HostConnection for PostgresView<'_> {
     async fn open(&mut self, address: String) -> Reply<Resource<ConnectionHandle>> {
-        let config = match self.admit(&address) {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(e.into())),
-        };
-        match client::connect(config).await {
-            Ok(c) => Ok(Ok(self.push(c)?)),
-            Err(e) => Ok(Err(e.into())),
-        }
+        Ok(self.open_connection(&address).await?.map_err(Into::into))
     }
 
     async fn query(

@@ -198,14 +198,7 @@ type Reply<T> = wasmtime::Result<Result<T, Error>>;
 
 impl HostConnection for PostgresView<'_> {
     async fn open(&mut self, address: String) -> Reply<Resource<ConnectionHandle>> {
-        let config = match self.admit(&address) {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(e.into())),
-        };
-        match client::connect(config).await {
-            Ok(c) => Ok(Ok(self.push(c)?)),
-            Err(e) => Ok(Err(e.into())),
-        }
+        Ok(self.open_connection(&address).await?.map_err(Into::into))
     }
 
     async fn query(
@@ -253,7 +246,7 @@ impl HostConnectionBuilder for PostgresView<'_> {
 
     async fn build(&mut self, b: Resource<BuilderHandle>) -> Reply<Resource<ConnectionHandle>> {
         let address = self.table.get(&b)?.address.clone();
-        HostConnection::open(self, address).await
+        Ok(self.open_connection(&address).await?.map_err(Into::into))
     }
 
     async fn drop(&mut self, b: Resource<BuilderHandle>) -> wasmtime::Result<()> {

@@ -65,25 +65,12 @@ pub struct ConnectionHandle {
     connection: redis::aio::MultiplexedConnection,
 }
 
-/// One instance's Redis state: its grants and how many connections it holds.
-#[derive(Default)]
-pub struct RedisInstance {
-    grants: OutboundGrants,
-    open_connections: usize,
-}
-
-impl RedisInstance {
-    pub fn new(grants: OutboundGrants) -> Self {
-        Self {
-            grants,
-            open_connections: 0,
-        }
-    }
-}
-
 /// What the Redis host sees of one instance's state.
 pub struct RedisView<'a> {
-    pub instance: &'a mut RedisInstance,
+    /// The component's `allowed_outbound_hosts`, shared with its HTTP and TCP checks.
+    pub grants: &'a OutboundGrants,
+    /// How many Redis connections the instance holds.
+    pub open_connections: &'a mut usize,
     pub table: &'a mut ResourceTable,
 }
 
@@ -92,11 +79,11 @@ impl RedisView<'_> {
     /// opened by the caller, without the guest's store.
     fn admit(&self, address: &str) -> Result<url::Url, RedisError> {
         let url = commands::parse_address(address)?;
-        if !self.instance.grants.allows_url(&url) {
+        if !self.grants.allows_url(&url) {
             tracing::warn!("Redis address not allowed by allowed_outbound_hosts");
             return Err(RedisError::InvalidAddress);
         }
-        if self.instance.open_connections >= MAX_CONNECTIONS_PER_INSTANCE {
+        if *self.open_connections >= MAX_CONNECTIONS_PER_INSTANCE {
             return Err(RedisError::TooManyConnections);
         }
         Ok(url)
@@ -107,7 +94,7 @@ impl RedisView<'_> {
         connection: redis::aio::MultiplexedConnection,
     ) -> wasmtime::Result<Resource<ConnectionHandle>> {
         let handle = self.table.push(ConnectionHandle { connection })?;
-        self.instance.open_connections += 1;
+        *self.open_connections += 1;
         Ok(handle)
     }
 
@@ -120,7 +107,7 @@ impl RedisView<'_> {
 
     fn close(&mut self, handle: Resource<ConnectionHandle>) -> wasmtime::Result<()> {
         self.table.delete(handle)?;
-        self.instance.open_connections = self.instance.open_connections.saturating_sub(1);
+        *self.open_connections = self.open_connections.saturating_sub(1);
         Ok(())
     }
 }
