@@ -8,6 +8,7 @@
 
 use super::model_spec::ModelSpec;
 use super::table::TableSpec;
+use super::counting::{Grouping, Tallies};
 use super::tally::Tally;
 use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
@@ -17,15 +18,8 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-/// One grouping of an evaluation: `overall`, or a subgroup, with its tally.
-pub struct Grouping {
-    pub name: String,
-    pub kept: Vec<usize>,
-    pub tally: Tally,
-}
-
-/// The groupings a model evaluation counts: overall, then one per subgroup.
-pub fn groupings(model: &ModelSpec, table: &TableSpec) -> Vec<Grouping> {
+/// The tallies a model evaluation counts: overall, then one per subgroup.
+pub fn tallies(model: &ModelSpec, table: &TableSpec) -> Tallies {
     let mut out = vec![Grouping {
         name: "overall".into(),
         kept: vec![0],
@@ -38,7 +32,7 @@ pub fn groupings(model: &ModelSpec, table: &TableSpec) -> Vec<Grouping> {
             tally: Tally::new(table, &[0, i + 1]),
         });
     }
-    out
+    Tallies::new(table, out)
 }
 
 /// A cell of the combined table: grouping, value of the subgroup, bin, and per measure

@@ -11,7 +11,7 @@
 
 use super::answers::FitRow;
 use super::model_spec::{FitSpec, parse_feature};
-use super::tally::Sources;
+use super::row_keys::RowKeys;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use carrel_disclosure::{Policy, noise};
@@ -77,10 +77,10 @@ impl FitAccumulator {
     }
 
     /// Adds the checked rows of one batch.
-    pub fn add(&mut self, sources: &Sources<'_>, rows: &[FitRow]) {
+    pub fn add(&mut self, keys: &RowKeys, rows: &[FitRow]) {
         for r in rows {
             let row = r.row as usize;
-            let key = sources.key_of(row);
+            let key = keys.patient(row);
             let added = self.rows_of_patient.entry(key).or_insert(0);
             if *added >= self.max_rows {
                 self.dropped += 1;
@@ -89,7 +89,7 @@ impl FitAccumulator {
             *added += 1;
             self.patterns.add(&r.values, r.outcome);
             self.rows += 1;
-            let record = sources.record_key_of(row);
+            let record = keys.record(row);
             self.rows_key = self.rows_key.wrapping_add(record);
             if r.outcome > 0.0 {
                 self.events += r.outcome as u64;

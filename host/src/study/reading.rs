@@ -10,7 +10,7 @@ use super::model_spec::StudyKind;
 use super::plan::RunPlan;
 use super::registry::RunRecord;
 use super::run::{BATCH_ROWS, ReadObserver, Stop};
-use super::tally::patient_key;
+use super::row_keys::patient_key;
 use crate::ingest::record_keys::RECORD_KEY;
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;

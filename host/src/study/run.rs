@@ -6,7 +6,8 @@
 
 use super::answers::{self, Counted, Rules};
 use super::desk::{RunContext, StudySpec};
-use super::evaluation::{self, Grouping};
+use super::counting::{Counter, Grouping, Tallies};
+use super::evaluation;
 use super::fitting::{self, FitAccumulator};
 use super::handout;
 use super::locality::{self, LocalityReport, SampledGroup, Sampler};
@@ -120,57 +121,6 @@ impl Pass<'_> {
             .await
             .map_err(|f| Stop::failed(&f))?;
         answers::check(answer, batch, &self.rules, duplicates).map_err(Stop::violation)
-    }
-}
-
-/// What a run counts, by the study's kind.
-enum Counter {
-    /// One tally per grouping: the table (counts), or overall and each subgroup (a model
-    /// evaluation).
-    Tallies(Vec<Grouping>),
-    /// The regression's rows, and a tally for the rows' patients and keys.
-    Fit(Box<(Tally, FitAccumulator)>),
-}
-
-impl Counter {
-    /// Counts one batch's checked answer; returns the patient key of each row.
-    fn add(&mut self, batch: &RecordBatch, counted: &Counted) -> Result<Vec<u64>, Stop> {
-        let mut patient_keys = Vec::new();
-        match (self, counted) {
-            (Counter::Tallies(groupings), Counted::Contributions(checked)) => {
-                for g in groupings.iter_mut() {
-                    let sources = g.tally.sources(batch).map_err(Stop::host)?;
-                    g.tally.add(&sources, checked);
-                    if patient_keys.is_empty() {
-                        patient_keys = (0..batch.num_rows()).map(|r| sources.key_of(r)).collect();
-                    }
-                }
-            }
-            (Counter::Fit(fitting), Counted::Fit(rows)) => {
-                let (tally, fit) = fitting.as_mut();
-                let sources = tally.sources(batch).map_err(Stop::host)?;
-                fit.add(&sources, rows);
-                patient_keys = (0..batch.num_rows()).map(|r| sources.key_of(r)).collect();
-            }
-            _ => return Err(Stop::host("an answer of another kind".into())),
-        }
-        Ok(patient_keys)
-    }
-
-    /// Settles the tallies' contributions against their patients' bounds.
-    fn settle(&mut self) {
-        if let Counter::Tallies(groupings) = self {
-            for g in groupings {
-                g.tally.settle();
-            }
-        }
-    }
-
-    fn dropped(&self) -> u64 {
-        match self {
-            Counter::Tallies(groupings) => groupings.iter().map(|g| g.tally.dropped()).sum(),
-            Counter::Fit(fitting) => fitting.1.dropped,
-        }
     }
 }
 
@@ -298,17 +248,19 @@ fn counter(spec: &StudySpec, plan: &RunPlan, policy: &Policy) -> Counter {
     let tool = &spec.tool;
     match (tool.kind, &tool.model, &tool.fit) {
         (StudyKind::ModelEvaluation, Some(model), _) => {
-            Counter::Tallies(evaluation::groupings(model, tool.table()))
+            Counter::Tallies(evaluation::tallies(model, tool.table()))
         }
-        (StudyKind::ModelFit, _, Some(fit)) => Counter::Fit(Box::new((
-            Tally::new(tool.table(), &[]),
-            FitAccumulator::new(fit, policy.min_count),
-        ))),
-        _ => Counter::Tallies(vec![Grouping {
-            name: "table".into(),
-            kept: plan.kept.clone(),
-            tally: Tally::new(tool.table(), &plan.kept),
-        }]),
+        (StudyKind::ModelFit, _, Some(fit)) => {
+            Counter::Fit(Box::new(FitAccumulator::new(fit, policy.min_count)))
+        }
+        _ => Counter::Tallies(Tallies::new(
+            tool.table(),
+            vec![Grouping {
+                name: "table".into(),
+                kept: plan.kept.clone(),
+                tally: Tally::new(tool.table(), &plan.kept),
+            }],
+        )),
     }
 }
 
@@ -388,7 +340,7 @@ async fn run_passes(
         category: "refused by disclosure control".into(),
     };
     let released = match counter {
-        Counter::Tallies(groupings) => {
+        Counter::Tallies(Tallies { groupings, .. }) => {
             let table = tool.table();
             let (raw, keys) = match (&tool.model, tool.kind) {
                 (Some(model), StudyKind::ModelEvaluation) => {
@@ -402,7 +354,7 @@ async fn run_passes(
             release::disclose(&raw, &keys, context.policy).map_err(refused)?
         }
         Counter::Fit(fit) => {
-            let fitted = fitting::release(&fit.1, context.policy).map_err(refused)?;
+            let fitted = fitting::release(&fit, context.policy).map_err(refused)?;
             record.model_report = fitted.report;
             release::encode(&fitted.table, context.policy).map_err(refused)?
         }
@@ -437,12 +389,12 @@ impl MainPass<'_> {
                 &mut self.duplicates,
             )
             .await?;
-        let patient_keys = self.counter.add(&batch, &counted)?;
+        let keys = self.counter.add(&batch, &counted).map_err(Stop::host)?;
         // The sampled groups are copied out of the batch, so that keeping them does not
         // keep the whole batch alive.
         let mut picked = Vec::new();
         for window in groups.windows(2) {
-            if self.sampler.picks(patient_keys[window[0] as usize]) {
+            if self.sampler.picks(keys.patient(window[0] as usize)) {
                 picked.push((window[0], window[1]));
             }
         }

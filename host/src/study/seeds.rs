@@ -24,7 +24,7 @@ use sha2::Sha256;
 use siphasher::sip::SipHasher24;
 use std::hash::Hasher;
 
-use super::tally::patient_key;
+use super::row_keys::patient_key;
 
 /// The key of one study's seeds under one set of parameters.
 #[derive(Clone)]

@@ -2,12 +2,12 @@
 //! a declared measure; the host computes the row's cell from the row's own values (ISO
 //! week of its date, region of its département…) and counts consultations and distinct
 //! patients per cell and measure, with each patient's contributions to a cell bounded.
-//! Nothing here trusts a number the study computed.
+//! Nothing here trusts a number the study computed. Whether a contribution counts (its
+//! patient's bounds) is settled apart, in [`super::contributions`].
 
-use super::contributions::{Bounds, Pending};
+use super::contributions::{Bounds, Counted};
 use super::geography::{REGION_NAMES, region_index};
 use super::table::{Dimension, MAX_DIMENSIONS, TableSpec};
-use crate::ingest::record_keys::{RECORD_KEY, fallback_key};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, UInt8Type};
 use arrow_array::{Array, PrimitiveArray, RecordBatch, StringArray};
@@ -34,7 +34,6 @@ pub struct Tally {
     kinds: Vec<Dimension>,
     age_bounds: Vec<u8>,
     measures: usize,
-    bounds: Bounds,
     cells: FxHashMap<Key, u32>,
     keys: Vec<Key>,
     /// Per cell and measure (`cell * measures + measure`).
@@ -44,12 +43,8 @@ pub struct Tally {
     /// consultations counted, and of the patient keys of the patients counted.
     consultation_keys: Vec<u64>,
     patient_keys: Vec<u64>,
-    /// Contributions not yet settled against their patient's bounds.
-    pending: Pending,
     /// Text values of each kept dimension that takes them from the data, by index.
     interned: Vec<Interner>,
-    /// Contributions beyond a patient's bounds.
-    dropped: u64,
 }
 
 #[derive(Default)]
@@ -75,34 +70,14 @@ pub struct Sources<'a> {
     dates: Option<&'a PrimitiveArray<Date32Type>>,
     ages: Option<&'a PrimitiveArray<UInt8Type>>,
     texts: Vec<Option<&'a StringArray>>,
-    /// The patient key of each row.
-    keys: Vec<u64>,
-    /// The record key of each row.
-    record_keys: Vec<u64>,
 }
 
-impl Sources<'_> {
-    /// The patient key of row `row`.
-    pub fn key_of(&self, row: usize) -> u64 {
-        self.keys[row]
+/// A table's bounds on each patient's contributions.
+pub fn bounds(table: &TableSpec) -> Bounds {
+    Bounds {
+        per_slot: table.max_per_patient.min(255) as u8,
+        slots: table.max_cells_per_patient.min(u32::from(u16::MAX)) as u16,
     }
-
-    /// The record key of row `row`.
-    pub fn record_key_of(&self, row: usize) -> u64 {
-        self.record_keys[row]
-    }
-}
-
-/// The 64 bits of a stored patient pseudonym that the host counts by: its first 16 hex
-/// digits (the pseudonym is an HMAC, so they are as good as any), or a hash of it.
-pub fn patient_key(pseudonym: &str) -> u64 {
-    pseudonym
-        .get(..16)
-        .and_then(|hex| u64::from_str_radix(hex, 16).ok())
-        .unwrap_or_else(|| {
-            use std::hash::{BuildHasher, BuildHasherDefault};
-            BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(pseudonym)
-        })
 }
 
 impl Tally {
@@ -115,36 +90,23 @@ impl Tally {
             kinds,
             age_bounds: table.age_classes.clone(),
             measures: table.measures.len(),
-            bounds: Bounds {
-                per_slot: table.max_per_patient.min(255) as u8,
-                slots: table.max_cells_per_patient.min(u32::from(u16::MAX)) as u16,
-            },
             cells: FxHashMap::default(),
             keys: Vec::new(),
             consultations: Vec::new(),
             patients: Vec::new(),
             consultation_keys: Vec::new(),
             patient_keys: Vec::new(),
-            pending: Pending::default(),
-            dropped: 0,
         }
     }
 
-    /// The cell sources of `batch`, which holds `patient_id` and every source column of
-    /// the kept dimensions.
+    /// The cell sources of `batch`, which holds every source column of the kept
+    /// dimensions.
     pub fn sources<'a>(&self, batch: &'a RecordBatch) -> Result<Sources<'a>, String> {
         let column = |name: &str| {
             batch
                 .column_by_name(name)
                 .ok_or_else(|| format!("the host read no column `{name}`"))
         };
-        let pseudonyms = column("patient_id")?
-            .as_string_opt::<i32>()
-            .ok_or("`patient_id` is not utf8")?;
-        let keys: Vec<u64> = (0..pseudonyms.len())
-            .map(|i| patient_key(pseudonyms.value(i)))
-            .collect();
-        let record_keys = record_keys_of(batch, &keys)?;
         let mut dates = None;
         let mut ages = None;
         let mut texts = Vec::with_capacity(self.kinds.len());
@@ -176,13 +138,7 @@ impl Tally {
             }
             texts.push(text);
         }
-        Ok(Sources {
-            dates,
-            ages,
-            texts,
-            keys,
-            record_keys,
-        })
+        Ok(Sources { dates, ages, texts })
     }
 
     fn key(&mut self, sources: &Sources<'_>, row: usize, label: u32) -> Key {
@@ -228,69 +184,40 @@ impl Tally {
         key
     }
 
-    /// Adds the checked contributions of one batch: at most one per row and measure
-    /// (the caller deduplicates). They count once settled against their patient's bounds.
-    pub fn add(&mut self, sources: &Sources<'_>, contributions: &[Checked]) {
-        for c in contributions {
-            let row = c.row as usize;
-            let key = self.key(sources, row, c.label);
-            let next = self.keys.len() as u32;
-            let cell = *self.cells.entry(key).or_insert(next);
-            if cell == next {
-                self.keys.push(key);
-                let slots = self.keys.len() * self.measures;
-                self.consultations.resize(slots, 0);
-                self.patients.resize(slots, 0);
-                self.consultation_keys.resize(slots, 0);
-                self.patient_keys.resize(slots, 0);
-            }
-            // A table has at most a few million cells (every cell is released or withheld
-            // as a row), far from 2^32 slots.
-            let slot = (cell as usize * self.measures + c.measure as usize) as u32;
-            self.pending
-                .push(sources.keys[row], slot, sources.record_keys[row]);
+    /// The slot (`cell * measures + measure`) of a contribution of row `row` of the batch
+    /// of `sources`: the cell is computed from the row's own values.
+    pub fn slot(&mut self, sources: &Sources<'_>, row: usize, measure: u32, label: u32) -> u32 {
+        let key = self.key(sources, row, label);
+        let next = self.keys.len() as u32;
+        let cell = *self.cells.entry(key).or_insert(next);
+        if cell == next {
+            self.keys.push(key);
+            let slots = self.keys.len() * self.measures;
+            self.consultations.resize(slots, 0);
+            self.patients.resize(slots, 0);
+            self.consultation_keys.resize(slots, 0);
+            self.patient_keys.resize(slots, 0);
         }
+        // A table has at most a few million cells (every cell is released or withheld as a
+        // row), far from 2^32 slots.
+        (cell as usize * self.measures + measure as usize) as u32
     }
 
-    /// Counts every contribution added so far that its patient's bounds allow: each
-    /// patient's first contribution to a cell and measure is a distinct patient there.
-    pub fn settle(&mut self) {
-        let Tally {
-            pending,
-            consultations,
-            patients,
-            consultation_keys,
-            patient_keys,
-            ..
-        } = self;
-        self.dropped += pending.settle(self.bounds, |c| {
-            let slot = c.slot as usize;
-            if c.first {
-                patients[slot] += 1;
-                patient_keys[slot] = patient_keys[slot].wrapping_add(patient_cell_key(c.patient));
-            }
-            consultations[slot] += 1;
-            consultation_keys[slot] = consultation_keys[slot].wrapping_add(c.record);
-        });
-    }
-
-    /// Contributions dropped for their patient's bounds.
-    pub fn dropped(&self) -> u64 {
-        self.assert_settled();
-        self.dropped
-    }
-
-    fn assert_settled(&self) {
-        assert!(
-            self.pending.is_empty(),
-            "a tally is read only after `settle`"
-        );
+    /// Counts a contribution its patient's bounds allowed: each patient's first
+    /// contribution to a slot is a distinct patient there.
+    pub fn count(&mut self, c: Counted) {
+        let slot = c.slot as usize;
+        if c.first {
+            self.patients[slot] += 1;
+            self.patient_keys[slot] = self.patient_keys[slot].wrapping_add(patient_cell_key(c.patient));
+        }
+        self.consultations[slot] += 1;
+        self.consultation_keys[slot] = self.consultation_keys[slot].wrapping_add(c.record);
     }
 
     /// The cell keys of [`Tally::cells`], in the same order: per cell, the consultation
     /// and patient cell keys of each measure.
     pub fn cell_keys(&self) -> Vec<(&[u64], &[u64])> {
-        self.assert_settled();
         let m = self.measures;
         self.release_order()
             .into_iter()
@@ -307,7 +234,6 @@ impl Tally {
     /// regions and age classes as declared, text alphabetically, unknown last), with
     /// their consultations and patients per measure.
     pub fn cells(&self) -> Vec<(Key, &[u64], &[u64])> {
-        self.assert_settled();
         let m = self.measures;
         self.release_order()
             .into_iter()
@@ -378,34 +304,6 @@ fn patient_cell_key(patient_key: u64) -> u64 {
     mix64(patient_key ^ 0x243f_6a88_85a3_08d3)
 }
 
-/// The record key of each row of `batch`: the stored one, or for rows stored before
-/// record keys, one derived from the row's patient, date and hour.
-fn record_keys_of(batch: &RecordBatch, patient_keys: &[u64]) -> Result<Vec<u64>, String> {
-    let stored = batch
-        .column_by_name(RECORD_KEY)
-        .map(|c| {
-            c.as_primitive_opt::<arrow_array::types::UInt64Type>()
-                .ok_or("`record_key` is not uint64")
-        })
-        .transpose()?;
-    let dates = batch
-        .column_by_name("date")
-        .and_then(|c| c.as_primitive_opt::<Date32Type>());
-    let hours = batch
-        .column_by_name("hour")
-        .and_then(|c| c.as_primitive_opt::<UInt8Type>());
-    Ok((0..batch.num_rows())
-        .map(|row| match stored {
-            Some(keys) if keys.is_valid(row) => keys.value(row),
-            _ => fallback_key(
-                patient_keys[row],
-                dates.map_or(0, |d| d.value(row)),
-                hours.and_then(|h| h.is_valid(row).then(|| h.value(row))),
-            ),
-        })
-        .collect())
-}
-
 /// The rank of each interned value in alphabetical order.
 fn text_ranks(interner: &Interner) -> Vec<u32> {
     let mut order: Vec<u32> = (0..interner.values.len() as u32).collect();
@@ -428,118 +326,4 @@ pub fn day_of(days: i32) -> time::Date {
 /// Days since 1970-01-01 of a calendar day.
 pub fn days_of(day: time::Date) -> i32 {
     day.to_julian_day() - day_of(0).to_julian_day()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use arrow_array::{Date32Array, UInt8Array};
-    use std::sync::Arc;
-
-    fn table(max_per_patient: u32) -> TableSpec {
-        let mut table: TableSpec = toml::from_str(
-            "dimensions = [\"week\", \"region\", \"age_class\"]\nmeasures = [\"n\", \"m\"]",
-        )
-        .unwrap();
-        table.max_per_patient = max_per_patient;
-        table
-    }
-
-    /// Rows of patients `p`, all on 2024-01-03 (a Wednesday of 2024-W01).
-    fn batch(patients: &[&str], departements: &[Option<&str>], ages: &[Option<u8>]) -> RecordBatch {
-        let n = patients.len();
-        RecordBatch::try_from_iter([
-            (
-                "patient_id",
-                Arc::new(StringArray::from(patients.to_vec())) as _,
-            ),
-            ("date", Arc::new(Date32Array::from(vec![19725; n])) as _),
-            (
-                "departement",
-                Arc::new(StringArray::from(departements.to_vec())) as _,
-            ),
-            ("age_years", Arc::new(UInt8Array::from(ages.to_vec())) as _),
-        ])
-        .unwrap()
-    }
-
-    fn contribution(row: u32, measure: u32) -> Checked {
-        Checked {
-            row,
-            measure,
-            label: 0,
-        }
-    }
-
-    #[test]
-    fn the_host_counts_consultations_and_distinct_patients_in_cells_it_computes() {
-        let t = table(3);
-        let mut tally = Tally::new(&t, &[0, 1, 2]);
-        let b = batch(
-            &["aa", "aa", "bb", "cc"],
-            &[Some("35"), Some("35"), Some("35"), None],
-            &[Some(40), Some(40), Some(1), None],
-        );
-        let sources = tally.sources(&b).unwrap();
-        let all: Vec<Checked> = (0..4).map(|r| contribution(r, 0)).collect();
-        tally.add(&sources, &all);
-        tally.settle();
-        let cells = tally.cells();
-        let labels: Vec<Vec<String>> = cells
-            .iter()
-            .map(|(key, _, _)| (0..3).map(|s| tally.label(s, key[s], &t)).collect())
-            .collect();
-        assert_eq!(
-            labels,
-            [
-                ["2024-W01", "Bretagne", "<2"],
-                ["2024-W01", "Bretagne", "15-74"],
-                ["2024-W01", "unknown", "unknown"],
-            ]
-        );
-        // Patient aa came twice to the same cell: two consultations, one patient.
-        assert_eq!(cells[1].1, [2, 0]);
-        assert_eq!(cells[1].2, [1, 0]);
-        assert_eq!(tally.dropped(), 0);
-    }
-
-    #[test]
-    fn a_patients_contributions_to_a_cell_beyond_the_bound_are_dropped() {
-        let t = table(1);
-        let mut tally = Tally::new(&t, &[0]);
-        let b = batch(&["aa"; 20], &[Some("35"); 20], &[Some(40); 20]);
-        let sources = tally.sources(&b).unwrap();
-        let all: Vec<Checked> = (0..20).map(|r| contribution(r, 1)).collect();
-        tally.add(&sources, &all);
-        tally.settle();
-        let cells = tally.cells();
-        assert_eq!(cells.len(), 1);
-        assert_eq!(cells[0].1, [0, 1]);
-        assert_eq!(cells[0].2, [0, 1]);
-        assert_eq!(tally.dropped(), 19);
-    }
-
-    #[test]
-    fn a_coarser_grouping_counts_each_patient_once_across_the_cells_it_merges() {
-        let t = table(3);
-        // National: week only. Patient aa in two regions is one patient of the week.
-        let mut tally = Tally::new(&t, &[0]);
-        let b = batch(
-            &["aa", "aa"],
-            &[Some("35"), Some("75")],
-            &[Some(40), Some(40)],
-        );
-        let sources = tally.sources(&b).unwrap();
-        tally.add(&sources, &[contribution(0, 0), contribution(1, 0)]);
-        tally.settle();
-        let cells = tally.cells();
-        assert_eq!(cells.len(), 1);
-        assert_eq!((cells[0].1[0], cells[0].2[0]), (2, 1));
-    }
-
-    #[test]
-    fn patient_keys_are_the_first_sixty_four_bits_of_the_stored_pseudonym() {
-        assert_eq!(patient_key("00000000000000ff0123"), 255);
-        assert_ne!(patient_key("not hex at all"), patient_key("not hex at al"));
-    }
 }
