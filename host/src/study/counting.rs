@@ -54,10 +54,12 @@ impl Tallies {
             .collect::<Result<Vec<_>, _>>()?;
         for c in contributions {
             let row = c.row as usize;
-            for ((g, sources), slot) in self.groupings.iter_mut().zip(&sources).zip(&mut self.slots) {
+            for ((g, sources), slot) in self.groupings.iter_mut().zip(&sources).zip(&mut self.slots)
+            {
                 *slot = g.tally.slot(sources, row, c.measure, c.label);
             }
-            self.pending.push(keys.patient(row), keys.record(row), &self.slots);
+            self.pending
+                .push(keys.patient(row), keys.record(row), &self.slots);
         }
         Ok(())
     }
@@ -246,7 +248,10 @@ mod tests {
         );
         let mut tallies = Tallies::new(
             &t,
-            vec![grouping(&t, "national", &[0]), grouping(&t, "regional", &[0, 1])],
+            vec![
+                grouping(&t, "national", &[0]),
+                grouping(&t, "regional", &[0, 1]),
+            ],
         );
         let keys = RowKeys::of(&b).unwrap();
         tallies

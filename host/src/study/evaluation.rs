@@ -6,9 +6,9 @@
 //! they tell no more than the noisy counts do; a subgroup value with fewer than
 //! `min_count` events, non-events or patients is withheld with its metrics.
 
+use super::counting::{Grouping, Tallies};
 use super::model_spec::ModelSpec;
 use super::table::TableSpec;
-use super::counting::{Grouping, Tallies};
 use super::tally::Tally;
 use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};

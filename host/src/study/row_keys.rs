@@ -96,7 +96,10 @@ mod tests {
         let batch = RecordBatch::try_from_iter([
             (
                 "patient_id",
-                Arc::new(StringArray::from(vec!["00000000000000ff", "00000000000000ff"])) as _,
+                Arc::new(StringArray::from(vec![
+                    "00000000000000ff",
+                    "00000000000000ff",
+                ])) as _,
             ),
             (
                 RECORD_KEY,

@@ -5,8 +5,8 @@
 //! says it: in full for auditors, as a fixed category for researchers.
 
 use super::answers::{self, Counted, Rules};
-use super::desk::{RunContext, StudySpec};
 use super::counting::{Counter, Grouping, Tallies};
+use super::desk::{RunContext, StudySpec};
 use super::evaluation;
 use super::fitting::{self, FitAccumulator};
 use super::handout;

@@ -209,7 +209,8 @@ impl Tally {
         let slot = c.slot as usize;
         if c.first {
             self.patients[slot] += 1;
-            self.patient_keys[slot] = self.patient_keys[slot].wrapping_add(patient_cell_key(c.patient));
+            self.patient_keys[slot] =
+                self.patient_keys[slot].wrapping_add(patient_cell_key(c.patient));
         }
         self.consultations[slot] += 1;
         self.consultation_keys[slot] = self.consultation_keys[slot].wrapping_add(c.record);
