@@ -254,17 +254,7 @@ fn the_register_is_public_and_the_audit_view_is_for_auditors() {
 
 #[test]
 fn an_auditor_logs_in_filters_the_log_and_opens_a_study_in_a_browser() {
-    if !webdriver::available() {
-        // `.ci/run` installs them; only a developer's machine may lack them.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the browser test: install chromium and chromium-driver"
-        );
-        eprintln!(
-            "SKIPPED: {} and {} are needed (apt-get install chromium chromium-driver)",
-            webdriver::CHROMIUM,
-            webdriver::CHROMEDRIVER
-        );
+    if webdriver::skipped_without_browser() {
         return;
     }
     let f = fixture();

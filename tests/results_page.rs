@@ -412,17 +412,7 @@ fn a_researcher_sees_and_downloads_only_their_own_runs_with_a_token_or_the_login
 
 #[test]
 fn the_results_page_draws_a_line_per_series_with_gaps_and_marks_every_redacted_cell_in_a_browser() {
-    if !webdriver::available() {
-        // `.ci/run` installs them; only a developer's machine may lack them.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the browser test: install chromium and chromium-driver"
-        );
-        eprintln!(
-            "SKIPPED: {} and {} are needed (apt-get install chromium chromium-driver)",
-            webdriver::CHROMIUM,
-            webdriver::CHROMEDRIVER
-        );
+    if webdriver::skipped_without_browser() {
         return;
     }
     let f = fixture();
