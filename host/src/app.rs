@@ -117,11 +117,6 @@ fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
     Ok(linker)
 }
 
-/// `.spin` beside the manifest ([`crate::state_dir`] has the rule every subcommand follows).
-pub fn default_state_dir(manifest: &LoadedManifest) -> PathBuf {
-    manifest.base_dir().join(".spin")
-}
-
 impl App {
     pub fn load(options: &AppOptions) -> anyhow::Result<Self> {
         let manifest = manifest::load(&options.manifest)?;
@@ -129,7 +124,7 @@ impl App {
         let state_dir = options
             .state_dir
             .clone()
-            .unwrap_or_else(|| default_state_dir(&manifest));
+            .unwrap_or_else(|| crate::state_dir::beside_loaded(&manifest));
         private_state_dir(&state_dir)?;
         let runtime_config = match &options.runtime_config {
             Some(path) => RuntimeConfig::load(path)?,
@@ -254,7 +249,7 @@ impl App {
             components,
             state_dir,
             deadline: options.deadline,
-            read_timeout: crate::server::ServerOptions::default().read_timeout,
+            read_timeout: crate::request_body::DEFAULT_READ_TIMEOUT,
             warehouse,
             studies,
             self_requests,

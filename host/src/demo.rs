@@ -7,11 +7,11 @@
 //! (`<state>/demo/`), so running it again reuses it: no data is ingested twice.
 
 use crate::app::{App, AppOptions};
+use crate::demo_runs::{instant, run_or_reuse};
 use crate::import::Payload;
 use crate::manifest::LoadedManifest;
 use crate::server::{ServerOptions, serve, shutdown_signal};
-use crate::study::registry::RunStatus;
-use crate::study::registry::{ApprovalState, RunRecord};
+use crate::study::registry::ApprovalState;
 use crate::study::{Caller, StudyDesk};
 use crate::tokens::{Role, TokenStore};
 use anyhow::{Context, bail};
@@ -80,7 +80,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let state_dir = args
         .state_dir
         .clone()
-        .unwrap_or_else(|| crate::app::default_state_dir(&manifest));
+        .unwrap_or_else(|| crate::state_dir::beside_loaded(&manifest));
     build_missing(&manifest)?;
     init_keys(&state_dir)?;
     let demo_dir = state_dir.join("demo");
@@ -137,10 +137,6 @@ pub fn init_keys(state_dir: &Path) -> anyhow::Result<()> {
         Err(VaultError::MasterKeyExists { .. } | VaultError::AlreadyInitialised { .. }) => Ok(()),
         Err(e) => Err(e).context(format!("cannot initialise {}", state_dir.display())),
     }
-}
-
-fn instant(rfc3339: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339).ok()
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
@@ -350,54 +346,6 @@ async fn run_studies(
         }
     }
     Ok(())
-}
-
-/// Runs `id` with `param` unless an identical run (same study, parameters, binary,
-/// manifest and no data since) succeeded before, and says which.
-pub(crate) async fn run_or_reuse(
-    desk: &StudyDesk,
-    researcher: &Caller,
-    id: &str,
-    param: &str,
-    newest_data: Option<OffsetDateTime>,
-) -> anyhow::Result<RunRecord> {
-    let params: Vec<(String, String)> = param
-        .split_whitespace()
-        .filter_map(|p| p.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    let wasm = desk.current_wasm_sha256(id)?;
-    let manifest = &desk.spec(id)?.manifest_sha256;
-    // A refusal by disclosure control is as reproducible as a success.
-    let previous = desk.registry.runs(Some(id))?.into_iter().find(|r| {
-        (r.status == RunStatus::Succeeded
-            || r.error
-                .as_deref()
-                .is_some_and(|e| e.starts_with("disclosure control")))
-            && r.params == params
-            && r.actor == researcher.actor()
-            && r.wasm_sha256 == wasm
-            && &r.manifest_sha256 == manifest
-            && instant(&r.started_at) > newest_data
-    });
-    let (record, verb) = match previous {
-        Some(record) => (record, "reused"),
-        None => (desk.run(id, params.clone(), researcher).await?.0, "ran"),
-    };
-    println!(
-        "Study {}: {verb} {}: {}, {} rows read, {} released{}",
-        format!("{id} {param}").trim_end(),
-        record.run_id,
-        record.status,
-        record.rows_read,
-        record.rows_released,
-        record
-            .error
-            .as_deref()
-            .map(|e| format!(" ({e})"))
-            .unwrap_or_default()
-    );
-    Ok(record)
 }
 
 /// `rows` rows of the released ILI table around its largest `ili` count (a summer week's

@@ -4,7 +4,7 @@
 //! its model, and `referral-eval` evaluates it in its sandbox on the second year (the
 //! host computes AUROC and calibration from its own counts).
 
-use crate::demo::run_or_reuse;
+use crate::demo_runs::run_or_reuse;
 use crate::study::registry::RunRecord;
 use crate::study::registry::RunStatus;
 use crate::study::{Caller, StudyDesk};

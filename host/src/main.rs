@@ -390,7 +390,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         let state_dir = args
             .state_dir
             .clone()
-            .unwrap_or_else(|| carrel::app::default_state_dir(&manifest));
+            .unwrap_or_else(|| carrel::state_dir::beside_loaded(&manifest));
         carrel::demo::init_keys(&state_dir)?;
     }
     anyhow::ensure!(

@@ -5,6 +5,7 @@
 //! `carrel tokens add -f app/spin.toml …` use one warehouse, and so does every command run
 //! after `export CARREL_STATE_DIR=app/.spin`.
 
+use crate::manifest::LoadedManifest;
 use std::path::{Path, PathBuf};
 
 /// The environment variable every `--state-dir` option reads.
@@ -39,6 +40,11 @@ pub fn beside(manifest: &Path) -> PathBuf {
         Some(dir) if !dir.as_os_str().is_empty() => dir.join(".spin"),
         _ => PathBuf::from(".spin"),
     }
+}
+
+/// `.spin` in the directory of a loaded manifest.
+pub fn beside_loaded(manifest: &LoadedManifest) -> PathBuf {
+    manifest.base_dir().join(".spin")
 }
 
 #[cfg(test)]

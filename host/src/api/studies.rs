@@ -6,8 +6,8 @@
 
 use crate::app::App;
 use crate::authn::authenticate;
+use crate::request_body::{BodyError, read_body};
 use crate::responses::{HostResponse, bytes, json, plain};
-use crate::server::{BodyError, read_body};
 use crate::study::registry::RunStatus;
 use crate::study::registry::{RegistryError, RunRecord};
 use crate::study::run_pages::page_size;

@@ -93,7 +93,7 @@ pub fn build(options: &ReportOptions) -> anyhow::Result<Report> {
     let state_dir = options
         .state_dir
         .clone()
-        .unwrap_or_else(|| crate::app::default_state_dir(&manifest));
+        .unwrap_or_else(|| crate::state_dir::beside_loaded(&manifest));
     let registry =
         if state_dir.join(carrel_vault::CATALOG_FILE).is_file() {
             Some(StudyRegistry::open(&state_dir).with_context(|| {

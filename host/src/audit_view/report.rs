@@ -10,7 +10,6 @@
 //! every field is always present (`null` or empty when it does not apply), components are
 //! sorted by id, imports by name, and nothing in it depends on the time it was made.
 
-use super::classify::Capability;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -295,4 +294,107 @@ pub fn privacy_summary(d: &DisclosureGrant) -> String {
         "cell-key noise of scale {}{per_release}{budget}",
         d.noise_scale
     )
+}
+
+/// A capability carrel grants through the manifest, named after what it lets a component do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Capability {
+    OutboundHttp,
+    KeyValue,
+    Sqlite,
+    Variables,
+    Ingest,
+    KeyedHash,
+    Dataset,
+    Files,
+    Environment,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 9] = [
+        Self::OutboundHttp,
+        Self::KeyValue,
+        Self::Sqlite,
+        Self::Variables,
+        Self::Ingest,
+        Self::KeyedHash,
+        Self::Dataset,
+        Self::Files,
+        Self::Environment,
+    ];
+
+    /// The manifest setting that grants it.
+    pub fn grant_field(self) -> &'static str {
+        match self {
+            Self::OutboundHttp => "allowed_outbound_hosts",
+            Self::KeyValue => "key_value_stores",
+            Self::Sqlite => "sqlite_databases",
+            Self::Variables => "variables",
+            Self::Ingest => "tool.carrel.ingest",
+            Self::KeyedHash => "tool.carrel.keyed_hash_domains",
+            Self::Dataset => "tool.carrel.study",
+            Self::Files => "files",
+            Self::Environment => "environment",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::OutboundHttp => "outbound network: HTTP, TCP, Redis, MQTT, PostgreSQL",
+            Self::KeyValue => "key-value store",
+            Self::Sqlite => "SQLite database",
+            Self::Variables => "application variables",
+            Self::Ingest => "handing consultations to the host",
+            Self::KeyedHash => "keyed hashing (pseudonyms)",
+            Self::Dataset => "a study's log (its rows are handed to it by the host)",
+            Self::Files => "files",
+            Self::Environment => "environment variables",
+        }
+    }
+
+    /// Whether the component's grants include this capability.
+    pub fn granted(self, grants: &Grants) -> bool {
+        match self {
+            Self::OutboundHttp => !grants.allowed_outbound_hosts.is_empty(),
+            Self::KeyValue => !grants.key_value_stores.is_empty(),
+            Self::Sqlite => !grants.sqlite_databases.is_empty(),
+            Self::Variables => !grants.variables.is_empty(),
+            Self::Ingest => grants.ingest.is_some(),
+            Self::KeyedHash => !grants.keyed_hash_domains.is_empty(),
+            Self::Dataset => grants.study.is_some(),
+            Self::Files => !grants.files.is_empty(),
+            Self::Environment => !grants.environment.is_empty(),
+        }
+    }
+
+    /// The grant as written, for messages.
+    pub(super) fn grant_text(self, grants: &Grants) -> String {
+        let list = |items: &[String]| format!("{items:?}");
+        match self {
+            Self::OutboundHttp => list(&grants.allowed_outbound_hosts),
+            Self::KeyValue => list(&grants.key_value_stores),
+            Self::Sqlite => list(&grants.sqlite_databases),
+            Self::Variables => list(&grants.variables.keys().cloned().collect::<Vec<_>>()),
+            Self::Ingest => grants
+                .ingest
+                .as_ref()
+                .map(|i| format!("dataset {} via {}", i.dataset, i.pseudonymiser))
+                .unwrap_or_default(),
+            Self::KeyedHash => list(&grants.keyed_hash_domains),
+            Self::Dataset => "a study section".into(),
+            Self::Files => list(&grants.files),
+            Self::Environment => list(&grants.environment.keys().cloned().collect::<Vec<_>>()),
+        }
+    }
+
+    /// Whether an import of this class and capability lets the component use the grant.
+    /// Files and the environment arrive through baseline WASI interfaces.
+    fn used_by(self, import: &ImportView) -> bool {
+        match self {
+            Self::Files => import.interface.starts_with("wasi:filesystem/"),
+            Self::Environment => import.interface == "wasi:cli/environment",
+            other => import.capability == Some(other),
+        }
+    }
 }

@@ -5,14 +5,7 @@
 //! name another. A component without the grant gets `access-denied`, and the attempt is
 //! audited as `capability.denied`.
 
-pub mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "carrel:eds/ingester",
-        imports: { default: async | trappable },
-    });
-}
-
+use crate::ingest::bindings;
 use crate::ingest::{IngestError, IngestPipeline};
 use crate::patients::ObjectionError;
 use crate::patients::objections::Channel;

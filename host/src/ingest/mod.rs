@@ -1,6 +1,7 @@
 //! The host's half of ingestion: identified consultations in, through the pseudonymiser
 //! component, checked, encrypted and appended to the dataset, with a receipt out.
 
+pub mod bindings;
 mod check;
 pub mod pseudonymiser;
 pub mod record_keys;
@@ -8,8 +9,8 @@ mod withhold;
 
 pub use withhold::WITHHELD_ACTION;
 
-use crate::capabilities::ingest::bindings::carrel::eds::types::{IdentifiedConsultation, Receipt};
 use crate::patients::PatientRights;
+use bindings::carrel::eds::types::{IdentifiedConsultation, Receipt};
 use carrel_vault::{AuditAction, AuditEvent, ColumnGroups, Vault};
 use pseudonymiser::Pseudonymiser;
 use rusqlite::{Connection, OptionalExtension, params};

@@ -9,14 +9,14 @@ mod bindings {
         imports: { default: trappable },
         exports: { default: async },
         with: {
-            "carrel:eds/types": crate::capabilities::ingest::bindings::carrel::eds::types,
+            "carrel:eds/types": crate::ingest::bindings::carrel::eds::types,
         },
     });
 }
 
-use crate::capabilities::ingest::bindings::carrel::eds::types::IdentifiedConsultation;
 use crate::capabilities::keyed_hash::KeyedHashGrants;
 use crate::engine::ticks;
+use crate::ingest::bindings::carrel::eds::types::IdentifiedConsultation;
 use bindings::carrel::eds::keyed_hash;
 use std::time::Duration;
 use wasmtime::component::{HasData, Linker, ResourceTable};
@@ -121,7 +121,7 @@ impl Pseudonymiser {
         match outcome {
             Ok(Ok(bytes)) => Ok(bytes),
             Ok(Err(message)) => Err(message.chars().take(300).collect()),
-            Err(e) => Err(crate::worker::failure_reason(&e, self.deadline)),
+            Err(e) => Err(crate::guest_failure::failure_reason(&e, self.deadline)),
         }
     }
 }

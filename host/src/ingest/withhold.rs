@@ -3,7 +3,7 @@
 //! own normalisation and key ([`carrel_pseudonym::identity`]), and leaves out those in
 //! the objection register. The receipt and the audit count them, never saying whose.
 
-use crate::capabilities::ingest::bindings::carrel::eds::types::IdentifiedConsultation;
+use crate::ingest::bindings::carrel::eds::types::IdentifiedConsultation;
 use crate::patients::PatientRights;
 use crate::patients::objections::ObjectionSet;
 use carrel_vault::{AuditAction, AuditEvent};

@@ -2,8 +2,9 @@
 //! Spin's headers set, credentials removed and who is calling told in the host's own
 //! headers. Requests from outside and self requests are built the same way.
 
-use super::{BodyError, CALLER_HEADERS, Server, read_body, strip_for_guest};
+use super::{CALLER_HEADERS, Server, strip_for_guest};
 use crate::manifest::RouteMatch;
+use crate::request_body::{BodyError, read_body};
 use crate::responses::{HostResponse, plain};
 use crate::tokens::Principal;
 use bytes::Bytes;

@@ -5,12 +5,10 @@ mod guest_request;
 mod self_requests;
 
 use crate::app::App;
+use crate::guest_failure::failure_reason;
 use crate::manifest::RoutePattern;
 use crate::tokens::Principal;
-use crate::worker::failure_reason;
-use bytes::Bytes;
 use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -52,37 +50,10 @@ impl Default for ServerOptions {
             max_concurrent_requests: 128,
             max_queued_requests: 1024,
             queue_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(30),
+            read_timeout: crate::request_body::DEFAULT_READ_TIMEOUT,
             study_runs: Default::default(),
             session_lifetime: crate::web::session_store::DEFAULT_LIFETIME,
         }
-    }
-}
-
-/// Why a request body could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum BodyError {
-    #[error("request body is larger than {0} bytes")]
-    TooLarge(usize),
-    #[error("request body was not received in time")]
-    TooSlow,
-    #[error("cannot read request body: {0}")]
-    Unreadable(String),
-}
-
-/// Reads a whole request body of at most `limit` bytes within `timeout`: every body the
-/// host reads goes through here, so a client that sends one byte a second (slowloris)
-/// holds a connection for `timeout` at most, on any route.
-pub async fn read_body(
-    body: Incoming,
-    limit: usize,
-    timeout: Duration,
-) -> Result<Bytes, BodyError> {
-    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge(limit)),
-        Ok(Err(e)) => Err(BodyError::Unreadable(e.to_string())),
-        Err(_) => Err(BodyError::TooSlow),
     }
 }
 

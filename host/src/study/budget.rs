@@ -18,11 +18,10 @@
 //! segments reveals nothing new, since the same records always draw the same noise.
 
 use super::manifest::STUDY_DATASET;
-use super::registry::{RegistryError, RunRecord};
-use crate::study::registry::RunStatus;
+pub use super::records::Spend;
+use super::records::{RegistryError, RunRecord, RunStatus};
 use carrel_disclosure::{Policy, noise};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// What one release of a study costs, from its declared bounds and its noise.
@@ -30,26 +29,6 @@ use sha2::{Digest, Sha256};
 pub struct Cost {
     pub epsilon: f64,
     pub delta: f64,
-}
-
-/// The privacy accounting of one run, kept in its record and its audit entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Spend {
-    pub dataset: String,
-    /// The perturbation the release had (`carrel_disclosure::noise::PERTURBATION_VERSION`).
-    pub perturbation: String,
-    pub noise_scale: f64,
-    /// The run's `ε` and `δ` from the declared bounds.
-    pub epsilon: f64,
-    pub delta: f64,
-    /// What the run took from the budget: `epsilon`, or 0 when it read nothing or repeated
-    /// an earlier release exactly.
-    pub charged: f64,
-    /// The earlier run whose release this one repeated.
-    pub repeat_of: Option<String>,
-    /// The budget, and what was spent of it with this run.
-    pub budget: f64,
-    pub spent: f64,
 }
 
 /// The cost of one release of a study with `table` bounds under `policy`; `None` when its

@@ -13,7 +13,7 @@ pub(crate) use super::cli_print::print_table;
 use super::cli_print::{RunProgress, exit_code, print_record, print_view, print_view_line};
 use super::desk::{StudyDesk, study_specs};
 use super::metadata::{terminal_json, terminal_lines, terminal_safe};
-use super::run::ReadObserver;
+use super::spec::ReadObserver;
 use super::synthetic::{SyntheticWarehouse, try_study};
 use crate::progress::Progress;
 use anyhow::{Context, anyhow, bail};
@@ -221,7 +221,7 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
     let state_dir = args
         .state_dir
         .clone()
-        .unwrap_or_else(|| crate::app::default_state_dir(&manifest));
+        .unwrap_or_else(|| crate::state_dir::beside_loaded(&manifest));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -3,7 +3,7 @@
 
 use super::metadata::{terminal_lines, terminal_safe};
 use super::registry::RunRecord;
-use super::run::ReadObserver;
+use super::spec::ReadObserver;
 use super::view::{ResearcherRun, duration_text};
 use crate::progress::Progress;
 use crate::study::registry::RunStatus;

@@ -79,34 +79,6 @@ pub struct Owner {
     pub added_by: String,
 }
 
-/// Creates the owners table; a catalog from before owners gets the first submitter of
-/// each study as its owner, when that was a token.
-pub(super) fn create_table(conn: &Connection) -> rusqlite::Result<()> {
-    let tx = conn.unchecked_transaction()?;
-    let existed = tx
-        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'study_owners'")?
-        .exists([])?;
-    if !existed {
-        tx.execute_batch(
-            "CREATE TABLE study_owners (
-                study     TEXT NOT NULL,
-                token_id  TEXT NOT NULL,
-                holder    TEXT NOT NULL,
-                added_at  TEXT NOT NULL,
-                added_by  TEXT NOT NULL,
-                PRIMARY KEY (study, token_id)
-            );
-            CREATE INDEX study_owners_by_token ON study_owners (token_id);
-            INSERT OR IGNORE INTO study_owners (study, token_id, holder, added_at, added_by)
-                SELECT study, substr(submitted_by, 7), submitted_by, submitted_at, submitted_by
-                FROM study_submissions s
-                WHERE seq = (SELECT MIN(seq) FROM study_submissions WHERE study = s.study)
-                  AND submitted_by LIKE 'token:%';",
-        )?;
-    }
-    tx.commit()
-}
-
 fn owners_in(conn: &Connection, study: &str) -> rusqlite::Result<Vec<Owner>> {
     let mut statement = conn.prepare_cached(
         "SELECT token_id, holder, added_at, added_by FROM study_owners WHERE study = ?1

@@ -4,20 +4,23 @@
 //! to an observer, what was read noted in the run record (for auditors), and never the
 //! rows of patients who objected or rows past retention.
 
-use super::desk::{RunContext, StudySpec};
 use super::manifest::STUDY_DATASET;
 use super::model_spec::StudyKind;
 use super::plan::RunPlan;
 use super::registry::RunRecord;
 use super::row_keys::patient_key;
-use super::run::{BATCH_ROWS, ReadObserver, Stop};
+use super::spec::{ReadObserver, RunContext, StudySpec};
 use crate::ingest::record_keys::RECORD_KEY;
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use carrel_vault::{DateRange, Scan, ScanOptions};
 use std::sync::Arc;
 
-/// An open scan of the run's rows.
+/// Rows handed to a study in one call.
+pub const BATCH_ROWS: usize = 4096;
+
+/// An open scan of the run's rows. Its errors are the host's (the study never sees
+/// them), as text for the run record.
 pub struct Reader {
     scan: Scan,
     observer: Option<Arc<dyn ReadObserver>>,
@@ -32,7 +35,7 @@ impl Reader {
         context: &RunContext<'_>,
         spec: &StudySpec,
         plan: &RunPlan,
-    ) -> Result<Option<Reader>, Stop> {
+    ) -> Result<Option<Reader>, String> {
         let kinds = spec.tool.table().dimension_kinds();
         // The record key and the hour are the host's, for cell keys (the hour only for rows
         // stored before record keys); the study is handed only its granted columns.
@@ -61,7 +64,7 @@ impl Reader {
         let scan = match context.vault.scan_with(STUDY_DATASET, &columns, &options) {
             Ok(scan) => scan,
             Err(carrel_vault::VaultError::UnknownDataset(_)) => return Ok(None),
-            Err(e) => return Err(Stop::host(format!("cannot read {STUDY_DATASET}: {e}"))),
+            Err(e) => return Err(format!("cannot read {STUDY_DATASET}: {e}")),
         };
         if let Some(observer) = &context.observer {
             observer.planned(scan.segments_planned() as u64);
@@ -75,15 +78,15 @@ impl Reader {
     }
 
     /// The next decrypted batch.
-    pub fn next(&mut self, record: &mut RunRecord) -> Result<Option<RecordBatch>, Stop> {
+    pub fn next(&mut self, record: &mut RunRecord) -> Result<Option<RecordBatch>, String> {
         let Some(batch) = self.scan.next() else {
             return Ok(None);
         };
-        let batch = batch.map_err(|e| Stop::host(format!("cannot read {STUDY_DATASET}: {e}")))?;
+        let batch = batch.map_err(|e| format!("cannot read {STUDY_DATASET}: {e}"))?;
         // Rows of patients who objected, and rows past retention, even before a pass has
         // removed them from storage: the study is never handed them.
         let batch = match &self.exclusions {
-            Some(exclusions) => exclusions.filter(batch).map_err(Stop::host)?,
+            Some(exclusions) => exclusions.filter(batch)?,
             None => batch,
         };
         record.rows_read += batch.num_rows() as u64;
@@ -119,14 +122,14 @@ pub fn row_chunks(batch: &RecordBatch) -> impl Iterator<Item = (RecordBatch, Vec
 /// [`BATCH_ROWS`] rows; a patient's rows are one group, never split across batches.
 pub fn patient_chunks(
     batches: Vec<RecordBatch>,
-) -> Result<impl Iterator<Item = (RecordBatch, Vec<u32>)>, Stop> {
+) -> Result<impl Iterator<Item = (RecordBatch, Vec<u32>)>, String> {
     let (sorted, patients) = match batches.first() {
         None => (None, Vec::new()),
         Some(first) => {
             let all = arrow_select::concat::concat_batches(&first.schema(), &batches)
-                .map_err(|e| Stop::host(e.to_string()))?;
+                .map_err(|e| e.to_string())?;
             drop(batches);
-            let (sorted, patients) = by_patient(&all).map_err(Stop::host)?;
+            let (sorted, patients) = by_patient(&all)?;
             (Some(sorted), patients)
         }
     };

@@ -6,7 +6,6 @@
 
 use super::answers::{self, Counted, Rules};
 use super::counting::{Counter, Grouping, Tallies};
-use super::desk::{RunContext, StudySpec};
 use super::evaluation;
 use super::fitting::{self, FitAccumulator};
 use super::handout;
@@ -14,11 +13,12 @@ use super::locality::{self, LocalityReport, SampledGroup, Sampler};
 use super::manifest::{STUDY_DATASET, Unit};
 use super::model_spec::StudyKind;
 use super::plan::{RunPlan, plan};
-use super::reading::{Reader, patient_chunks, row_chunks};
+use super::reading::{BATCH_ROWS, Reader, patient_chunks, row_chunks};
 use super::registry::RunRecord;
 use super::release;
 use super::sandbox::{Failure, RunLimits, Start, StudyInstance, StudySandbox, random_seed};
 use super::seeds::GroupSeeds;
+use super::spec::{RunContext, StudySpec, sha256_hex};
 use super::tally::Tally;
 use crate::capabilities::study_log::StudyLog;
 use crate::capabilities::study_world::bindings::carrel::eds::study_types::{
@@ -33,16 +33,6 @@ use sha2::Sha256;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::Component;
-
-/// Rows handed to a study in one call.
-pub const BATCH_ROWS: usize = 4096;
-
-/// Follows a run's reading: the segments the scan will decrypt, then the segments and
-/// rows read. Only numbers, never data.
-pub trait ReadObserver: Send + Sync {
-    fn planned(&self, segments: u64);
-    fn read(&self, segments: u64, rows: u64);
-}
 
 /// Why a run stopped, with what each audience is told.
 #[derive(Debug)]
@@ -234,7 +224,7 @@ fn read_model(spec: &StudySpec) -> Result<Vec<u8>, Stop> {
     };
     let bytes = std::fs::read(path)
         .map_err(|e| Stop::host(format!("cannot read the model {}: {e}", path.display())))?;
-    if &super::desk::sha256_hex(&bytes) != sha256 {
+    if &sha256_hex(&bytes) != sha256 {
         return Err(Stop::host(format!(
             "the model {} changed since the manifest was read",
             path.display()
@@ -360,7 +350,7 @@ async fn run_passes(
         }
     };
     record.status = RunStatus::Succeeded;
-    record.output_sha256 = Some(super::desk::sha256_hex(&released.bytes));
+    record.output_sha256 = Some(sha256_hex(&released.bytes));
     record.rows_released = released.rows;
     record.disclosure = released.report;
     Ok(released.bytes)
@@ -437,12 +427,12 @@ async fn feed_all(
     plan: &RunPlan,
     record: &mut RunRecord,
 ) -> Result<(), Stop> {
-    let Some(mut reader) = Reader::open(context, spec, plan)? else {
+    let Some(mut reader) = Reader::open(context, spec, plan).map_err(Stop::host)? else {
         return Ok(());
     };
     match spec.tool.unit {
         Unit::Consultation => {
-            while let Some(batch) = reader.next(record)? {
+            while let Some(batch) = reader.next(record).map_err(Stop::host)? {
                 for (chunk, groups) in row_chunks(&batch) {
                     main.feed(chunk, groups).await?;
                 }
@@ -451,11 +441,11 @@ async fn feed_all(
         }
         Unit::Patient => {
             let mut batches = Vec::new();
-            while let Some(batch) = reader.next(record)? {
+            while let Some(batch) = reader.next(record).map_err(Stop::host)? {
                 batches.push(batch);
             }
             reader.finish(record);
-            for (chunk, groups) in patient_chunks(batches)? {
+            for (chunk, groups) in patient_chunks(batches).map_err(Stop::host)? {
                 main.feed(chunk, groups).await?;
             }
         }

@@ -132,8 +132,8 @@ impl Failure {
     /// A trap or host error, classified from the error itself, not from its text.
     fn trap(e: &wasmtime::Error, time: Duration) -> Failure {
         Failure::Trap {
-            detail: crate::worker::failure_reason(e, time),
-            timed_out: crate::worker::timed_out(e),
+            detail: crate::guest_failure::failure_reason(e, time),
+            timed_out: crate::guest_failure::timed_out(e),
         }
     }
 

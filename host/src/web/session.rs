@@ -16,8 +16,8 @@
 use super::html::{esc, field, html, page, parse_form, redirect};
 use super::session_store::{NoSession, Session};
 use crate::app::{App, Warehouse};
+use crate::request_body::{BodyError, read_body};
 use crate::responses::HostResponse;
-use crate::server::{BodyError, read_body};
 use crate::tokens::{Principal, Role};
 use carrel_vault::{AuditAction, AuditEvent};
 use http::{HeaderMap, StatusCode, header};

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::calendar::civil;
-use crate::sample::Consultation;
+use crate::consultation::Consultation;
 
 /// Identifier system of the NIR (INS-NIR).
 pub const NIR_SYSTEM: &str = "urn:oid:1.2.250.1.213.1.4.8";

@@ -6,6 +6,7 @@
 //! files.
 
 mod calendar;
+mod consultation;
 mod fhir;
 pub mod pathways;
 mod places;
@@ -16,14 +17,14 @@ mod truth;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use consultation::Consultation;
 pub use places::{ASSOCIATIONS, Association};
-pub use sample::Consultation;
 pub use sink::{BUNDLE_LIMIT, NDJSON_LIMIT};
 pub use truth::{GroundTruth, age_class, age_in_years};
 
 use calendar::{civil, day_number};
+use consultation::Dice;
 use fhir::Fault;
-use sample::Dice;
 use sink::Sink;
 
 /// The name of the ground-truth file written next to the data.

@@ -11,7 +11,7 @@
 //!   probability [`RECONSULT_72H_TO_7D`]. The ground truth counts the re-consultations
 //!   actually written (a follow-up past the last day is not).
 
-use crate::sample::{Dice, Outcome, Visit};
+use crate::consultation::{Dice, Outcome, Visit};
 
 pub const REFERRAL_INTERCEPT: f64 = -4.0;
 /// Each feature with its coefficient on the logit scale.

@@ -121,8 +121,9 @@ impl Sink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consultation::Dice;
     use crate::fhir::resources;
-    use crate::sample::{Dice, consultation};
+    use crate::sample::consultation;
 
     fn fill(format: SynthFormat, dir: &Path) -> Vec<String> {
         let mut sink = Sink::with_limit(dir, "consultations", format, 2);

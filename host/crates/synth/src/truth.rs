@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{civil, iso_week};
+use crate::consultation::{Consultation, Outcome};
 use crate::fhir::Fault;
-use crate::sample::{Consultation, Outcome};
 
 /// Counts over the valid consultations written, and the faulty records set apart.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

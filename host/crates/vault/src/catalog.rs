@@ -2,7 +2,7 @@
 //! groups, wrapped data keys, segments and the audit log, in one database so a change
 //! and the audit entry recording it commit in one transaction.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -129,10 +129,47 @@ pub(crate) fn forget_deleted(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// A segment as recorded in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub id: String,
+    pub position: u64,
+    pub schema_version: u32,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+    pub created: String,
+    pub file: PathBuf,
+}
+
 /// Creates the vault's tables and the audit tables.
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     conn.execute_batch(SCHEMA)?;
-    crate::audit::create_tables(conn)?;
+    create_audit_tables(conn)?;
+    Ok(())
+}
+
+/// Creates the audit log's tables: the hash-chained entries and the head.
+pub(crate) fn create_audit_tables(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        r#"
+        CREATE TABLE IF NOT EXISTS audit (
+            seq       INTEGER PRIMARY KEY,
+            time      TEXT NOT NULL,
+            actor     TEXT NOT NULL,
+            action    TEXT NOT NULL,
+            subject   TEXT NOT NULL,
+            details   TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash      TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS audit_head (
+            id   INTEGER PRIMARY KEY CHECK (id = 1),
+            seq  INTEGER NOT NULL,
+            hash TEXT NOT NULL
+        );
+        "#,
+    )?;
     Ok(())
 }
 

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use arrow_schema::ArrowError;
 
-use crate::master_key::MASTER_KEY_ENV;
+/// The environment variable that may hold the master key (base64), instead of or as well
+/// as the state directory's key file. Defined here because the errors name it.
+pub const MASTER_KEY_ENV: &str = "CARREL_MASTER_KEY";
 
 /// Why a segment file could not be trusted. Every variant is reported together with the
 /// dataset and segment it concerns (see [`VaultError::Segment`]).

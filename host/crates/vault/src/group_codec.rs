@@ -10,12 +10,12 @@ use arrow_ipc::reader::StreamDecoder;
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{FieldRef, Schema};
 
+use crate::catalog::SegmentInfo;
 use crate::chunked::{CHUNK_SIZE, GroupCrypt, TagBytes, open_groups, seal_groups};
 use crate::crypto::{NONCE_LEN, SecretKey, random_nonce};
 use crate::dataset::DatasetVersion;
 use crate::error::{Result, SegmentDamage, VaultError};
 use crate::segment_file::{SealedGroup, SegmentIdentity};
-use crate::store::SegmentInfo;
 
 /// A group's plaintext with the data key it is to be sealed under.
 pub(crate) struct KeyedPayload {

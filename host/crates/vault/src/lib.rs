@@ -42,20 +42,18 @@ pub mod text;
 pub use audit::{
     AuditAction, AuditEntry, AuditEvent, AuditHead, AuditLog, ChainBreak, VerifyReport,
 };
-pub use catalog::{CATALOG_FILE, open_existing as open_catalog};
+pub use catalog::{CATALOG_FILE, SegmentInfo, open_existing as open_catalog};
 pub use dataset::{ColumnGroups, DatasetVersion};
 pub use date_filter::{DateRange, ScanOptions};
-pub use error::{Result, SegmentDamage, VaultError};
+pub use error::{MASTER_KEY_ENV, Result, SegmentDamage, VaultError};
 pub use fsio::{create_private_file, secure_state_dir};
-pub use master_key::{
-    KeyInitReport, KeySource, MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKeyEnv, init_master_key,
-};
+pub use master_key::{KeyInitReport, KeySource, MASTER_KEY_FILE, MasterKeyEnv, init_master_key};
 pub use purge::{
     PURGE_ACTION, PurgeProgress, PurgeReport, REWRITE_ACTION, RowRemoval, RowSelector,
 };
 pub use rotation::{DataRotationReport, MasterRotationReport, RotationProgress};
 pub use scan::{Scan, ScanStats};
-pub use store::{AppendReceipt, SEGMENTS_DIR, SYSTEM_ACTOR, SegmentInfo, Vault};
+pub use store::{AppendReceipt, SEGMENTS_DIR, SYSTEM_ACTOR, Vault};
 
 // The host shares one vault among async tasks and moves scans into blocking tasks.
 const _: () = {

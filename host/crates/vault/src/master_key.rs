@@ -25,10 +25,9 @@ use zeroize::Zeroizing;
 use crate::audit::{AuditAction, AuditEvent, append_in_transaction};
 use crate::catalog::{self, meta_get, meta_set};
 use crate::crypto::{SecretKey, associated_data, open_blob, seal_blob};
-use crate::error::{Result, VaultError, io_context};
+use crate::error::{MASTER_KEY_ENV, Result, VaultError, io_context};
 use crate::fsio;
 
-pub const MASTER_KEY_ENV: &str = "CARREL_MASTER_KEY";
 pub const MASTER_KEY_FILE: &str = "master.key";
 pub(crate) const NEXT_MASTER_KEY_FILE: &str = "master.key.next";
 const LOCK_FILE: &str = "vault.lock";

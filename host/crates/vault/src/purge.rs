@@ -34,9 +34,10 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde_json::json;
 
 use crate::audit::{AuditAction, AuditEvent, append_in_transaction};
+use crate::catalog::SegmentInfo;
 use crate::data_keys;
 use crate::error::{Result, VaultError};
-use crate::store::{SegmentInfo, Vault};
+use crate::store::Vault;
 
 /// Which rows of one segment stay, and why the others go.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -10,6 +10,7 @@ use rusqlite::{Transaction, TransactionBehavior, params};
 use serde_json::json;
 
 use crate::audit::{AuditAction, AuditEvent, append_in_transaction};
+use crate::catalog::SegmentInfo;
 use crate::catalog::now_rfc3339;
 use crate::crypto::{SecretKey, random_id};
 use crate::dataset::{self, DatasetVersion};
@@ -22,7 +23,7 @@ use crate::purge::{
     PurgeReport, REWRITE_ACTION, RowRemoval, RowSelector, add_counts, check_removal, selector_error,
 };
 use crate::segment_file::{SegmentIdentity, SegmentReader, WrittenSegment, write_segment};
-use crate::store::{SegmentInfo, Vault, check_identity, segment_file_name};
+use crate::store::{Vault, check_identity, segment_file_name};
 
 /// What happened to one segment.
 pub(crate) enum SegmentOutcome {

@@ -12,7 +12,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::audit::{AuditAction, AuditEvent, AuditLog, append_in_transaction};
-use crate::catalog::{self, now_rfc3339, validate_name};
+use crate::catalog::{self, SegmentInfo, now_rfc3339, validate_name};
 use crate::crypto::{SecretKey, random_id};
 use crate::data_keys::{self, DataKeyCache};
 use crate::dataset::{self, ColumnGroups, DatasetVersion};
@@ -61,19 +61,6 @@ pub struct AppendReceipt {
     pub sha256: String,
     /// Sequence number of the `dataset.append` audit entry committed with the segment.
     pub audit_seq: u64,
-}
-
-/// A segment as recorded in the catalog.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SegmentInfo {
-    pub id: String,
-    pub position: u64,
-    pub schema_version: u32,
-    pub rows: u64,
-    pub bytes: u64,
-    pub sha256: String,
-    pub created: String,
-    pub file: PathBuf,
 }
 
 pub(crate) fn recover<T>(result: std::sync::LockResult<T>) -> T {

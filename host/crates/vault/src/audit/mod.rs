@@ -142,29 +142,6 @@ impl AuditHead {
     }
 }
 
-pub(crate) fn create_tables(conn: &Connection) -> Result<()> {
-    conn.execute_batch(
-        r#"
-        CREATE TABLE IF NOT EXISTS audit (
-            seq       INTEGER PRIMARY KEY,
-            time      TEXT NOT NULL,
-            actor     TEXT NOT NULL,
-            action    TEXT NOT NULL,
-            subject   TEXT NOT NULL,
-            details   TEXT NOT NULL,
-            prev_hash TEXT NOT NULL,
-            hash      TEXT NOT NULL
-        );
-        CREATE TABLE IF NOT EXISTS audit_head (
-            id   INTEGER PRIMARY KEY CHECK (id = 1),
-            seq  INTEGER NOT NULL,
-            hash TEXT NOT NULL
-        );
-        "#,
-    )?;
-    Ok(())
-}
-
 /// Appends `event` inside `tx`, which commits it together with the change it records.
 ///
 /// `tx` must have been started with [`TransactionBehavior::Immediate`] (or already have
@@ -269,7 +246,7 @@ impl AuditLog {
     /// Opens the audit log of an existing state directory.
     pub fn open(state_dir: &Path) -> Result<Self> {
         let conn = catalog::open_existing(state_dir)?;
-        create_tables(&conn)?;
+        catalog::create_audit_tables(&conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
