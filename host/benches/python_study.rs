@@ -18,7 +18,7 @@ use carrel::capabilities::study_world::bindings::carrel::eds::study_types::{
     CodeLists, Consultations, TableSpec, Texts,
 };
 use carrel::engine::{EngineOptions, EpochTicker, build_engine, load_component};
-use carrel::study::run::BATCH_ROWS;
+use carrel::study::reading::BATCH_ROWS;
 use carrel::study::sandbox::{Answer, RunLimits, Start, StudySandbox};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
