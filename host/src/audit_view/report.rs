@@ -390,7 +390,7 @@ impl Capability {
 
     /// Whether an import of this class and capability lets the component use the grant.
     /// Files and the environment arrive through baseline WASI interfaces.
-    fn used_by(self, import: &ImportView) -> bool {
+    pub(super) fn used_by(self, import: &ImportView) -> bool {
         match self {
             Self::Files => import.interface.starts_with("wasi:filesystem/"),
             Self::Environment => import.interface == "wasi:cli/environment",

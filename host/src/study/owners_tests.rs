@@ -267,13 +267,13 @@ fn a_catalog_from_before_owners_makes_each_studys_first_submitting_token_its_own
     f.registry.submit("flu", "w", "m", OPERATOR).unwrap();
     let conn = f.registry.conn.lock().unwrap();
     conn.execute_batch("DROP TABLE study_owners").unwrap();
-    create_table(&conn).unwrap();
+    crate::study::registry::create_owners_table(&conn).unwrap();
     let owners = owners_in(&conn, "ili").unwrap();
     assert_eq!(owners.len(), 1);
     assert_eq!(owners[0].token_id, "ab12");
     assert!(owners_in(&conn, "flu").unwrap().is_empty());
     // Opening it again changes nothing.
     conn.execute("DELETE FROM study_owners", []).unwrap();
-    create_table(&conn).unwrap();
+    crate::study::registry::create_owners_table(&conn).unwrap();
     assert!(owners_in(&conn, "ili").unwrap().is_empty());
 }

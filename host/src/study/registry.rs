@@ -8,7 +8,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::Mutex;
 
-pub use super::records::{ApprovalState, RegistryError, RunRecord, RunStatus, Submission, now};
+pub(crate) use super::records::now;
+pub use super::records::{ApprovalState, RegistryError, RunRecord, RunStatus, Submission};
 
 pub struct StudyRegistry {
     pub(super) conn: Mutex<Connection>,
@@ -56,7 +57,7 @@ const SUBMISSION_COLUMNS: &str = "study, wasm_sha256, manifest_sha256, submitted
 
 /// Creates the owners table; a catalog from before owners gets the first submitter of
 /// each study as its owner, when that was a token.
-fn create_owners_table(conn: &Connection) -> rusqlite::Result<()> {
+pub(crate) fn create_owners_table(conn: &Connection) -> rusqlite::Result<()> {
     let tx = conn.unchecked_transaction()?;
     let existed = tx
         .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'study_owners'")?

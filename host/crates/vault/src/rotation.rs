@@ -18,6 +18,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde_json::json;
 
 use crate::audit::{AuditAction, AuditEvent, append_in_transaction};
+use crate::catalog::SegmentInfo;
 use crate::crypto::SecretKey;
 use crate::data_keys;
 use crate::error::{Result, SegmentDamage, VaultError, io_context};
@@ -25,7 +26,7 @@ use crate::fsio;
 use crate::group_codec::{KeyedBlock, KeyedPayload, open_blocks, seal_payloads};
 use crate::master_key::{self, KeySource, MASTER_KEY_FILE, NEXT_MASTER_KEY_FILE};
 use crate::segment_file::{SegmentReader, write_segment};
-use crate::store::{SegmentInfo, Vault, check_identity, recover, segment_file_name};
+use crate::store::{Vault, check_identity, recover, segment_file_name};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MasterRotationReport {

@@ -8,13 +8,14 @@ use arrow_array::{ArrayRef, RecordBatch, new_null_array};
 use arrow_schema::{Field, Schema, SchemaRef};
 use rusqlite::Connection;
 
+use crate::catalog::SegmentInfo;
 use crate::crypto::SecretKey;
 use crate::dataset::{self, DatasetVersion};
 use crate::date_filter::{self, DateRange, ScanOptions};
 use crate::error::{Result, SegmentDamage, VaultError, io_context};
 use crate::group_codec::{KeyedBlock, decode_group, open_blocks};
 use crate::segment_file::SegmentReader;
-use crate::store::{SegmentInfo, Vault, check_identity};
+use crate::store::{Vault, check_identity};
 
 /// What a scan has done so far; `segments_read` is what later issues audit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
