@@ -5,17 +5,17 @@ use crate::capabilities::ingest::IngestGrant;
 use crate::capabilities::keyed_hash::{KeyedHashGrants, PseudonymSecret};
 use crate::capabilities::outbound_http::{self, OutboundGrants, SelfRequests};
 use crate::capabilities::{ingest, key_value, mqtt, postgres, redis, sqlite, variables};
+use crate::carrel_settings::CarrelTool;
 use crate::component_logs::{ComponentOutput, LogDir};
 use crate::engine::{EngineOptions, EpochTicker, build_engine, load_component};
 use crate::ingest::IngestPipeline;
 use crate::ingest::pseudonymiser::Pseudonymiser;
+use crate::instance_pool::ComponentHandler;
 use crate::instance_state::{ComponentGrants, InstanceState};
 use crate::manifest::{self, HttpRoute, LoadedManifest, Route, RoutePattern, Router};
 use crate::patients::{PatientRights, PatientsConfig};
 use crate::runtime_config::RuntimeConfig;
 use crate::tokens::{Role, TokenStore};
-use crate::tool_config::CarrelTool;
-use crate::worker::ComponentHandler;
 use anyhow::{Context, anyhow};
 use carrel_vault::{AuditLog, MasterKeyEnv, Vault};
 use std::collections::BTreeMap;
@@ -88,7 +88,7 @@ pub struct App {
     pub read_timeout: Duration,
     pub warehouse: Option<Warehouse>,
     /// The study desk, when the manifest declares `[[trigger.study]]`s.
-    pub studies: Option<Arc<crate::study::StudyDesk>>,
+    pub studies: Option<Arc<crate::study::StudyService>>,
     /// How components' self requests reach the server; `serve` connects it.
     pub self_requests: SelfRequests,
     /// How many study runs the API lets happen at once; `serve` sets it from its options.
@@ -228,7 +228,7 @@ impl App {
         }
         let studies = match (&warehouse, study_specs.is_empty()) {
             (Some(w), false) => Some(Arc::new(
-                crate::study::StudyDesk::new(
+                crate::study::StudyService::new(
                     study_specs,
                     w.vault.clone(),
                     w.audit.clone(),
@@ -289,7 +289,7 @@ impl App {
             None
         } else {
             let staging = state_dir.join("files").join(id);
-            crate::files::stage(
+            crate::file_mounts::stage(
                 manifest.base_dir(),
                 &spec.files,
                 &spec.exclude_files,
@@ -411,7 +411,7 @@ fn open_warehouse(state_dir: &Path, patients: PatientsConfig) -> anyhow::Result<
 
 fn ingest_pipeline(
     manifest: &LoadedManifest,
-    cfg: &crate::tool_config::IngestTool,
+    cfg: &crate::carrel_settings::IngestTool,
     tools: &BTreeMap<String, CarrelTool>,
     engine: &Engine,
     warehouse: &Warehouse,

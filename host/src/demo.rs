@@ -12,7 +12,7 @@ use crate::import::Payload;
 use crate::manifest::LoadedManifest;
 use crate::server::{ServerOptions, serve, shutdown_signal};
 use crate::study::registry::ApprovalState;
-use crate::study::{Caller, StudyDesk};
+use crate::study::{Caller, StudyService};
 use crate::tokens::{Role, TokenStore};
 use anyhow::{Context, bail};
 use carrel_vault::{MasterKeyEnv, VaultError};
@@ -296,7 +296,7 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 /// Submits (as the demo researcher) and approves (as the demo auditor) each shipped study
 /// unless its current binary and manifest section are approved already.
 async fn approve(
-    desk: &StudyDesk,
+    desk: &StudyService,
     ids: &[&str],
     researcher: &Caller,
     auditor: &Caller,
@@ -327,7 +327,7 @@ async fn approve(
 /// Runs each demo run unless an identical one (same study, parameters, binary, manifest
 /// and no data since) succeeded before; prints the national ILI table.
 async fn run_studies(
-    desk: &StudyDesk,
+    desk: &StudyService,
     researcher: &Caller,
     newest_data: Option<OffsetDateTime>,
 ) -> anyhow::Result<()> {
@@ -375,7 +375,7 @@ fn around_peak(ipc: &[u8], rows: usize) -> anyhow::Result<(Vec<u8>, usize, usize
 /// The demo's warehouse, loaded, with its tokens and callers.
 struct Opened {
     app: App,
-    desk: Arc<StudyDesk>,
+    desk: Arc<StudyService>,
     credentials: Credentials,
     credentials_path: PathBuf,
     researcher: Caller,

@@ -7,7 +7,7 @@
 use crate::demo_runs::run_or_reuse;
 use crate::study::registry::RunRecord;
 use crate::study::registry::RunStatus;
-use crate::study::{Caller, StudyDesk};
+use crate::study::{Caller, StudyService};
 use anyhow::{Context, bail};
 use time::OffsetDateTime;
 
@@ -21,7 +21,7 @@ const VALIDATION: &str = "from=2024-07-01";
 /// Fits the model on the development period (or reuses that fit) and writes it as the
 /// evaluation's model file unless the file holds it already.
 pub async fn fit(
-    desk: &StudyDesk,
+    desk: &StudyService,
     manifest_dir: &std::path::Path,
     researcher: &Caller,
     newest_data: Option<OffsetDateTime>,
@@ -37,7 +37,7 @@ pub async fn fit(
         .registry
         .result(&record.run_id)?
         .context("the referral fit released no table")?;
-    let onnx = crate::results::to_onnx(&table, &record.model_report)?;
+    let onnx = crate::download_formats::to_onnx(&table, &record.model_report)?;
     let evaluation = desk.spec(MODEL_EVAL)?;
     let model = evaluation
         .tool
@@ -62,7 +62,7 @@ pub async fn fit(
 
 /// Evaluates the fitted model on the validation period and prints its performance.
 pub async fn evaluate(
-    desk: &StudyDesk,
+    desk: &StudyService,
     researcher: &Caller,
     newest_data: Option<OffsetDateTime>,
 ) -> anyhow::Result<()> {

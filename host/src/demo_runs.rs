@@ -3,7 +3,7 @@
 //! `carrel demo` restarts quickly.
 
 use crate::study::registry::{RunRecord, RunStatus};
-use crate::study::{Caller, StudyDesk};
+use crate::study::{Caller, StudyService};
 use time::OffsetDateTime;
 
 /// The instant of an RFC 3339 timestamp of the catalog or the registry.
@@ -14,7 +14,7 @@ pub(crate) fn instant(rfc3339: &str) -> Option<OffsetDateTime> {
 /// Runs `id` with `param` unless an identical run (same study, parameters, binary,
 /// manifest and no data since) succeeded before, and says which.
 pub(crate) async fn run_or_reuse(
-    desk: &StudyDesk,
+    desk: &StudyService,
     researcher: &Caller,
     id: &str,
     param: &str,

@@ -2,37 +2,37 @@
 
 pub mod api;
 pub mod app;
-pub mod audit_view;
+pub mod audit_commands;
 pub mod authn;
 pub mod build_command;
 pub mod capabilities;
+pub mod carrel_settings;
 pub mod component_logs;
 pub mod componentize;
 pub mod demo;
 pub mod demo_models;
 mod demo_runs;
 pub mod dotenv;
+pub mod download_formats;
 pub mod engine;
-pub mod files;
+pub mod file_mounts;
 pub mod guest_failure;
 pub mod import;
 pub mod ingest;
+pub mod instance_pool;
 pub mod instance_state;
 pub mod patients;
 pub mod progress;
 pub mod refusals;
 pub mod request_body;
 pub mod responses;
-pub mod results;
 pub mod runtime_config;
 pub mod server;
 pub mod state_dir;
 pub mod study;
 pub mod tokens;
-pub mod tool_config;
 pub mod watch;
 pub mod web;
-pub mod worker;
 
 /// The manifest reader and router live in their own crate (no wasmtime behind it), so
 /// fuzz/ can build them alone.

@@ -57,7 +57,7 @@ enum Command {
     Study(carrel::study::cli::StudyArgs),
     /// What each component may do and what its binary imports; the hash-chained audit
     /// log: verify, export, read, sign checkpoints.
-    Audit(carrel::audit_view::AuditArgs),
+    Audit(carrel::audit_commands::AuditArgs),
     /// Patients' objections: register one and remove the patient's stored consultations.
     Patients(carrel::patients::cli::PatientsArgs),
     /// The retention period: remove the consultations older than it.
@@ -252,7 +252,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Synth(args) => synth(args),
         Command::Study(args) => carrel::study::cli::run(args),
         Command::Tokens { state, command } => tokens(&state.resolve(), command),
-        Command::Audit(args) => carrel::audit_view::run(args),
+        Command::Audit(args) => carrel::audit_commands::run(args),
         Command::Patients(args) => {
             carrel::patients::cli::patients(args).map(|()| ExitCode::SUCCESS)
         }

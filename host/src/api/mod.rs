@@ -28,7 +28,7 @@ pub(crate) use studies::result_file;
 
 use crate::app::App;
 use crate::responses::HostResponse;
-use crate::study::StudyDesk;
+use crate::study::StudyService;
 use hyper::body::Incoming;
 use std::sync::Arc;
 
@@ -39,7 +39,7 @@ pub fn is_api_path(path: &str) -> bool {
 
 pub async fn handle(
     app: &App,
-    desk: Arc<StudyDesk>,
+    desk: Arc<StudyService>,
     request: http::Request<Incoming>,
 ) -> HostResponse {
     studies::handle(app, desk, request).await

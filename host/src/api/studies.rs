@@ -11,7 +11,7 @@ use crate::responses::{HostResponse, bytes, json, plain};
 use crate::study::registry::RunStatus;
 use crate::study::registry::{RegistryError, RunRecord};
 use crate::study::run_pages::page_size;
-use crate::study::{Caller, StudyDesk};
+use crate::study::{Caller, StudyService};
 use crate::tokens::{Role, TokenError};
 use http::{Method, StatusCode};
 use hyper::body::Incoming;
@@ -73,7 +73,7 @@ fn run_json(who: &Caller, status: StatusCode, run: &RunRecord) -> HostResponse {
 
 pub async fn handle(
     app: &App,
-    desk: Arc<StudyDesk>,
+    desk: Arc<StudyService>,
     request: http::Request<Incoming>,
 ) -> HostResponse {
     let path = request.uri().path().to_owned();
@@ -153,7 +153,7 @@ pub async fn handle(
 /// `GET /api/studies/<id>/runs?limit=N&after=RUN`: one page of runs, newest first, as
 /// `who` may see them; a `Link` header (`rel="next"`) names the next page.
 fn runs_page(
-    desk: &StudyDesk,
+    desk: &StudyService,
     who: &Caller,
     id: &str,
     query: &str,
@@ -186,7 +186,7 @@ fn runs_page(
 /// `POST /api/studies/<id>/owners` with `{"token_id": "…"}`, by an owner.
 async fn add_owner(
     app: &App,
-    desk: &StudyDesk,
+    desk: &StudyService,
     id: &str,
     who: &Caller,
     request: http::Request<Incoming>,
@@ -229,7 +229,7 @@ async fn add_owner(
 /// `result.csv`, `result.arrow` or (for a fitted regression) `model.onnx` of a run: the
 /// API's downloads, and the results page's.
 pub(crate) fn result_file(
-    desk: &StudyDesk,
+    desk: &StudyService,
     run_id: &str,
     file: &str,
 ) -> anyhow::Result<HostResponse> {
@@ -244,11 +244,11 @@ pub(crate) fn result_file(
         "result.csv" => bytes(
             StatusCode::OK,
             "text/csv; charset=utf-8",
-            crate::results::to_csv(&ipc)?,
+            crate::download_formats::to_csv(&ipc)?,
         ),
         "result.arrow" => bytes(StatusCode::OK, "application/vnd.apache.arrow.stream", ipc),
         "model.onnx" => {
-            match crate::results::to_onnx(&ipc, &desk.registry.run(run_id)?.model_report) {
+            match crate::download_formats::to_onnx(&ipc, &desk.registry.run(run_id)?.model_report) {
                 Ok(model) => bytes(StatusCode::OK, "application/octet-stream", model),
                 Err(e) => plain(StatusCode::NOT_FOUND, format!("run {run_id}: {e}")),
             }
@@ -296,7 +296,7 @@ const RETRY_AFTER_SECONDS: &str = "10";
 
 async fn run(
     app: &App,
-    desk: Arc<StudyDesk>,
+    desk: Arc<StudyService>,
     id: String,
     who: Caller,
     request: http::Request<Incoming>,

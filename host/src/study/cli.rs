@@ -11,8 +11,8 @@
 use super::cli_access::{OwnersCommand, auditor, owners, recorded_as, researcher};
 pub(crate) use super::cli_print::print_table;
 use super::cli_print::{RunProgress, exit_code, print_record, print_view, print_view_line};
-use super::desk::{StudyDesk, study_specs};
 use super::metadata::{terminal_json, terminal_lines, terminal_safe};
+use super::service::{StudyService, study_specs};
 use super::spec::ReadObserver;
 use super::synthetic::{SyntheticWarehouse, try_study};
 use crate::progress::Progress;
@@ -274,7 +274,7 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
     // Runs leave out the rows of patients who objected and rows past retention.
     let rights =
         crate::patients::PatientRights::open(vault.clone(), &state_dir, runtime_config.patients)?;
-    let desk = StudyDesk::new(specs, vault, audit, &state_dir, operator_policy)?
+    let desk = StudyService::new(specs, vault, audit, &state_dir, operator_policy)?
         .with_rights(Arc::new(rights));
     match command {
         StudyCommand::List { json } => {
@@ -398,8 +398,10 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
             })?;
             let rendered = match format {
                 ResultFormat::Arrow => bytes,
-                ResultFormat::Csv => crate::results::to_csv(&bytes)?,
-                ResultFormat::Onnx => crate::results::to_onnx(&bytes, &record.model_report)?,
+                ResultFormat::Csv => crate::download_formats::to_csv(&bytes)?,
+                ResultFormat::Onnx => {
+                    crate::download_formats::to_onnx(&bytes, &record.model_report)?
+                }
             };
             match out {
                 Some(path) => std::fs::write(&path, rendered)

@@ -3,8 +3,8 @@
 
 use super::manifest::{StudyTool, approval_sha256, manifest_section_sha256};
 use crate::capabilities::keyed_hash::PseudonymSecret;
+use crate::carrel_settings::CarrelTool;
 use crate::manifest::LoadedManifest;
-use crate::tool_config::CarrelTool;
 use anyhow::{Context, anyhow};
 use carrel_disclosure::Policy;
 use carrel_vault::{AuditLog, Vault};

@@ -3,9 +3,9 @@
 //! secret, deleted afterwards). It never opens the real warehouse, so a researcher can
 //! develop a study before approval without any access to real data.
 
-use super::desk::{execute, study_engine};
 use super::registry::RunRecord;
 use super::sandbox::StudySandbox;
+use super::service::{execute, study_engine};
 use super::spec::{RunContext, StudySpec};
 use crate::capabilities::keyed_hash::{KeyedHashGrants, PseudonymSecret};
 use crate::engine::{EpochTicker, load_component};

@@ -6,8 +6,8 @@
 use super::html::{esc, field, html, page, parse_form, tag, url_encode};
 use super::result_table::Redactions;
 use crate::app::App;
-use crate::audit_view::log::compact;
-use crate::audit_view::report::{ComponentReport, ImportClass};
+use crate::audit_commands::log::compact;
+use crate::audit_commands::report::{ComponentReport, ImportClass};
 use crate::responses::HostResponse;
 use crate::study::registry::RunRecord;
 use crate::study::run_pages::{RunScope, page_size};
@@ -219,7 +219,7 @@ fn component(c: &ComponentReport, out: &mut String) {
                 d.rounding,
                 d.max_rows,
                 d.max_bytes,
-                crate::audit_view::report::privacy_summary(d)
+                crate::audit_commands::report::privacy_summary(d)
             ),
         ));
         grants.push((

@@ -29,14 +29,14 @@ pub mod curves;
 pub mod html;
 pub mod model_charts;
 pub mod patients_page;
-pub mod register;
+pub mod public_register;
 pub mod result_table;
 pub mod results_page;
 pub mod session;
 pub mod session_store;
 
 use crate::app::App;
-use crate::audit_view::report::Report;
+use crate::audit_commands::report::Report;
 use crate::responses::HostResponse;
 use html::{esc, html, page};
 use http::{Method, StatusCode};
@@ -62,15 +62,15 @@ static REPORT: tokio::sync::OnceCell<Arc<Result<Report, String>>> =
 pub async fn capability_report(app: &App) -> Arc<Result<Report, String>> {
     REPORT
         .get_or_init(|| async {
-            let options = crate::audit_view::inspect::ReportOptions {
+            let options = crate::audit_commands::inspect::ReportOptions {
                 manifest: app.manifest_path.clone(),
                 component: None,
                 state_dir: Some(app.state_dir.clone()),
             };
             let name = app.name.clone();
             let built = tokio::task::spawn_blocking(move || {
-                let report =
-                    crate::audit_view::inspect::build(&options).map_err(|e| format!("{e:#}"))?;
+                let report = crate::audit_commands::inspect::build(&options)
+                    .map_err(|e| format!("{e:#}"))?;
                 if report.application.name != name {
                     return Err(format!(
                         "{} is the manifest of `{}`, not of the running app `{name}`",
@@ -109,7 +109,7 @@ pub async fn handle(app: &App, request: http::Request<Incoming>) -> HostResponse
         request.headers(),
     );
     match (&method, path.as_str()) {
-        (&Method::GET, "/register") => register::handle(app, &query),
+        (&Method::GET, "/register") => public_register::handle(app, &query),
         (&Method::GET, p) if p == realm.login_path() => realm.login_form(StatusCode::OK, None),
         (&Method::POST, p) if p == realm.login_path() => realm.login(app, request, client).await,
         (&Method::POST, p) if p == realm.logout_path() => {

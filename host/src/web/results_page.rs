@@ -15,7 +15,7 @@ use crate::responses::HostResponse;
 use crate::study::registry::RegistryError;
 use crate::study::run_pages::page_size;
 use crate::study::view::duration_text;
-use crate::study::{Caller, ResearcherRun, StudyDesk};
+use crate::study::{Caller, ResearcherRun, StudyService};
 use crate::tokens::Principal;
 use http::StatusCode;
 use std::fmt::Write;
@@ -76,7 +76,7 @@ fn error_page(e: &PageError) -> HostResponse {
 }
 
 /// The run, if it exists and is of a study the caller owns.
-fn own_run(desk: &StudyDesk, who: &Caller, run_id: &str) -> Result<ResearcherRun, PageError> {
+fn own_run(desk: &StudyService, who: &Caller, run_id: &str) -> Result<ResearcherRun, PageError> {
     match desk.registry.run_for(who, run_id) {
         Ok(run) => Ok(run.for_researcher()),
         Err(RegistryError::UnknownRun(_)) => Err(PageError::NotFound(format!(
@@ -86,7 +86,7 @@ fn own_run(desk: &StudyDesk, who: &Caller, run_id: &str) -> Result<ResearcherRun
     }
 }
 
-fn download(desk: &StudyDesk, who: &Caller, run_id: &str, file: &str) -> HostResponse {
+fn download(desk: &StudyService, who: &Caller, run_id: &str, file: &str) -> HostResponse {
     if let Err(e) = own_run(desk, who, run_id) {
         return error_page(&e);
     }
@@ -111,7 +111,7 @@ fn params(run: &ResearcherRun) -> String {
         .join(" ")
 }
 
-fn list(desk: &StudyDesk, who: &Principal, caller: &Caller, query: &str) -> Page {
+fn list(desk: &StudyService, who: &Principal, caller: &Caller, query: &str) -> Page {
     let form = parse_form(query);
     let page = desk.registry.runs_page_for(
         caller,
@@ -169,7 +169,7 @@ fn list(desk: &StudyDesk, who: &Principal, caller: &Caller, query: &str) -> Page
     Ok(("My runs".into(), body))
 }
 
-fn run_page(desk: &StudyDesk, who: &Caller, run_id: &str, query: &str) -> Page {
+fn run_page(desk: &StudyService, who: &Caller, run_id: &str, query: &str) -> Page {
     let run = own_run(desk, who, run_id)?;
     let spec = desk.specs.get(&run.study);
     // The policy the run applied is the manifest section's it was run with; the current

@@ -6,9 +6,9 @@ use super::report::{
     Finding, FindingKind, FitGrant, Grants, ImportView, IngestGrant, ModelGrant, Report,
     StudyGrant, TableGrant, WarehouseView,
 };
+use crate::carrel_settings::CarrelTool;
 use crate::manifest::{ComponentSource, FileMount, HttpRoute, LoadedManifest};
 use crate::study::registry::{StudyRegistry, Submission};
-use crate::tool_config::CarrelTool;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};

@@ -182,7 +182,7 @@ fn grant_lines(g: &Grants) -> Vec<(String, String)> {
                 d.rounding,
                 d.max_rows,
                 d.max_bytes,
-                crate::audit_view::report::privacy_summary(d)
+                crate::audit_commands::report::privacy_summary(d)
             ),
         ));
         lines.push((

@@ -295,8 +295,8 @@ pub fn text(changes: &[Change], out: &mut dyn Write) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit_view::classify::classify;
-    use crate::audit_view::report::{
+    use crate::audit_commands::classify::classify;
+    use crate::audit_commands::report::{
         ApplicationView, DisclosureGrant, FORMAT, FORMAT_VERSION, Grants, StudyGrant,
     };
 

@@ -37,7 +37,7 @@ pub struct StudyListing {
     pub owners: Vec<String>,
 }
 
-pub struct StudyDesk {
+pub struct StudyService {
     pub specs: BTreeMap<String, StudySpec>,
     pub registry: StudyRegistry,
     /// Studies get an engine of their own: their memory limits are their manifests', not
@@ -84,7 +84,7 @@ fn new_run_id() -> String {
     )
 }
 
-impl StudyDesk {
+impl StudyService {
     pub fn new(
         specs: BTreeMap<String, StudySpec>,
         vault: Arc<Vault>,
@@ -282,7 +282,7 @@ impl StudyDesk {
         self.run_observed(id, params, who, None).await
     }
 
-    /// [`StudyDesk::run`], with `observer` told of the reading as it goes.
+    /// [`StudyService::run`], with `observer` told of the reading as it goes.
     pub async fn run_observed(
         &self,
         id: &str,
