@@ -199,6 +199,29 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_keeps_every_store_where_the_systemd_unit_lets_carrel_write() {
+        // The unit reads the config from /etc/carrel (read-only under ProtectSystem=strict)
+        // and lets carrel write only its state directory.
+        let unit = include_str!("../../infra/systemd/carrel.service");
+        assert!(unit.contains("--runtime-config-file /etc/carrel/runtime-config.toml"));
+        assert!(unit.contains("ReadWritePaths=/var/lib/carrel\n"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runtime-config.toml");
+        std::fs::write(&path, include_str!("../../infra/runtime-config.example.toml")).unwrap();
+        let cfg = RuntimeConfig::load(&path).unwrap();
+        assert!(!cfg.key_value_stores.is_empty());
+        for (label, store) in &cfg.key_value_stores {
+            if let KeyValueStoreConfig::Spin { path: Some(file) } = store {
+                assert!(
+                    file.starts_with("/var/lib/carrel/"),
+                    "store `{label}` at {} is outside the unit's writable state directory",
+                    file.display()
+                );
+            }
+        }
+    }
+
+    #[test]
     fn spin_stores_and_databases_are_read_with_their_paths() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runtime-config.toml");
