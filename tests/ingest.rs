@@ -231,6 +231,8 @@ fn import_sends_a_bulk_export_through_the_ingestion_path_once() {
     let log = run(&state, &["audit", "export"]);
     assert_eq!(log.matches("\"dataset.append\"").count(), 1, "{log}");
     assert!(run(&state, &["audit", "verify"]).starts_with("OK"));
+    let checked = run(&state, &["audit", "verify", "--segments"]);
+    assert!(checked.contains("OK: 1 of 1 segments intact"), "{checked}");
 }
 
 #[test]
@@ -507,4 +509,6 @@ fn pseudonymiser_that_leaks_a_nir_is_refused_and_nothing_is_stored() {
     assert!(!log.contains(NIR_COMPACT), "{log}");
     assert_eq!(log.matches("\"dataset.append\"").count(), 1, "{log}");
     assert!(run(&state, &["audit", "verify"]).starts_with("OK"));
+    let checked = run(&state, &["audit", "verify", "--segments"]);
+    assert!(checked.contains("OK: 1 of 1 segments intact"), "{checked}");
 }

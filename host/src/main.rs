@@ -238,12 +238,12 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Watch(args) => carrel::watch::run(args).map(|()| ExitCode::SUCCESS),
         Command::Up(args) => up(args).map(|()| ExitCode::SUCCESS),
         Command::Keys { state, command } => {
-            let bar = carrel::progress::RotationBar::default();
+            let bar = carrel::progress::SegmentBar::new("re-encrypting segments");
             let code = command.run_with_progress(
                 &state.resolve(),
                 &carrel_vault::MasterKeyEnv::from_process(),
                 &mut std::io::stdout(),
-                &mut |step| bar.update(step),
+                &mut |step| bar.update(step.segments_done, step.segments_total, step.bytes),
             );
             bar.finish();
             code

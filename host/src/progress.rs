@@ -73,32 +73,33 @@ impl Progress {
     }
 }
 
-/// The progress of `carrel keys rotate --data`: segments re-encrypted, with the rate in
-/// MB/s. The bar starts with the first segment, when the total is known.
-#[derive(Default)]
-pub struct RotationBar {
+/// The progress of a pass over stored segments (`carrel keys rotate --data` re-encrypting
+/// them, `carrel audit verify --segments` reading them), with the rate in MB/s. The bar
+/// starts with the first segment, when the total is known.
+pub struct SegmentBar {
+    label: &'static str,
     progress: OnceLock<(Progress, Instant)>,
     bytes: Mutex<u64>,
 }
 
-impl RotationBar {
-    pub fn update(&self, step: carrel_vault::RotationProgress) {
-        let (progress, started) = self.progress.get_or_init(|| {
-            (
-                Progress::new("re-encrypting segments", step.segments_total),
-                Instant::now(),
-            )
-        });
-        let mut bytes = self.bytes.lock().expect("progress lock");
-        *bytes += step.bytes;
-        let rate = *bytes as f64 / 1e6 / started.elapsed().as_secs_f64().max(1e-3);
-        progress.advance(
-            1,
-            &format!(
-                "{} of {} segments, {rate:.1} MB/s",
-                step.segments_done, step.segments_total
-            ),
-        );
+impl SegmentBar {
+    pub fn new(label: &'static str) -> Self {
+        Self {
+            label,
+            progress: OnceLock::new(),
+            bytes: Mutex::new(0),
+        }
+    }
+
+    /// One more segment done, of `total`, of `bytes` bytes.
+    pub fn update(&self, done: u64, total: u64, bytes: u64) {
+        let (progress, started) = self
+            .progress
+            .get_or_init(|| (Progress::new(self.label, total), Instant::now()));
+        let mut all = self.bytes.lock().expect("progress lock");
+        *all += bytes;
+        let rate = *all as f64 / 1e6 / started.elapsed().as_secs_f64().max(1e-3);
+        progress.advance(1, &format!("{done} of {total} segments, {rate:.1} MB/s"));
     }
 
     pub fn finish(&self) {

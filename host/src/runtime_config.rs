@@ -207,7 +207,11 @@ mod tests {
         assert!(unit.contains("ReadWritePaths=/var/lib/carrel\n"));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runtime-config.toml");
-        std::fs::write(&path, include_str!("../../infra/runtime-config.example.toml")).unwrap();
+        std::fs::write(
+            &path,
+            include_str!("../../infra/runtime-config.example.toml"),
+        )
+        .unwrap();
         let cfg = RuntimeConfig::load(&path).unwrap();
         assert!(!cfg.key_value_stores.is_empty());
         for (label, store) in &cfg.key_value_stores {

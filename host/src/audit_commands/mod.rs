@@ -149,6 +149,13 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
             writeln!(out, "{}", crate::study::metadata::terminal_json(&run)?)?;
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Chain(command) => command.run(&state_dir, &mut out),
+        AuditCommand::Chain(command) => {
+            let bar = crate::progress::SegmentBar::new("checking segments");
+            let code = command.run_with_progress(&state_dir, &mut out, &mut |step| {
+                bar.update(step.segments_done, step.segments_total, step.bytes)
+            });
+            bar.finish();
+            code
+        }
     }
 }

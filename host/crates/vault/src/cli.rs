@@ -23,6 +23,7 @@ use anyhow::Context;
 use crate::audit::{AuditLog, VerifyReport};
 use crate::master_key::{MasterKeyEnv, init_master_key};
 use crate::rotation::RotationProgress;
+use crate::segment_check::{SegmentCheckProgress, check_stored_segments};
 use crate::store::Vault;
 
 /// Actor recorded in the audit log for operator commands.
@@ -130,7 +131,12 @@ pub enum ExportFormat {
 pub enum AuditCommand {
     /// Walk the hash chain and report the first entry that was edited, deleted,
     /// reordered or cut off. Exits non-zero if the chain is broken.
-    Verify,
+    Verify {
+        /// Also read every stored segment file and check it against the catalog (header,
+        /// size, sha-256), as after restoring a backup; every damaged one is named.
+        #[arg(long)]
+        segments: bool,
+    },
     /// Print audit entries.
     Export {
         /// Only entries with a sequence number greater than SEQ.
@@ -147,19 +153,59 @@ pub enum AuditCommand {
 impl AuditCommand {
     /// Needs no master key: auditors verify without being able to read data.
     pub fn run(self, state_dir: &Path, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+        self.run_with_progress(state_dir, out, &mut |_| {})
+    }
+
+    /// [`AuditCommand::run`], telling `progress` of each segment `verify --segments`
+    /// checks.
+    pub fn run_with_progress(
+        self,
+        state_dir: &Path,
+        out: &mut impl Write,
+        progress: &mut dyn FnMut(SegmentCheckProgress),
+    ) -> anyhow::Result<ExitCode> {
         let log = AuditLog::open(state_dir)
             .with_context(|| format!("opening the audit log in {}", state_dir.display()))?;
         match self {
-            Self::Verify => match log.verify()? {
-                VerifyReport::Intact { entries, head } => {
-                    writeln!(out, "OK: {entries} entries, head {}", head.hash)?;
-                    Ok(ExitCode::SUCCESS)
+            Self::Verify { segments } => {
+                let mut code = match log.verify()? {
+                    VerifyReport::Intact { entries, head } => {
+                        writeln!(out, "OK: {entries} entries, head {}", head.hash)?;
+                        ExitCode::SUCCESS
+                    }
+                    VerifyReport::Broken { seq, problem } => {
+                        writeln!(out, "FAILED at seq {seq}: {problem}")?;
+                        ExitCode::FAILURE
+                    }
+                };
+                if segments {
+                    let report = check_stored_segments(state_dir, progress)?;
+                    for d in &report.damaged {
+                        writeln!(
+                            out,
+                            "FAILED: dataset {} segment {}: {}",
+                            d.dataset, d.segment, d.damage
+                        )?;
+                    }
+                    let intact = report.segments - report.damaged.len() as u64;
+                    writeln!(
+                        out,
+                        "{}: {intact} of {} segments intact ({} bytes, {} datasets)",
+                        if report.damaged.is_empty() {
+                            "OK"
+                        } else {
+                            "FAILED"
+                        },
+                        report.segments,
+                        report.bytes,
+                        report.datasets
+                    )?;
+                    if !report.damaged.is_empty() {
+                        code = ExitCode::FAILURE;
+                    }
                 }
-                VerifyReport::Broken { seq, problem } => {
-                    writeln!(out, "FAILED at seq {seq}: {problem}")?;
-                    Ok(ExitCode::FAILURE)
-                }
-            },
+                Ok(code)
+            }
             Self::Export {
                 since,
                 format: ExportFormat::Jsonl,

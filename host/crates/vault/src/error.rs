@@ -37,6 +37,8 @@ pub enum SegmentDamage {
     Undecodable { group: String, reason: String },
     #[error("sha256 of the file does not match the catalog")]
     ChecksumMismatch,
+    #[error("the file cannot be read: {0}")]
+    Unreadable(String),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -35,6 +35,7 @@ mod purge_segment;
 mod purge_tests;
 mod rotation;
 mod scan;
+mod segment_check;
 mod segment_file;
 mod store;
 pub mod text;
@@ -53,6 +54,9 @@ pub use purge::{
 };
 pub use rotation::{DataRotationReport, MasterRotationReport, RotationProgress};
 pub use scan::{Scan, ScanStats};
+pub use segment_check::{
+    DamagedSegment, SegmentCheckProgress, SegmentCheckReport, check_stored_segments,
+};
 pub use store::{AppendReceipt, SEGMENTS_DIR, SYSTEM_ACTOR, Vault};
 
 // The host shares one vault among async tasks and moves scans into blocking tasks.

@@ -1,7 +1,6 @@
 //! The [`Vault`] handle: opening a state directory, creating datasets and appending
 //! segments. Scans and rotation are in their own modules.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
@@ -9,7 +8,6 @@ use arrow_array::RecordBatch;
 use arrow_schema::Schema;
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::audit::{AuditAction, AuditEvent, AuditLog, append_in_transaction};
 use crate::catalog::{self, SegmentInfo, now_rfc3339, validate_name};
@@ -253,27 +251,7 @@ impl Vault {
     }
 
     pub(crate) fn load_segments(&self, conn: &Connection, name: &str) -> Result<Vec<SegmentInfo>> {
-        dataset::current_version_number(conn, name)?;
-        let dir = self.segment_dir(name);
-        let mut statement = conn.prepare_cached(
-            "SELECT id, position, schema_version, rows, bytes, sha256, created, file_name
-             FROM segments WHERE dataset = ?1 ORDER BY position",
-        )?;
-        let segments = statement
-            .query_map([name], |row| {
-                Ok(SegmentInfo {
-                    id: row.get(0)?,
-                    position: row.get::<_, i64>(1)? as u64,
-                    schema_version: row.get(2)?,
-                    rows: row.get::<_, i64>(3)? as u64,
-                    bytes: row.get::<_, i64>(4)? as u64,
-                    sha256: row.get(5)?,
-                    created: row.get(6)?,
-                    file: dir.join(row.get::<_, String>(7)?),
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(segments)
+        catalog_segments(conn, &self.state_dir, name)
     }
 
     fn ensure_segment_dir(&self, dataset: &str) -> Result<()> {
@@ -430,24 +408,45 @@ impl Vault {
     pub fn verify_segments(&self, dataset: &str) -> Result<u64> {
         let segments = self.segments(dataset)?;
         for segment in &segments {
-            let damage = |damage| VaultError::Segment {
-                dataset: dataset.to_owned(),
-                segment: segment.id.clone(),
-                damage,
-            };
-            let reader = SegmentReader::open(&segment.file, segment.bytes).map_err(damage)?;
-            check_identity(&reader, dataset, segment).map_err(damage)?;
-            let mut file = File::open(&segment.file)
-                .map_err(io_context(format!("reading {}", segment.file.display())))?;
-            let mut hasher = Sha256::new();
-            std::io::copy(&mut file, &mut hasher)
-                .map_err(io_context(format!("reading {}", segment.file.display())))?;
-            if hex::encode(hasher.finalize()) != segment.sha256 {
-                return Err(damage(SegmentDamage::ChecksumMismatch));
-            }
+            crate::segment_check::check_segment(dataset, segment).map_err(|damage| {
+                VaultError::Segment {
+                    dataset: dataset.to_owned(),
+                    segment: segment.id.clone(),
+                    damage,
+                }
+            })?;
         }
         Ok(segments.len() as u64)
     }
+}
+
+/// A dataset's segments in position order, as the catalog records them.
+pub(crate) fn catalog_segments(
+    conn: &Connection,
+    state_dir: &Path,
+    name: &str,
+) -> Result<Vec<SegmentInfo>> {
+    dataset::current_version_number(conn, name)?;
+    let dir = state_dir.join(SEGMENTS_DIR).join(name);
+    let mut statement = conn.prepare_cached(
+        "SELECT id, position, schema_version, rows, bytes, sha256, created, file_name
+         FROM segments WHERE dataset = ?1 ORDER BY position",
+    )?;
+    let segments = statement
+        .query_map([name], |row| {
+            Ok(SegmentInfo {
+                id: row.get(0)?,
+                position: row.get::<_, i64>(1)? as u64,
+                schema_version: row.get(2)?,
+                rows: row.get::<_, i64>(3)? as u64,
+                bytes: row.get::<_, i64>(4)? as u64,
+                sha256: row.get(5)?,
+                created: row.get(6)?,
+                file: dir.join(row.get::<_, String>(7)?),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(segments)
 }
 
 /// A fresh name per write, so a re-encrypted segment never overwrites the file the
