@@ -1,6 +1,7 @@
 //! The [`Vault`] handle: opening a state directory, creating datasets and appending
 //! segments. Scans and rotation are in their own modules.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
