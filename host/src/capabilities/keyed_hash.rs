@@ -7,11 +7,22 @@
 //! (`[component.<id>.tool.carrel] keyed_hash_domains = [...]`); any other is
 //! `access-denied`.
 
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "carrel:eds/keyed-hasher",
+        imports: { default: trappable },
+    });
+}
+
+/// The generated interface, for the worlds that import it (the pseudonymiser's).
+pub use bindings::carrel::eds::keyed_hash as interface;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use wasmtime::component::{HasData, Linker};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -127,6 +138,36 @@ impl KeyedHashGrants {
 
     pub fn domains(&self) -> impl Iterator<Item = &str> {
         self.keys.keys().map(String::as_str)
+    }
+}
+
+struct KeyedHash;
+
+impl HasData for KeyedHash {
+    type Data<'a> = &'a KeyedHashGrants;
+}
+
+/// Adds `carrel:eds/keyed-hash` to `linker`, answering with the grants `grants` finds in
+/// the store's state.
+pub fn add_to_linker<T: 'static>(
+    linker: &mut Linker<T>,
+    grants: fn(&mut T) -> &KeyedHashGrants,
+) -> wasmtime::Result<()> {
+    interface::add_to_linker::<T, KeyedHash>(linker, grants)
+}
+
+impl interface::Host for &KeyedHashGrants {
+    fn hash(
+        &mut self,
+        domain: String,
+        items: Vec<Vec<u8>>,
+    ) -> wasmtime::Result<Result<Vec<String>, interface::Error>> {
+        Ok(KeyedHashGrants::hash(self, &domain, &items).ok_or_else(|| {
+            tracing::warn!(domain, "keyed-hash domain not granted: access denied");
+            interface::Error::AccessDenied(format!(
+                "domain `{domain}` is not granted to this component"
+            ))
+        }))
     }
 }
 

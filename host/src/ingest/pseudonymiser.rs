@@ -10,6 +10,7 @@ mod bindings {
         exports: { default: async },
         with: {
             "carrel:eds/types": crate::ingest::bindings::carrel::eds::types,
+            "carrel:eds/keyed-hash": crate::capabilities::keyed_hash::interface,
         },
     });
 }
@@ -17,9 +18,8 @@ mod bindings {
 use crate::capabilities::keyed_hash::KeyedHashGrants;
 use crate::engine::ticks;
 use crate::ingest::bindings::carrel::eds::types::IdentifiedConsultation;
-use bindings::carrel::eds::keyed_hash;
 use std::time::Duration;
-use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -36,27 +36,6 @@ impl WasiView for PseudonymiserState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
-    }
-}
-
-struct KeyedHash;
-
-impl HasData for KeyedHash {
-    type Data<'a> = &'a KeyedHashGrants;
-}
-
-impl keyed_hash::Host for &KeyedHashGrants {
-    fn hash(
-        &mut self,
-        domain: String,
-        items: Vec<Vec<u8>>,
-    ) -> wasmtime::Result<Result<Vec<String>, keyed_hash::Error>> {
-        Ok(KeyedHashGrants::hash(self, &domain, &items).ok_or_else(|| {
-            tracing::warn!(domain, "keyed-hash domain not granted: access denied");
-            keyed_hash::Error::AccessDenied(format!(
-                "domain `{domain}` is not granted to this component"
-            ))
-        }))
     }
 }
 
@@ -78,7 +57,7 @@ impl Pseudonymiser {
     ) -> anyhow::Result<Self> {
         let mut linker: Linker<PseudonymiserState> = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        keyed_hash::add_to_linker::<PseudonymiserState, KeyedHash>(&mut linker, |s| &s.keyed_hash)?;
+        crate::capabilities::keyed_hash::add_to_linker(&mut linker, |s| &s.keyed_hash)?;
         let pre = linker
             .instantiate_pre(component)
             .map_err(anyhow::Error::from)?;
