@@ -14,6 +14,21 @@ pub mod patients;
 pub mod python;
 pub mod webdriver;
 
+/// Whether a test that needs a tool must be skipped: true, after saying so, when the tool
+/// is missing on a developer's machine. `.ci/run` installs every such tool, so under CI
+/// (`CI` set) a missing one fails the test instead of skipping it.
+pub fn skipped_without(present: bool, tool: &str, install: &str) -> bool {
+    if present {
+        return false;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must run the tests that need {tool}: {install}"
+    );
+    eprintln!("SKIPPED: {tool} is needed ({install})");
+    true
+}
+
 /// An application directory with components copied in and a manifest written.
 pub struct TestApp {
     pub dir: tempfile::TempDir,

@@ -31,20 +31,14 @@ fn componentize_py_version() -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// Whether componentize-py is installed. `.ci/run` installs it: in CI (`CI` set) a
-/// missing one fails the test; elsewhere the test says it skipped.
+/// Whether componentize-py is installed (in CI, a missing one fails the test instead:
+/// [`super::skipped_without`]).
 pub fn available() -> bool {
-    if componentize_py_version().is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must run the Python study tests: pip install componentize-py=={COMPONENTIZE_PY_VERSION}"
-    );
-    eprintln!(
-        "SKIPPED: componentize-py is needed (pip install componentize-py=={COMPONENTIZE_PY_VERSION})"
-    );
-    false
+    !super::skipped_without(
+        componentize_py_version().is_some(),
+        "componentize-py",
+        &format!("pip install componentize-py=={COMPONENTIZE_PY_VERSION}"),
+    )
 }
 
 /// The files a study's component is built from: its own `.py` files, the SDK's and the

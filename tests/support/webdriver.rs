@@ -18,21 +18,13 @@ pub fn available() -> bool {
     Path::new(CHROMIUM).is_file() && Path::new(CHROMEDRIVER).is_file()
 }
 
-/// True, after saying so, when a browser test must be skipped: chromium or chromedriver
-/// is missing on a developer's machine. Under CI a missing browser fails the test
-/// instead, since `.ci/run` installs both.
+/// True, after saying so, when a browser test must be skipped ([`super::skipped_without`]).
 pub fn skipped_without_browser() -> bool {
-    if available() {
-        return false;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must run the browser test: install chromium and chromium-driver"
-    );
-    eprintln!(
-        "SKIPPED: {CHROMIUM} and {CHROMEDRIVER} are needed (apt-get install chromium chromium-driver)"
-    );
-    true
+    super::skipped_without(
+        available(),
+        &format!("{CHROMIUM} and {CHROMEDRIVER}"),
+        "apt-get install chromium chromium-driver",
+    )
 }
 
 /// A running chromedriver with one browser session.
