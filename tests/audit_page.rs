@@ -118,16 +118,9 @@ fn fixture() -> Fixture {
     }
 }
 
-fn no_redirects() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(120))
-        .build()
-        .unwrap()
-}
-
 fn get(f: &Fixture, path: &str, token: Option<&str>) -> (u16, String, Option<String>) {
-    let mut request = no_redirects().get(f.carrel.url(path));
+    let mut request =
+        support::no_redirects(std::time::Duration::from_secs(120)).get(f.carrel.url(path));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -215,7 +208,7 @@ fn the_register_is_public_and_the_audit_view_is_for_auditors() {
     );
     assert!(components.contains("<code>wasi:"), "{components}");
 
-    let refused = no_redirects()
+    let refused = support::no_redirects(std::time::Duration::from_secs(120))
         .post(f.carrel.url("/audit/login"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("token={}", f.researcher_token))
@@ -234,7 +227,7 @@ fn the_register_is_public_and_the_audit_view_is_for_auditors() {
     assert!(actor.ends_with(")") && actor.contains("(token:"), "{actor}");
     assert!(!actor.contains(&f.researcher_token), "{actor}");
 
-    let accepted = no_redirects()
+    let accepted = support::no_redirects(std::time::Duration::from_secs(120))
         .post(f.carrel.url("/audit/login"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("token={}", f.auditor_token))

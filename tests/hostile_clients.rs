@@ -83,14 +83,6 @@ fn catalog_bytes(state: &Path) -> u64 {
         .sum()
 }
 
-fn no_redirects() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn an_unauthenticated_flood_with_and_without_keep_alive_leaves_one_counted_entry_per_source_and_minute()
  {
@@ -151,7 +143,7 @@ fn guests_see_no_credential_whatever_the_client_sends() {
     let f = fixture();
     let carrel_up = f.app.start(&[]);
     // A live auditor's session, to try to pass its cookie on.
-    let login = no_redirects()
+    let login = support::no_redirects(Duration::from_secs(30))
         .post(carrel_up.url("/audit/login"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("token={}", f.auditor))
@@ -221,7 +213,7 @@ fn guests_see_no_credential_whatever_the_client_sends() {
 
 /// Logs in at `/audit/login` with `headers`; returns the response.
 fn login(carrel_up: &Carrel, token: &str, headers: &[(&str, &str)]) -> reqwest::blocking::Response {
-    let mut request = no_redirects()
+    let mut request = support::no_redirects(Duration::from_secs(30))
         .post(carrel_up.url("/audit/login"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("token={token}"));
@@ -243,7 +235,7 @@ fn session_cookie(response: &reqwest::blocking::Response) -> String {
 
 /// `GET /audit` with `cookie`: the status and where it redirects.
 fn audit_page(carrel_up: &Carrel, cookie: &str) -> (u16, String) {
-    let response = no_redirects()
+    let response = support::no_redirects(Duration::from_secs(30))
         .get(carrel_up.url("/audit"))
         .header("cookie", cookie)
         .send()
@@ -287,7 +279,7 @@ fn a_session_ends_at_logout_expiry_and_revocation_and_its_cookie_holds_no_token(
     assert_eq!(as_bearer.status().as_u16(), 401);
 
     // Logout ends it on the server: the same cookie no longer opens a page.
-    let logout = no_redirects()
+    let logout = support::no_redirects(Duration::from_secs(30))
         .post(carrel_up.url("/audit/logout"))
         .header("cookie", &cookie)
         .send()
@@ -372,7 +364,7 @@ fn login_and_logout_forms_posted_from_another_site_are_refused() {
     assert_eq!(same_origin.status().as_u16(), 303);
     let cookie = session_cookie(&same_origin);
     // A cross-site logout does not end the session.
-    let logout = no_redirects()
+    let logout = support::no_redirects(Duration::from_secs(30))
         .post(carrel_up.url("/audit/logout"))
         .header("cookie", &cookie)
         .header("origin", "http://evil.example")

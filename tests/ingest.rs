@@ -41,18 +41,7 @@ fn warehouse() -> Warehouse {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     run(&state, &["keys", "init"]);
-    let out = run(
-        &state,
-        &[
-            "tokens",
-            "add",
-            "--association",
-            "sos-rennes",
-            "--role",
-            "ingest",
-        ],
-    );
-    let token = out.lines().last().unwrap().trim().to_owned();
+    let token = support::ingest_token(&state, "sos-rennes");
     let state_arg = state.to_str().unwrap().to_owned();
     let carrel = Carrel::start(&repo().join("spin.toml"), &["--state-dir", &state_arg], &[]);
     Warehouse {
@@ -421,18 +410,7 @@ fn pseudonymiser_that_leaks_a_nir_is_refused_and_nothing_is_stored() {
     );
     let state = app.path().join(".spin");
     run(&state, &["keys", "init"]);
-    let out = run(
-        &state,
-        &[
-            "tokens",
-            "add",
-            "--association",
-            "sos-brest",
-            "--role",
-            "ingest",
-        ],
-    );
-    let token = out.lines().last().unwrap().trim().to_owned();
+    let token = support::ingest_token(&state, "sos-brest");
     let carrel = app.start(&[]);
     let post = |body: Vec<u8>| {
         let response = carrel

@@ -148,18 +148,7 @@ fn sigkill_during_sustained_ingestion_loses_and_duplicates_nothing() {
     );
     let state = app.path().join("state");
     run(&state, &["keys", "init"]);
-    let out = run(
-        &state,
-        &[
-            "tokens",
-            "add",
-            "--association",
-            "sos-crash",
-            "--role",
-            "ingest",
-        ],
-    );
-    let token = out.lines().last().unwrap().trim().to_owned();
+    let token = support::ingest_token(&state, "sos-crash");
     let batches = synthetic_batches(&app.path().join("synth"), 6000, 20, "crash");
     let batch_sizes: Vec<u64> = batches.iter().map(|b| b.rows).collect();
     let state_arg = state.to_str().unwrap().to_owned();

@@ -10,7 +10,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use support::batches::{Batch, synthetic_batches};
 use support::desk::{INGESTION, token};
-use support::patients::{StoredRow, ingest_token, post, stored_rows, synth_patients};
+use support::ingest_token;
+use support::patients::{StoredRow, post, stored_rows, synth_patients};
 use support::{Carrel, TestApp, carrel_command, carrel_ok as run, guests};
 
 const KILLS: u64 = 8;

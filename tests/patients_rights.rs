@@ -8,10 +8,10 @@ mod support;
 use std::path::Path;
 use support::desk::{Desk, desk, study_section, token};
 use support::patients::{
-    SourcePatient, column_total, files_holding, ingest_token, post, rows_by_patient, stored_rows,
-    synth_patients, synth_payload_of, synthea_dir, synthea_patients, synthea_payload_of,
+    SourcePatient, column_total, files_holding, post, rows_by_patient, stored_rows, synth_patients,
+    synth_payload_of, synthea_dir, synthea_patients, synthea_payload_of,
 };
-use support::{Carrel, carrel_command, carrel_ok as run};
+use support::{Carrel, carrel_command, carrel_ok as run, ingest_token};
 
 const EXACT: &str = "min_count = 1\nrounding = 1\nnoise_scale = 0\nepsilon_budget = 0\n";
 

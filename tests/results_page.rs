@@ -140,14 +140,6 @@ fn fixture() -> Fixture {
     }
 }
 
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(120))
-        .build()
-        .unwrap()
-}
-
 /// GET with a bearer token or a cookie: (status, body bytes, location).
 fn get(
     f: &Fixture,
@@ -155,7 +147,8 @@ fn get(
     bearer: Option<&str>,
     cookie: Option<&str>,
 ) -> (u16, Vec<u8>, String) {
-    let mut request = client().get(f.carrel.url(path));
+    let mut request =
+        support::no_redirects(std::time::Duration::from_secs(120)).get(f.carrel.url(path));
     if let Some(token) = bearer {
         request = request.bearer_auth(token);
     }
@@ -341,7 +334,7 @@ fn a_researcher_sees_and_downloads_only_their_own_runs_with_a_token_or_the_login
     assert!(!page.contains("<script"), "the page needs no script");
 
     // The login form sets a cookie for /results only; it opens the pages and downloads.
-    let refused = client()
+    let refused = support::no_redirects(std::time::Duration::from_secs(120))
         .post(f.carrel.url("/results/login"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("token={}", f.auditor))
@@ -349,7 +342,7 @@ fn a_researcher_sees_and_downloads_only_their_own_runs_with_a_token_or_the_login
         .unwrap();
     assert_eq!(refused.status().as_u16(), 403);
     assert!(refused.headers().get("set-cookie").is_none());
-    let accepted = client()
+    let accepted = support::no_redirects(std::time::Duration::from_secs(120))
         .post(f.carrel.url("/results/login"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("token={}", f.researcher))

@@ -30,18 +30,7 @@ pub fn start(extra: &[&str]) -> Warehouse {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     run(&state, &["keys", "init"]);
-    let out = run(
-        &state,
-        &[
-            "tokens",
-            "add",
-            "--association",
-            "sos-hostile",
-            "--role",
-            "ingest",
-        ],
-    );
-    let token = out.lines().last().unwrap().trim().to_owned();
+    let token = support::ingest_token(&state, "sos-hostile");
     let mut args = vec!["--state-dir", state.to_str().unwrap()];
     args.extend_from_slice(extra);
     let shared = shared_cache();

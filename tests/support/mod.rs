@@ -14,6 +14,32 @@ pub mod patients;
 pub mod python;
 pub mod webdriver;
 
+/// An ingest token of `association`, made with `carrel tokens add`.
+pub fn ingest_token(state: &Path, association: &str) -> String {
+    let out = carrel_ok(
+        state,
+        &[
+            "tokens",
+            "add",
+            "--association",
+            association,
+            "--role",
+            "ingest",
+        ],
+    );
+    out.lines().last().unwrap().trim().to_owned()
+}
+
+/// A blocking HTTP client that does not follow redirects (the tests look at them), with
+/// `timeout` per request.
+pub fn no_redirects(timeout: Duration) -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .build()
+        .unwrap()
+}
+
 /// Whether a test that needs a tool must be skipped: true, after saying so, when the tool
 /// is missing on a developer's machine. `.ci/run` installs every such tool, so under CI
 /// (`CI` set) a missing one fails the test instead of skipping it.

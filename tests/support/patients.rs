@@ -275,22 +275,6 @@ pub fn synthea_payload_of(id: &str) -> Vec<u8> {
     body
 }
 
-/// An ingest token of `association`, made with `carrel tokens add`.
-pub fn ingest_token(state: &Path, association: &str) -> String {
-    let out = super::carrel_ok(
-        state,
-        &[
-            "tokens",
-            "add",
-            "--association",
-            association,
-            "--role",
-            "ingest",
-        ],
-    );
-    out.lines().last().unwrap().trim().to_owned()
-}
-
 /// POSTs `body` to the FHIR ingestion endpoint as `token`; the status and the answer.
 pub fn post(
     carrel: &super::Carrel,
