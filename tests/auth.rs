@@ -147,7 +147,7 @@ fn carrel_in(cwd: &std::path::Path, env: &[(&str, &std::path::Path)], args: &[&s
 }
 
 #[test]
-fn keys_and_tokens_made_beside_a_manifest_are_the_ones_its_carrel_up_checks() {
+fn keys_tokens_and_audit_beside_a_manifest_are_the_ones_its_carrel_up_checks() {
     let app = TestApp::new(MANIFEST, PROBES);
     let elsewhere = tempfile::tempdir().unwrap();
     let manifest = app.manifest();
@@ -190,4 +190,9 @@ fn keys_and_tokens_made_beside_a_manifest_are_the_ones_its_carrel_up_checks() {
         &["tokens", "list"],
     );
     assert!(listed.contains("sos-brest"), "{listed}");
+    // The auditor's commands follow the same rule.
+    let verified = carrel_in(elsewhere.path(), &[], &["audit", "verify", "-f", manifest]);
+    assert!(verified.starts_with("OK: "), "{verified}");
+    let log = carrel_in(elsewhere.path(), &[], &["audit", "log", "-f", manifest]);
+    assert!(log.contains("token.add"), "{log}");
 }

@@ -26,10 +26,10 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {
-    /// State directory (as `carrel up --state-dir`). Default `.spin` beside `spin.toml` in
-    /// the current directory; for `audit manifest`, `.spin` next to its manifest.
-    #[arg(long, global = true, env = crate::state_dir::ENV)]
-    pub state_dir: Option<PathBuf>,
+    /// `--state-dir`, else `.spin` beside the manifest of `-f` (the one rule of
+    /// [`crate::state_dir`]); `-f` is also the manifest `audit manifest` reports on.
+    #[command(flatten)]
+    pub location: crate::state_dir::StateLocation,
     #[command(subcommand)]
     pub command: AuditCommand,
 }
@@ -48,9 +48,6 @@ pub enum AuditCommand {
     Manifest {
         /// Only this component.
         component: Option<String>,
-        /// The application manifest.
-        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
-        from: PathBuf,
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },
@@ -85,19 +82,14 @@ pub enum AuditCommand {
 }
 
 pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let state_dir =
-        crate::state_dir::resolve(args.state_dir.as_deref(), std::path::Path::new("spin.toml"));
+    let state_dir = args.location.resolve();
     let mut out = std::io::stdout().lock();
     match args.command {
-        AuditCommand::Manifest {
-            component,
-            from,
-            format,
-        } => {
+        AuditCommand::Manifest { component, format } => {
             let report = inspect::build(&inspect::ReportOptions {
-                manifest: from,
+                manifest: args.location.from.clone(),
                 component,
-                state_dir: args.state_dir,
+                state_dir: args.location.state_dir.clone(),
             })?;
             match format {
                 OutputFormat::Text => render::text(&report, &mut out)?,
