@@ -17,10 +17,21 @@ pub struct Grouping {
     pub tally: Tally,
 }
 
+impl Grouping {
+    /// The tally `name` of `table`, keeping the dimensions `kept`.
+    pub fn new(table: &TableSpec, name: impl Into<String>, kept: Vec<usize>) -> Grouping {
+        Grouping {
+            name: name.into(),
+            tally: Tally::new(table, &kept),
+            kept,
+        }
+    }
+}
+
 /// The tallies of one table, which count the same contributions in their own cells.
 /// Each contribution is kept once until settling, with its slot in each tally.
 pub struct Tallies {
-    pub groupings: Vec<Grouping>,
+    groupings: Vec<Grouping>,
     pending: Pending,
     bounds: super::contributions::Bounds,
     /// Contributions beyond a patient's bounds, in all tallies.
@@ -74,11 +85,27 @@ impl Tallies {
 
     /// Contributions dropped for their patient's bounds.
     pub fn dropped(&self) -> u64 {
+        self.assert_settled();
+        self.dropped
+    }
+
+    /// The settled tallies.
+    pub fn groupings(&self) -> &[Grouping] {
+        self.assert_settled();
+        &self.groupings
+    }
+
+    /// The settled tallies, to release.
+    pub fn into_groupings(self) -> Vec<Grouping> {
+        self.assert_settled();
+        self.groupings
+    }
+
+    fn assert_settled(&self) {
         assert!(
             self.pending.is_empty(),
             "tallies are read only after `settle`"
         );
-        self.dropped
     }
 }
 
@@ -91,7 +118,7 @@ pub enum Counter {
 }
 
 impl Counter {
-    /// Counts one batch's checked answer; returns the patient key of each row.
+    /// Counts one batch's checked answer; returns the batch's row keys.
     pub fn add(&mut self, batch: &RecordBatch, answer: &Answer) -> Result<RowKeys, String> {
         let keys = RowKeys::of(batch)?;
         match (self, answer) {
@@ -153,17 +180,9 @@ mod tests {
         .unwrap()
     }
 
-    fn grouping(t: &TableSpec, name: &str, kept: &[usize]) -> Grouping {
-        Grouping {
-            name: name.into(),
-            kept: kept.to_vec(),
-            tally: Tally::new(t, kept),
-        }
-    }
-
     /// The contributions `all` of batch `b`, counted and settled in one tally.
     fn counted(t: &TableSpec, kept: &[usize], b: &RecordBatch, all: &[Checked]) -> Tallies {
-        let mut tallies = Tallies::new(t, vec![grouping(t, "table", kept)]);
+        let mut tallies = Tallies::new(t, vec![Grouping::new(t, "table", kept.to_vec())]);
         let keys = RowKeys::of(b).unwrap();
         tallies.add(b, &keys, all).unwrap();
         tallies.settle();
@@ -188,7 +207,7 @@ mod tests {
         );
         let all: Vec<Checked> = (0..4).map(|r| contribution(r, 0)).collect();
         let tallies = counted(&t, &[0, 1, 2], &b, &all);
-        let tally = &tallies.groupings[0].tally;
+        let tally = &tallies.groupings()[0].tally;
         let cells = tally.cells();
         let labels: Vec<Vec<String>> = cells
             .iter()
@@ -214,7 +233,7 @@ mod tests {
         let b = batch(&["aa"; 20], &[Some("35"); 20], &[Some(40); 20]);
         let all: Vec<Checked> = (0..20).map(|r| contribution(r, 1)).collect();
         let tallies = counted(&t, &[0], &b, &all);
-        let cells = tallies.groupings[0].tally.cells();
+        let cells = tallies.groupings()[0].tally.cells();
         assert_eq!(cells.len(), 1);
         assert_eq!(cells[0].1, [0, 1]);
         assert_eq!(cells[0].2, [0, 1]);
@@ -231,7 +250,7 @@ mod tests {
             &[Some(40), Some(40)],
         );
         let tallies = counted(&t, &[0], &b, &[contribution(0, 0), contribution(1, 0)]);
-        let cells = tallies.groupings[0].tally.cells();
+        let cells = tallies.groupings()[0].tally.cells();
         assert_eq!(cells.len(), 1);
         assert_eq!((cells[0].1[0], cells[0].2[0]), (2, 1));
     }
@@ -249,8 +268,8 @@ mod tests {
         let mut tallies = Tallies::new(
             &t,
             vec![
-                grouping(&t, "national", &[0]),
-                grouping(&t, "regional", &[0, 1]),
+                Grouping::new(&t, "national", vec![0]),
+                Grouping::new(&t, "regional", vec![0, 1]),
             ],
         );
         let keys = RowKeys::of(&b).unwrap();
@@ -258,9 +277,9 @@ mod tests {
             .add(&b, &keys, &[contribution(0, 0), contribution(1, 0)])
             .unwrap();
         tallies.settle();
-        let national = tallies.groupings[0].tally.cells();
+        let national = tallies.groupings()[0].tally.cells();
         assert_eq!((national[0].1[0], national[0].2[0]), (1, 1));
-        let regional = tallies.groupings[1].tally.cells();
+        let regional = tallies.groupings()[1].tally.cells();
         assert_eq!(regional.len(), 2);
         assert!(regional.iter().all(|c| (c.1[0], c.2[0]) == (1, 1)));
         assert_eq!(tallies.dropped(), 1);

@@ -9,7 +9,6 @@
 use super::counting::{Grouping, Tallies};
 use super::model_spec::ModelSpec;
 use super::table::TableSpec;
-use super::tally::Tally;
 use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 use carrel_disclosure::{CellKeys, Policy, metadata, noise};
@@ -20,17 +19,9 @@ use std::sync::Arc;
 
 /// The tallies a model evaluation counts: overall, then one per subgroup.
 pub fn tallies(model: &ModelSpec, table: &TableSpec) -> Tallies {
-    let mut out = vec![Grouping {
-        name: "overall".into(),
-        kept: vec![0],
-        tally: Tally::new(table, &[0]),
-    }];
+    let mut out = vec![Grouping::new(table, "overall", vec![0])];
     for (i, s) in model.subgroups.iter().enumerate() {
-        out.push(Grouping {
-            name: s.clone(),
-            kept: vec![0, i + 1],
-            tally: Tally::new(table, &[0, i + 1]),
-        });
+        out.push(Grouping::new(table, s.clone(), vec![0, i + 1]));
     }
     Tallies::new(table, out)
 }

@@ -19,7 +19,6 @@ use super::release;
 use super::sandbox::{Failure, RunLimits, Start, StudyInstance, StudySandbox, random_seed};
 use super::seeds::GroupSeeds;
 use super::spec::{RunContext, StudySpec, sha256_hex};
-use super::tally::Tally;
 use crate::capabilities::study_log::StudyLog;
 use crate::capabilities::study_world::bindings::carrel::eds::study_types::{
     FitSpec, Model, TableSpec,
@@ -245,11 +244,7 @@ fn counter(spec: &StudySpec, plan: &RunPlan, policy: &Policy) -> Counter {
         }
         _ => Counter::Tallies(Tallies::new(
             tool.table(),
-            vec![Grouping {
-                name: "table".into(),
-                kept: plan.kept.clone(),
-                tally: Tally::new(tool.table(), &plan.kept),
-            }],
+            vec![Grouping::new(tool.table(), "table", plan.kept.clone())],
         )),
     }
 }
@@ -330,7 +325,8 @@ async fn run_passes(
         category: "refused by disclosure control".into(),
     };
     let released = match counter {
-        Counter::Tallies(Tallies { groupings, .. }) => {
+        Counter::Tallies(tallies) => {
+            let groupings = tallies.into_groupings();
             let table = tool.table();
             let (raw, keys) = match (&tool.model, tool.kind) {
                 (Some(model), StudyKind::ModelEvaluation) => {

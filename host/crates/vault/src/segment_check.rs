@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::catalog::{self, SegmentInfo};
 use crate::error::{Result, SegmentDamage};
 use crate::segment_file::SegmentReader;
-use crate::store::{catalog_segments, check_identity};
+use crate::store::{catalog_datasets, catalog_segments, check_identity};
 
 /// One segment checked: which, and how far the whole check is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,10 +46,7 @@ pub fn check_stored_segments(
     progress: &mut dyn FnMut(SegmentCheckProgress),
 ) -> Result<SegmentCheckReport> {
     let conn = catalog::open_existing(state_dir)?;
-    let names: Vec<String> = conn
-        .prepare("SELECT name FROM datasets ORDER BY name")?
-        .query_map([], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let names = catalog_datasets(&conn)?;
     let mut all = Vec::new();
     for name in &names {
         for segment in catalog_segments(&conn, state_dir, name)? {

@@ -237,13 +237,7 @@ impl Vault {
     }
 
     pub fn datasets(&self) -> Result<Vec<String>> {
-        self.with_reader(|conn| {
-            let mut statement = conn.prepare("SELECT name FROM datasets ORDER BY name")?;
-            let names = statement
-                .query_map([], |row| row.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            Ok(names)
-        })
+        self.with_reader(catalog_datasets)
     }
 
     /// The dataset's segments in position order.
@@ -419,6 +413,15 @@ impl Vault {
         }
         Ok(segments.len() as u64)
     }
+}
+
+/// The names of the catalog's datasets, in order.
+pub(crate) fn catalog_datasets(conn: &Connection) -> Result<Vec<String>> {
+    let mut statement = conn.prepare("SELECT name FROM datasets ORDER BY name")?;
+    let names = statement
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(names)
 }
 
 /// A dataset's segments in position order, as the catalog records them.
