@@ -66,6 +66,16 @@ impl Partition {
         self.last += 1;
     }
 
+    /// Contribution `i` in arrival order: patient, record, and the slot in each tally.
+    fn get(&self, i: usize, width: usize) -> (u64, u64, &[u32]) {
+        let (chunk, j) = (&self.chunks[i / CHUNK], i % CHUNK);
+        (
+            chunk.patients[j],
+            chunk.records[j],
+            &chunk.slots[j * width..(j + 1) * width],
+        )
+    }
+
     /// The contributions in arrival order: patient, record, and the slot in each tally.
     fn iter(&self, width: usize) -> impl Iterator<Item = (u64, u64, &[u32])> + '_ {
         let count = self.chunks.len();
@@ -137,55 +147,144 @@ impl Pending {
     /// Settles every pending contribution under `bounds`, in each tally apart, handing
     /// each one that counts to `count` with its tally; returns how many were dropped (in
     /// all tallies). Leaves nothing pending.
+    ///
+    /// Within a partition, contributions are grouped by patient (a counting sort that
+    /// keeps each patient's arrival order) and each patient's are settled together: one
+    /// lookup per contribution finds its patient, and the patient's slots are a short
+    /// list, where a lookup per tally into tables of every patient cost more. The order in
+    /// which `count` sees contributions is not arrival order; counts and cell keys are
+    /// sums, so it does not matter.
     pub fn settle(&mut self, bounds: Bounds, mut count: impl FnMut(usize, Counted)) -> u64 {
         let mut dropped = 0;
-        // What each patient of the partition added to each tally's slot, and how many
-        // slots of each tally it opened; reused from one partition to the next.
-        let mut added: FxHashMap<(u64, u64), u8> = FxHashMap::default();
-        let mut opened: FxHashMap<(u64, u32), u16> = FxHashMap::default();
         let width = self.width;
+        // Reused from one partition to the next.
+        let mut ids: FxHashMap<u64, u32> = FxHashMap::default();
+        let mut patient_of: Vec<u32> = Vec::new();
+        let mut starts: Vec<u32> = Vec::new();
+        let mut order: Vec<u32> = Vec::new();
+        let mut seen = PatientSlots::new(width);
         for partition in &mut self.partitions {
             let p = std::mem::take(partition);
-            added.clear();
-            opened.clear();
-            for (patient, record, slots) in p.iter(width) {
-                for (tally, &slot) in slots.iter().enumerate() {
-                    let at = (tally as u64) << 32 | u64::from(slot);
-                    let first = match added.get_mut(&(patient, at)) {
-                        Some(n) if *n >= bounds.per_slot => None,
-                        Some(n) => {
-                            *n += 1;
-                            Some(false)
+            ids.clear();
+            patient_of.clear();
+            for (patient, _, _) in p.iter(width) {
+                let next = ids.len() as u32;
+                patient_of.push(*ids.entry(patient).or_insert(next));
+            }
+            group_by_patient(&patient_of, ids.len(), &mut starts, &mut order);
+            for range in starts.windows(2) {
+                seen.clear();
+                for &i in &order[range[0] as usize..range[1] as usize] {
+                    let (patient, record, slots) = p.get(i as usize, width);
+                    for (tally, &slot) in slots.iter().enumerate() {
+                        match seen.add(tally, slot, bounds) {
+                            None => dropped += 1,
+                            Some(first) => count(
+                                tally,
+                                Counted {
+                                    slot,
+                                    patient,
+                                    record,
+                                    first,
+                                },
+                            ),
                         }
-                        None => {
-                            let slots = opened.entry((patient, tally as u32)).or_insert(0);
-                            match *slots >= bounds.slots {
-                                true => None,
-                                false => {
-                                    *slots += 1;
-                                    added.insert((patient, at), 1);
-                                    Some(true)
-                                }
-                            }
-                        }
-                    };
-                    match first {
-                        None => dropped += 1,
-                        Some(first) => count(
-                            tally,
-                            Counted {
-                                slot,
-                                patient,
-                                record,
-                                first,
-                            },
-                        ),
                     }
                 }
             }
         }
         self.len = 0;
         dropped
+    }
+}
+
+/// Orders contribution indexes by patient, keeping arrival order within each patient:
+/// patient `id`'s contributions are `order[starts[id]..starts[id + 1]]`.
+fn group_by_patient(
+    patient_of: &[u32],
+    patients: usize,
+    starts: &mut Vec<u32>,
+    order: &mut Vec<u32>,
+) {
+    starts.clear();
+    starts.resize(patients + 1, 0);
+    for &id in patient_of {
+        starts[id as usize + 1] += 1;
+    }
+    for id in 0..patients {
+        starts[id + 1] += starts[id];
+    }
+    order.clear();
+    order.resize(patient_of.len(), 0);
+    let mut next: Vec<u32> = starts[..patients].to_vec();
+    for (i, &id) in patient_of.iter().enumerate() {
+        order[next[id as usize] as usize] = i as u32;
+        next[id as usize] += 1;
+    }
+}
+
+/// One patient's slots while its contributions are settled: what it added to each slot of
+/// each tally, and how many slots of each tally it opened.
+struct PatientSlots {
+    /// (tally, slot, contributions counted there).
+    added: Vec<(u32, u32, u8)>,
+    /// Past this many slots a patient's are looked up by hash rather than by scanning.
+    index: FxHashMap<(u32, u32), usize>,
+    opened: Vec<u16>,
+}
+
+/// Slots scanned before a patient's slots are indexed.
+const SCANNED_SLOTS: usize = 32;
+
+impl PatientSlots {
+    fn new(width: usize) -> PatientSlots {
+        PatientSlots {
+            added: Vec::new(),
+            index: FxHashMap::default(),
+            opened: vec![0; width],
+        }
+    }
+
+    fn clear(&mut self) {
+        self.added.clear();
+        if !self.index.is_empty() {
+            self.index = FxHashMap::default();
+        }
+        self.opened.fill(0);
+    }
+
+    /// Whether a contribution to `slot` of `tally` counts (`None` past the bounds), and
+    /// whether it is the patient's first there.
+    fn add(&mut self, tally: usize, slot: u32, bounds: Bounds) -> Option<bool> {
+        let at = (tally as u32, slot);
+        let found = match self.added.len() > SCANNED_SLOTS {
+            true => self.index.get(&at).copied(),
+            false => self.added.iter().position(|&(t, s, _)| (t, s) == at),
+        };
+        match found {
+            Some(i) if self.added[i].2 >= bounds.per_slot => None,
+            Some(i) => {
+                self.added[i].2 += 1;
+                Some(false)
+            }
+            None if self.opened[tally] >= bounds.slots => None,
+            None => {
+                self.opened[tally] += 1;
+                self.added.push((at.0, at.1, 1));
+                let len = self.added.len();
+                if len == SCANNED_SLOTS + 1 {
+                    self.index = self
+                        .added
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &(t, s, _))| ((t, s), i))
+                        .collect();
+                } else if len > SCANNED_SLOTS + 1 {
+                    self.index.insert(at, len - 1);
+                }
+                Some(true)
+            }
+        }
     }
 }
 
@@ -244,6 +343,80 @@ mod tests {
             (0..600).collect::<Vec<u64>>(),
             "the first 200 of each slot"
         );
+    }
+
+    /// The bounds as the definition states them: contributions in arrival order, each
+    /// tally apart, one table of every patient's slots.
+    fn settled_one_by_one(
+        all: &[(u64, u64, Vec<u32>)],
+        bounds: Bounds,
+    ) -> (Vec<(usize, Counted)>, u64) {
+        use std::collections::HashMap;
+        let mut added: HashMap<(u64, usize, u32), u8> = HashMap::new();
+        let mut opened: HashMap<(u64, usize), u16> = HashMap::new();
+        let (mut counted, mut dropped) = (Vec::new(), 0);
+        for (patient, record, slots) in all {
+            for (tally, &slot) in slots.iter().enumerate() {
+                let n = added.entry((*patient, tally, slot)).or_insert(0);
+                let open = opened.entry((*patient, tally)).or_insert(0);
+                let counts = match *n {
+                    0 => *open < bounds.slots,
+                    n => n < bounds.per_slot,
+                };
+                if !counts {
+                    dropped += 1;
+                    continue;
+                }
+                if *n == 0 {
+                    *open += 1;
+                }
+                *n += 1;
+                let c = Counted {
+                    slot,
+                    patient: *patient,
+                    record: *record,
+                    first: *n == 1,
+                };
+                counted.push((tally, c));
+            }
+        }
+        counted.sort_by_key(|&(t, c)| (t, c.patient, c.record));
+        (counted, dropped)
+    }
+
+    #[test]
+    fn settling_by_patient_drops_what_settling_in_arrival_order_drops() {
+        // Few patients with many rows (past the slots a patient's list scans), three
+        // tallies, slots drawn from a fixed sequence.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut draw = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let all: Vec<(u64, u64, Vec<u32>)> = (0..20_000u64)
+            .map(|record| {
+                let patient = draw(40).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let slots = vec![draw(3) as u32, draw(60) as u32, draw(400) as u32];
+                (patient, record, slots)
+            })
+            .collect();
+        let bounds = Bounds {
+            per_slot: 3,
+            slots: 50,
+        };
+        let mut pending = Pending::new(3);
+        for (patient, record, slots) in &all {
+            pending.push(*patient, *record, slots);
+        }
+        let mut counted = Vec::new();
+        let dropped = pending.settle(bounds, |t, c| counted.push((t, c)));
+        counted.sort_by_key(|&(t, c)| (t, c.patient, c.record));
+        let (expected, expected_dropped) = settled_one_by_one(&all, bounds);
+        assert_eq!(dropped, expected_dropped);
+        assert!(dropped > 0 && !counted.is_empty());
+        assert_eq!(counted, expected);
     }
 
     #[test]

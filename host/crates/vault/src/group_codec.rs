@@ -138,8 +138,8 @@ pub(crate) fn encode_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
 
 /// Decodes a single-batch Arrow IPC stream without copying the buffers (the batch's
 /// arrays point into the decrypted plaintext).
-pub(crate) fn decode_ipc(plaintext: Vec<u8>) -> Result<RecordBatch, String> {
-    let mut buffer = Buffer::from_vec(plaintext);
+pub(crate) fn decode_ipc(plaintext: Buffer) -> Result<RecordBatch, String> {
+    let mut buffer = plaintext;
     let mut decoder = StreamDecoder::new();
     let mut batch = None;
     while !buffer.is_empty() {
@@ -159,7 +159,7 @@ pub(crate) fn decode_group(
     dataset: &str,
     segment: &SegmentInfo,
     group: &str,
-    plaintext: Vec<u8>,
+    plaintext: Buffer,
 ) -> Result<RecordBatch> {
     let damage = |damage| VaultError::Segment {
         dataset: dataset.to_owned(),

@@ -16,6 +16,7 @@
 //! subcommands ready for the host's command line.
 
 pub mod audit;
+mod buffer_pool;
 mod catalog;
 mod chunked;
 pub mod cli;

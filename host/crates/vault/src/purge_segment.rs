@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use arrow_array::{ArrayRef, BooleanArray, RecordBatch};
+use arrow_buffer::Buffer;
 use arrow_schema::{Field, Schema};
 use rusqlite::{Transaction, TransactionBehavior, params};
 use serde_json::json;
@@ -123,7 +124,7 @@ impl Vault {
         let mut filtered = Vec::with_capacity(plaintexts.0.len());
         let mut date_ranges = Vec::new();
         for (group, plaintext) in plaintexts.0 {
-            let batch = decode_group(dataset, segment, &group, plaintext)?;
+            let batch = decode_group(dataset, segment, &group, Buffer::from_vec(plaintext))?;
             let kept = arrow_select::filter::filter_record_batch(&batch, &keep)?;
             date_ranges.extend(date_filter::date_ranges(&kept));
             filtered.push((group, encode_ipc(&kept)?));
@@ -177,7 +178,8 @@ impl Vault {
                         },
                     })?;
                 // A copy: the plaintext is sealed again as it is when no row goes.
-                let batch = decode_group(dataset, segment, group, plaintext.clone())?;
+                let batch =
+                    decode_group(dataset, segment, group, Buffer::from_vec(plaintext.clone()))?;
                 decoded.insert(group, batch);
             }
             let array = decoded[group]

@@ -8,6 +8,7 @@ use arrow_array::{ArrayRef, RecordBatch, new_null_array};
 use arrow_schema::{Field, Schema, SchemaRef};
 use rusqlite::Connection;
 
+use crate::buffer_pool::BufferPool;
 use crate::catalog::SegmentInfo;
 use crate::crypto::SecretKey;
 use crate::dataset::{self, DatasetVersion};
@@ -60,6 +61,8 @@ pub struct Scan {
     /// The date range and the output column it applies to.
     date_range: Option<(DateRange, usize)>,
     stats: ScanStats,
+    /// The groups' buffers, reused from segment to segment.
+    buffers: Arc<BufferPool>,
 }
 
 impl Vault {
@@ -184,6 +187,7 @@ impl Vault {
             keys,
             date_range,
             stats: ScanStats::default(),
+            buffers: Arc::default(),
         })
     }
 }
@@ -277,8 +281,9 @@ impl Scan {
                     "group `{group}` is encrypted under another key than the catalog records"
                 ))));
             }
+            let buffer = self.buffers.take(block.plaintext_len as usize);
             let (tags, buffer) = reader
-                .read_block(&block)
+                .read_block_into(&block, buffer)
                 .map_err(io_context(format!("reading {}", info.file.display())))?;
             blocks.push(KeyedBlock {
                 group: group.clone(),
@@ -297,7 +302,8 @@ impl Scan {
             self.stats.groups_decrypted += 1;
             self.stats.bytes_decrypted += block.buffer.len() as u64;
             let group = block.group;
-            let batch = decode_group(&self.dataset, info, &group, block.buffer)?;
+            let plaintext = BufferPool::arrow_buffer(&self.buffers, block.buffer);
+            let batch = decode_group(&self.dataset, info, &group, plaintext)?;
             decoded.insert(group, batch);
         }
         let columns = self

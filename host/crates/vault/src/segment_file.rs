@@ -255,13 +255,23 @@ impl SegmentReader {
         &mut self,
         block: &GroupBlock,
     ) -> io::Result<(Vec<TagBytes>, Vec<u8>)> {
+        // read_to_end fills spare capacity without zeroing it first: zeroing a segment's
+        // worth of buffers cost about a tenth of a scan's CPU time.
+        self.read_block_into(block, Vec::with_capacity(block.plaintext_len as usize))
+    }
+
+    /// [`Self::read_block`], the ciphertext read into `ciphertext` (emptied first).
+    pub(crate) fn read_block_into(
+        &mut self,
+        block: &GroupBlock,
+        mut ciphertext: Vec<u8>,
+    ) -> io::Result<(Vec<TagBytes>, Vec<u8>)> {
+        ciphertext.clear();
+        ciphertext.reserve(block.plaintext_len as usize);
         let mut tags =
             vec![[0u8; TAG_LEN]; (block.length - block.plaintext_len) as usize / TAG_LEN];
         self.file.seek(SeekFrom::Start(block.offset))?;
         self.file.read_exact(tags.as_flattened_mut())?;
-        // read_to_end fills spare capacity without zeroing it first: zeroing a segment's
-        // worth of buffers cost about a tenth of a scan's CPU time.
-        let mut ciphertext = Vec::with_capacity(block.plaintext_len as usize);
         (&mut self.file)
             .take(block.plaintext_len)
             .read_to_end(&mut ciphertext)?;
