@@ -15,6 +15,8 @@
 //! each row overall and in each subgroup): it is kept once, with its patient and record
 //! keys, and one slot per tally.
 
+pub use super::slot_counts::Counted;
+use super::slot_counts::SlotCounts;
 use rustc_hash::FxHashMap;
 
 /// Partitions by the top bits of a mixed patient key: at 10 million contributions, a
@@ -92,16 +94,6 @@ impl Partition {
     }
 }
 
-/// A counted contribution, handed to the counter when settling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Counted {
-    pub slot: u32,
-    pub patient: u64,
-    pub record: u64,
-    /// The patient's first contribution to this slot.
-    pub first: bool,
-}
-
 /// Contributions waiting to be settled, each with a slot in each of `width` tallies.
 pub struct Pending {
     partitions: Vec<Partition>,
@@ -147,55 +139,109 @@ impl Pending {
     /// Settles every pending contribution under `bounds`, in each tally apart, handing
     /// each one that counts to `count` with its tally; returns how many were dropped (in
     /// all tallies). Leaves nothing pending.
-    ///
-    /// Within a partition, contributions are grouped by patient (a counting sort that
-    /// keeps each patient's arrival order) and each patient's are settled together: one
-    /// lookup per contribution finds its patient, and the patient's slots are a short
-    /// list, where a lookup per tally into tables of every patient cost more. The order in
-    /// which `count` sees contributions is not arrival order; counts and cell keys are
-    /// sums, so it does not matter.
-    pub fn settle(&mut self, bounds: Bounds, mut count: impl FnMut(usize, Counted)) -> u64 {
-        let mut dropped = 0;
+    pub fn settle(&mut self, bounds: Bounds, count: impl FnMut(usize, Counted)) -> u64 {
+        let dropped = settle_partitions(&mut self.partitions, self.width, bounds, count);
+        self.len = 0;
+        dropped
+    }
+
+    /// [`Pending::settle`] on every core: the partitions are shared out between threads,
+    /// each counts into its own [`SlotCounts`] per tally (tally `t` has `slots[t]`
+    /// slots), and those are added up. Returns each tally's counts and how many
+    /// contributions were dropped.
+    pub fn settle_counts(&mut self, bounds: Bounds, slots: &[usize]) -> (Vec<SlotCounts>, u64) {
+        assert_eq!(slots.len(), self.width, "one slot count per tally");
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per_thread = self.partitions.len().div_ceil(threads);
         let width = self.width;
-        // Reused from one partition to the next.
-        let mut ids: FxHashMap<u64, u32> = FxHashMap::default();
-        let mut patient_of: Vec<u32> = Vec::new();
-        let mut starts: Vec<u32> = Vec::new();
-        let mut order: Vec<u32> = Vec::new();
-        let mut seen = PatientSlots::new(width);
-        for partition in &mut self.partitions {
-            let p = std::mem::take(partition);
-            ids.clear();
-            patient_of.clear();
-            for (patient, _, _) in p.iter(width) {
-                let next = ids.len() as u32;
-                patient_of.push(*ids.entry(patient).or_insert(next));
+        let settled: Vec<(Vec<SlotCounts>, u64)> = std::thread::scope(|scope| {
+            let threads: Vec<_> = self
+                .partitions
+                .chunks_mut(per_thread)
+                .map(|partitions| {
+                    scope.spawn(move || {
+                        let mut counts: Vec<SlotCounts> =
+                            slots.iter().map(|&n| SlotCounts::new(n)).collect();
+                        let dropped =
+                            settle_partitions(partitions, width, bounds, |t, c| counts[t].count(c));
+                        (counts, dropped)
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| {
+                    t.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        self.len = 0;
+        let mut total: Vec<SlotCounts> = slots.iter().map(|&n| SlotCounts::new(n)).collect();
+        let mut dropped = 0;
+        for (counts, d) in settled {
+            for (t, c) in total.iter_mut().zip(&counts) {
+                t.add(c);
             }
-            group_by_patient(&patient_of, ids.len(), &mut starts, &mut order);
-            for range in starts.windows(2) {
-                seen.clear();
-                for &i in &order[range[0] as usize..range[1] as usize] {
-                    let (patient, record, slots) = p.get(i as usize, width);
-                    for (tally, &slot) in slots.iter().enumerate() {
-                        match seen.add(tally, slot, bounds) {
-                            None => dropped += 1,
-                            Some(first) => count(
-                                tally,
-                                Counted {
-                                    slot,
-                                    patient,
-                                    record,
-                                    first,
-                                },
-                            ),
-                        }
+            dropped += d;
+        }
+        (total, dropped)
+    }
+}
+
+/// Settles the contributions of `partitions` (each `width` tallies wide), leaving them
+/// empty; see [`Pending::settle`].
+///
+/// Within a partition, contributions are grouped by patient (a counting sort that keeps
+/// each patient's arrival order) and each patient's are settled together: one lookup per
+/// contribution finds its patient, and the patient's slots are a short list, where a
+/// lookup per tally into tables of every patient cost twice as much. The order in which
+/// `count` sees contributions is not arrival order; counts and cell keys are sums, so it
+/// does not matter.
+fn settle_partitions(
+    partitions: &mut [Partition],
+    width: usize,
+    bounds: Bounds,
+    mut count: impl FnMut(usize, Counted),
+) -> u64 {
+    let mut dropped = 0;
+    // Reused from one partition to the next.
+    let mut ids: FxHashMap<u64, u32> = FxHashMap::default();
+    let mut patient_of: Vec<u32> = Vec::new();
+    let mut starts: Vec<u32> = Vec::new();
+    let mut order: Vec<u32> = Vec::new();
+    let mut seen = PatientSlots::new(width);
+    for partition in partitions {
+        let p = std::mem::take(partition);
+        ids.clear();
+        patient_of.clear();
+        for (patient, _, _) in p.iter(width) {
+            let next = ids.len() as u32;
+            patient_of.push(*ids.entry(patient).or_insert(next));
+        }
+        group_by_patient(&patient_of, ids.len(), &mut starts, &mut order);
+        for range in starts.windows(2) {
+            seen.clear();
+            for &i in &order[range[0] as usize..range[1] as usize] {
+                let (patient, record, slots) = p.get(i as usize, width);
+                for (tally, &slot) in slots.iter().enumerate() {
+                    match seen.add(tally, slot, bounds) {
+                        None => dropped += 1,
+                        Some(first) => count(
+                            tally,
+                            Counted {
+                                slot,
+                                patient,
+                                record,
+                                first,
+                            },
+                        ),
                     }
                 }
             }
         }
-        self.len = 0;
-        dropped
     }
+    dropped
 }
 
 /// Orders contribution indexes by patient, keeping arrival order within each patient:
@@ -223,64 +269,67 @@ fn group_by_patient(
     }
 }
 
-/// One patient's slots while its contributions are settled: what it added to each slot of
-/// each tally, and how many slots of each tally it opened.
+/// One patient's slots while its contributions are settled: in each tally, the slots it
+/// opened (in order) with what it added to each.
 struct PatientSlots {
-    /// (tally, slot, contributions counted there).
-    added: Vec<(u32, u32, u8)>,
-    /// Past this many slots a patient's are looked up by hash rather than by scanning.
-    index: FxHashMap<(u32, u32), usize>,
-    opened: Vec<u16>,
+    tallies: Vec<TallySlots>,
 }
 
-/// Slots scanned before a patient's slots are indexed.
+#[derive(Default)]
+struct TallySlots {
+    /// (slot, contributions counted there), one per slot opened.
+    added: Vec<(u32, u8)>,
+    /// Past [`SCANNED_SLOTS`] slots, where each is in `added`: a patient that opens many
+    /// slots is not scanned for each contribution.
+    index: FxHashMap<u32, usize>,
+}
+
+/// Slots scanned before a patient's slots in a tally are indexed.
 const SCANNED_SLOTS: usize = 32;
 
 impl PatientSlots {
     fn new(width: usize) -> PatientSlots {
         PatientSlots {
-            added: Vec::new(),
-            index: FxHashMap::default(),
-            opened: vec![0; width],
+            tallies: (0..width).map(|_| TallySlots::default()).collect(),
         }
     }
 
     fn clear(&mut self) {
-        self.added.clear();
-        if !self.index.is_empty() {
-            self.index = FxHashMap::default();
+        for tally in &mut self.tallies {
+            tally.added.clear();
+            if !tally.index.is_empty() {
+                tally.index = FxHashMap::default();
+            }
         }
-        self.opened.fill(0);
     }
 
     /// Whether a contribution to `slot` of `tally` counts (`None` past the bounds), and
     /// whether it is the patient's first there.
     fn add(&mut self, tally: usize, slot: u32, bounds: Bounds) -> Option<bool> {
-        let at = (tally as u32, slot);
-        let found = match self.added.len() > SCANNED_SLOTS {
-            true => self.index.get(&at).copied(),
-            false => self.added.iter().position(|&(t, s, _)| (t, s) == at),
+        let t = &mut self.tallies[tally];
+        let found = match t.added.len() > SCANNED_SLOTS {
+            true => t.index.get(&slot).copied(),
+            false => t.added.iter().position(|&(s, _)| s == slot),
         };
         match found {
-            Some(i) if self.added[i].2 >= bounds.per_slot => None,
+            Some(i) if t.added[i].1 >= bounds.per_slot => None,
             Some(i) => {
-                self.added[i].2 += 1;
+                t.added[i].1 += 1;
                 Some(false)
             }
-            None if self.opened[tally] >= bounds.slots => None,
+            None if t.added.len() >= usize::from(bounds.slots) => None,
             None => {
-                self.opened[tally] += 1;
-                self.added.push((at.0, at.1, 1));
-                let len = self.added.len();
+                t.added.push((slot, 1));
+                let len = t.added.len();
                 if len == SCANNED_SLOTS + 1 {
-                    self.index = self
+                    t.index = t
                         .added
                         .iter()
                         .enumerate()
-                        .map(|(i, &(t, s, _))| ((t, s), i))
+                        .map(|(i, &(s, _))| (s, i))
                         .collect();
                 } else if len > SCANNED_SLOTS + 1 {
-                    self.index.insert(at, len - 1);
+                    t.index.insert(slot, len - 1);
                 }
                 Some(true)
             }
@@ -417,6 +466,25 @@ mod tests {
         assert_eq!(dropped, expected_dropped);
         assert!(dropped > 0 && !counted.is_empty());
         assert_eq!(counted, expected);
+
+        // The same settled on every core, each thread counting apart.
+        let slots = [3, 60, 400];
+        let mut pending = Pending::new(3);
+        for (patient, record, s) in &all {
+            pending.push(*patient, *record, s);
+        }
+        let (counts, dropped) = pending.settle_counts(bounds, &slots);
+        assert_eq!(dropped, expected_dropped);
+        let mut one_by_one: Vec<SlotCounts> = slots.iter().map(|&n| SlotCounts::new(n)).collect();
+        for (t, c) in expected {
+            one_by_one[t].count(c);
+        }
+        for (settled, expected) in counts.iter().zip(&one_by_one) {
+            assert_eq!(settled.consultations, expected.consultations);
+            assert_eq!(settled.patients, expected.patients);
+            assert_eq!(settled.consultation_keys, expected.consultation_keys);
+            assert_eq!(settled.patient_keys, expected.patient_keys);
+        }
     }
 
     #[test]

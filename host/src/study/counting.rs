@@ -77,10 +77,12 @@ impl Tallies {
 
     /// Counts every contribution added so far that its patient's bounds allow.
     pub fn settle(&mut self) {
-        let Tallies {
-            groupings, pending, ..
-        } = self;
-        self.dropped += pending.settle(self.bounds, |t, c| groupings[t].tally.count(c));
+        let slots: Vec<usize> = self.groupings.iter().map(|g| g.tally.slots()).collect();
+        let (counts, dropped) = self.pending.settle_counts(self.bounds, &slots);
+        for (g, counts) in self.groupings.iter_mut().zip(&counts) {
+            g.tally.add_counts(counts);
+        }
+        self.dropped += dropped;
     }
 
     /// Contributions dropped for their patient's bounds.

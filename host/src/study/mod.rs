@@ -40,6 +40,7 @@ pub mod scaffold_model;
 pub mod scaffold_python;
 pub mod seeds;
 pub mod service;
+mod slot_counts;
 pub mod spec;
 pub mod synthetic;
 pub mod table;

@@ -5,13 +5,13 @@
 //! Nothing here trusts a number the study computed. Whether a contribution counts (its
 //! patient's bounds) is settled apart, in [`super::contributions`].
 
-use super::contributions::{Bounds, Counted};
+use super::contributions::Bounds;
 use super::geography::{REGION_NAMES, region_index};
+use super::slot_counts::SlotCounts;
 use super::table::{Dimension, MAX_DIMENSIONS, TableSpec};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, UInt8Type};
 use arrow_array::{Array, PrimitiveArray, RecordBatch, StringArray};
-use carrel_disclosure::noise::mix64;
 use rustc_hash::FxHashMap;
 
 /// A cell, one value per kept dimension (unused slots are 0).
@@ -34,17 +34,39 @@ pub struct Tally {
     kinds: Vec<Dimension>,
     age_bounds: Vec<u8>,
     measures: usize,
-    cells: FxHashMap<Key, u32>,
+    cells: Cells,
     keys: Vec<Key>,
     /// Per cell and measure (`cell * measures + measure`).
-    consultations: Vec<u64>,
-    patients: Vec<u64>,
-    /// Cell keys per cell and measure: wrapping sums of the record keys of the
-    /// consultations counted, and of the patient keys of the patients counted.
-    consultation_keys: Vec<u64>,
-    patient_keys: Vec<u64>,
+    counts: SlotCounts,
     /// Text values of each kept dimension that takes them from the data, by index.
     interned: Vec<Interner>,
+}
+
+/// The index of each cell. A row's cell is looked up in each tally that counts it, so
+/// the lookup is a good share of a run: a cell of one or two dimensions (most tallies) is
+/// looked up by one 64-bit word rather than by its whole key.
+enum Cells {
+    Narrow(FxHashMap<u64, u32>),
+    Wide(FxHashMap<Key, u32>),
+}
+
+impl Cells {
+    fn for_dimensions(kept: usize) -> Cells {
+        match kept <= 2 {
+            true => Cells::Narrow(FxHashMap::default()),
+            false => Cells::Wide(FxHashMap::default()),
+        }
+    }
+
+    /// The index of cell `key`, `next` if the cell is new.
+    fn index_or(&mut self, key: &Key, next: u32) -> u32 {
+        match self {
+            Cells::Narrow(cells) => *cells
+                .entry(u64::from(key[0]) | u64::from(key[1]) << 32)
+                .or_insert(next),
+            Cells::Wide(cells) => *cells.entry(*key).or_insert(next),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -90,12 +112,9 @@ impl Tally {
             kinds,
             age_bounds: table.age_classes.clone(),
             measures: table.measures.len(),
-            cells: FxHashMap::default(),
+            cells: Cells::for_dimensions(kept.len()),
             keys: Vec::new(),
-            consultations: Vec::new(),
-            patients: Vec::new(),
-            consultation_keys: Vec::new(),
-            patient_keys: Vec::new(),
+            counts: SlotCounts::default(),
         }
     }
 
@@ -189,31 +208,24 @@ impl Tally {
     pub fn slot(&mut self, sources: &Sources<'_>, row: usize, measure: u32, label: u32) -> u32 {
         let key = self.key(sources, row, label);
         let next = self.keys.len() as u32;
-        let cell = *self.cells.entry(key).or_insert(next);
+        let cell = self.cells.index_or(&key, next);
         if cell == next {
             self.keys.push(key);
-            let slots = self.keys.len() * self.measures;
-            self.consultations.resize(slots, 0);
-            self.patients.resize(slots, 0);
-            self.consultation_keys.resize(slots, 0);
-            self.patient_keys.resize(slots, 0);
+            self.counts.resize(self.keys.len() * self.measures);
         }
         // A table has at most a few million cells (every cell is released or withheld as a
         // row), far from 2^32 slots.
         (cell as usize * self.measures + measure as usize) as u32
     }
 
-    /// Counts a contribution its patient's bounds allowed: each patient's first
-    /// contribution to a slot is a distinct patient there.
-    pub fn count(&mut self, c: Counted) {
-        let slot = c.slot as usize;
-        if c.first {
-            self.patients[slot] += 1;
-            self.patient_keys[slot] =
-                self.patient_keys[slot].wrapping_add(patient_cell_key(c.patient));
-        }
-        self.consultations[slot] += 1;
-        self.consultation_keys[slot] = self.consultation_keys[slot].wrapping_add(c.record);
+    /// The slots opened so far (`cells * measures`).
+    pub fn slots(&self) -> usize {
+        self.counts.slots()
+    }
+
+    /// Adds the counts of settled contributions.
+    pub fn add_counts(&mut self, counts: &SlotCounts) {
+        self.counts.add(counts);
     }
 
     /// The cell keys of [`Tally::cells`], in the same order: per cell, the consultation
@@ -224,8 +236,8 @@ impl Tally {
             .into_iter()
             .map(|i| {
                 (
-                    &self.consultation_keys[i * m..(i + 1) * m],
-                    &self.patient_keys[i * m..(i + 1) * m],
+                    &self.counts.consultation_keys[i * m..(i + 1) * m],
+                    &self.counts.patient_keys[i * m..(i + 1) * m],
                 )
             })
             .collect()
@@ -241,8 +253,8 @@ impl Tally {
             .map(|i| {
                 (
                     self.keys[i],
-                    &self.consultations[i * m..(i + 1) * m],
-                    &self.patients[i * m..(i + 1) * m],
+                    &self.counts.consultations[i * m..(i + 1) * m],
+                    &self.counts.patients[i * m..(i + 1) * m],
                 )
             })
             .collect()
@@ -297,12 +309,6 @@ impl Tally {
     pub fn kept(&self) -> usize {
         self.kinds.len()
     }
-}
-
-/// A patient's share of the cell keys of the patient counts it is in: its key mixed, so
-/// that patient keys (prefixes of HMACs) and cell keys never coincide.
-fn patient_cell_key(patient_key: u64) -> u64 {
-    mix64(patient_key ^ 0x243f_6a88_85a3_08d3)
 }
 
 /// The rank of each interned value in alphabetical order.
