@@ -136,18 +136,10 @@ impl Pending {
         self.len == 0
     }
 
-    /// Settles every pending contribution under `bounds`, in each tally apart, handing
-    /// each one that counts to `count` with its tally; returns how many were dropped (in
-    /// all tallies). Leaves nothing pending.
-    pub fn settle(&mut self, bounds: Bounds, count: impl FnMut(usize, Counted)) -> u64 {
-        let dropped = settle_partitions(&mut self.partitions, self.width, bounds, count);
-        self.len = 0;
-        dropped
-    }
-
-    /// [`Pending::settle`] on every core: the partitions are shared out between threads,
-    /// each counts into its own [`SlotCounts`] per tally (tally `t` has `slots[t]`
-    /// slots), and those are added up. Returns each tally's counts and how many
+    /// Settles every pending contribution under `bounds`, in each tally apart, on every
+    /// core: the partitions are shared out between threads, each counts the
+    /// contributions that count into its own [`SlotCounts`] per tally (tally `t` has
+    /// `slots[t]` slots), and those are added up. Returns each tally's counts and how many
     /// contributions were dropped.
     pub fn settle_counts(&mut self, bounds: Bounds, slots: &[usize]) -> (Vec<SlotCounts>, u64) {
         assert_eq!(slots.len(), self.width, "one slot count per tally");
@@ -189,8 +181,9 @@ impl Pending {
     }
 }
 
-/// Settles the contributions of `partitions` (each `width` tallies wide), leaving them
-/// empty; see [`Pending::settle`].
+/// Settles the contributions of `partitions` (each `width` tallies wide) under `bounds`,
+/// in each tally apart, handing each one that counts to `count` with its tally; returns
+/// how many were dropped (in all tallies). Leaves the partitions empty.
 ///
 /// Within a partition, contributions are grouped by patient (a counting sort that keeps
 /// each patient's arrival order) and each patient's are settled together: one lookup per
@@ -341,9 +334,20 @@ impl PatientSlots {
 mod tests {
     use super::*;
 
+    /// Settles on one thread, handing each counted contribution to `count`.
+    fn settled_in_order(
+        pending: &mut Pending,
+        bounds: Bounds,
+        count: impl FnMut(usize, Counted),
+    ) -> u64 {
+        let dropped = settle_partitions(&mut pending.partitions, pending.width, bounds, count);
+        pending.len = 0;
+        dropped
+    }
+
     fn settled(pending: &mut Pending, bounds: Bounds) -> (Vec<Counted>, u64) {
         let mut counted = Vec::new();
-        let dropped = pending.settle(bounds, |_, c| counted.push(c));
+        let dropped = settled_in_order(pending, bounds, |_, c| counted.push(c));
         counted.sort_by_key(|c| (c.patient, c.record));
         (counted, dropped)
     }
@@ -460,7 +464,7 @@ mod tests {
             pending.push(*patient, *record, slots);
         }
         let mut counted = Vec::new();
-        let dropped = pending.settle(bounds, |t, c| counted.push((t, c)));
+        let dropped = settled_in_order(&mut pending, bounds, |t, c| counted.push((t, c)));
         counted.sort_by_key(|&(t, c)| (t, c.patient, c.record));
         let (expected, expected_dropped) = settled_one_by_one(&all, bounds);
         assert_eq!(dropped, expected_dropped);
