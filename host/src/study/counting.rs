@@ -120,17 +120,23 @@ pub enum Counter {
 }
 
 impl Counter {
-    /// Counts one batch's checked answer; returns the batch's row keys.
-    pub fn add(&mut self, batch: &RecordBatch, answer: &Answer) -> Result<RowKeys, String> {
-        let keys = RowKeys::of(batch)?;
+    /// Counts one batch's checked answer; `keys` are the batch's row keys.
+    pub fn add(
+        &mut self,
+        batch: &RecordBatch,
+        answer: &Answer,
+        keys: &RowKeys,
+    ) -> Result<(), String> {
         match (self, answer) {
             (Counter::Tallies(tallies), Answer::Contributions(checked)) => {
-                tallies.add(batch, &keys, checked)?
+                tallies.add(batch, keys, checked)
             }
-            (Counter::Fit(fit), Answer::Fit(rows)) => fit.add(&keys, rows),
-            _ => return Err("an answer of another kind".into()),
+            (Counter::Fit(fit), Answer::Fit(rows)) => {
+                fit.add(keys, rows);
+                Ok(())
+            }
+            _ => Err("an answer of another kind".into()),
         }
-        Ok(keys)
     }
 
     /// Settles the tallies' contributions against their patients' bounds.

@@ -16,6 +16,7 @@ mod cli_print;
 pub mod compiled;
 mod contributions;
 pub mod counting;
+mod counting_thread;
 pub mod evaluation;
 pub mod fitting;
 pub mod geography;

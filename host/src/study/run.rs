@@ -6,6 +6,7 @@
 
 use super::answers::{self, Counted, Rules};
 use super::counting::{Counter, Grouping, Tallies};
+use super::counting_thread::CountingThread;
 use super::evaluation;
 use super::fitting::{self, FitAccumulator};
 use super::handout;
@@ -16,6 +17,7 @@ use super::plan::{RunPlan, plan};
 use super::reading::{BATCH_ROWS, Reader, patient_chunks, row_chunks};
 use super::registry::RunRecord;
 use super::release;
+use super::row_keys::RowKeys;
 use super::sandbox::{Failure, RunLimits, Start, StudyInstance, StudySandbox, random_seed};
 use super::seeds::GroupSeeds;
 use super::spec::{RunContext, StudySpec, sha256_hex};
@@ -282,7 +284,7 @@ async fn run_passes(
     let mut main = MainPass {
         pass: &pass,
         instance,
-        counter: counter(spec, plan, context.policy),
+        counter: CountingThread::spawn(counter(spec, plan, context.policy)).map_err(Stop::host)?,
         sampler: Sampler::default(),
         samples: Vec::new(),
         duplicates: 0,
@@ -291,15 +293,18 @@ async fn run_passes(
     let fed = feed_all(&mut main, context, spec, plan, record).await;
     let MainPass {
         instance,
-        mut counter,
+        counter,
         samples,
         duplicates,
         ..
     } = main;
     *log = instance.into_log();
-    counter.settle();
-    record.contributions_dropped = duplicates + counter.dropped();
+    let counted = counter.finish();
+    if let Ok(counter) = &counted {
+        record.contributions_dropped = duplicates + counter.dropped();
+    }
     fed?;
+    let counter = counted.map_err(Stop::host)?;
     let report = check_locality(&pass, context, samples, log).await;
     let differed = report.groups_differing > 0 || report.check_failure.is_some();
     record.locality = serde_json::to_value(&report).unwrap_or_default();
@@ -357,7 +362,7 @@ async fn run_passes(
 struct MainPass<'a> {
     pass: &'a Pass<'a>,
     instance: StudyInstance,
-    counter: Counter,
+    counter: CountingThread,
     sampler: Sampler,
     samples: Vec<SampledGroup>,
     duplicates: u64,
@@ -375,7 +380,7 @@ impl MainPass<'_> {
                 &mut self.duplicates,
             )
             .await?;
-        let keys = self.counter.add(&batch, &counted).map_err(Stop::host)?;
+        let keys = RowKeys::of(&batch).map_err(Stop::host)?;
         // The sampled groups are copied out of the batch, so that keeping them does not
         // keep the whole batch alive.
         let mut picked = Vec::new();
@@ -409,6 +414,7 @@ impl MainPass<'_> {
                 offset += len;
             }
         }
+        self.counter.add(batch, counted, keys).map_err(Stop::host)?;
         self.batches += 1;
         Ok(())
     }
