@@ -94,7 +94,8 @@ mod tests {
     use std::sync::Arc;
 
     fn table() -> TableSpec {
-        toml::from_str("dimensions = [\"week\"]\nmeasures = [\"n\"]").unwrap()
+        // Up to 3 rows of a patient count in a cell.
+        toml::from_str("dimensions = [\"week\"]\nmeasures = [\"n\"]\nmax_per_patient = 3").unwrap()
     }
 
     fn counter(table: &TableSpec) -> Counter {
