@@ -25,10 +25,10 @@ n=${1:-10000000}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 venv=$root/target/bench-venv
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
+# The venv is shared with models.sh, which may have made it without DuckDB.
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -c "import duckdb, pyarrow" 2>/dev/null ||
   "$venv/bin/pip" install -q duckdb pyarrow
-fi
 py=$venv/bin/python
 cargo build --release -q -p carrel
 cargo bench -q -p carrel --bench study_data --no-run 2>/dev/null
