@@ -15,8 +15,7 @@
 //! each row overall and in each subgroup): it is kept once, with its patient and record
 //! keys, and one slot per tally.
 
-pub use super::slot_counts::Counted;
-use super::slot_counts::SlotCounts;
+use super::slot_counts::{Counted, SlotCounts};
 use rustc_hash::FxHashMap;
 
 /// Partitions by the top bits of a mixed patient key: at 10 million contributions, a

@@ -76,10 +76,13 @@ impl CountingThread {
 }
 
 impl Drop for CountingThread {
-    /// A run that stops early does not leave its counting running.
+    /// A run that stops early does not leave its counting running. What the thread ended
+    /// with is not wanted then; a panic there is not raised again, since this may run
+    /// while a panic of the run's own unwinds (a second panic would abort the process).
     fn drop(&mut self) {
-        if self.thread.is_some() {
-            let _ = self.stop();
+        drop(self.batches.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
