@@ -6,7 +6,7 @@
 //! the read touched (about a tenth of a model evaluation's time). Here a buffer goes back
 //! to its scan's pool when the last array over it is dropped, and the next segment's read
 //! lands in pages already mapped. What a returned buffer holds is overwritten by the next
-//! read before anything decodes it.
+//! read before anything decodes it (a read that fails fails the whole segment).
 
 use std::sync::{Arc, Mutex, Weak};
 
@@ -23,23 +23,25 @@ pub(crate) struct BufferPool {
 }
 
 impl BufferPool {
-    /// An empty buffer with room for `capacity` bytes: the smallest free one that is large
-    /// enough, or a new one.
-    pub(crate) fn take(&self, capacity: usize) -> Vec<u8> {
+    /// A buffer of `len` bytes whose contents are unspecified (what an earlier segment
+    /// left, or zeros): the smallest free one that is large enough, or a new one. Reused
+    /// buffers keep their length, so only the growth of one is ever written before use.
+    pub(crate) fn take_len(&self, len: usize) -> Vec<u8> {
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         let fitting = free
             .iter()
             .enumerate()
-            .filter(|(_, b)| b.capacity() >= capacity)
+            .filter(|(_, b)| b.capacity() >= len)
             .min_by_key(|(_, b)| b.capacity())
             .map(|(i, _)| i);
         match fitting {
             Some(i) => {
                 let mut buffer = free.swap_remove(i);
-                buffer.clear();
+                buffer.resize(len, 0);
                 buffer
             }
-            None => Vec::with_capacity(capacity),
+            // Zeroed memory straight from the allocator: fresh pages, not a memset.
+            None => vec![0; len],
         }
     }
 
@@ -87,8 +89,8 @@ mod tests {
     #[test]
     fn a_buffer_returns_to_its_pool_when_the_last_array_over_it_is_dropped() {
         let pool = Arc::new(BufferPool::default());
-        let mut bytes = pool.take(1 << 20);
-        bytes.extend_from_slice(&[7; 1 << 20]);
+        let mut bytes = pool.take_len(1 << 20);
+        bytes.fill(7);
         let address = bytes.as_ptr();
         let buffer = BufferPool::arrow_buffer(&pool, bytes);
         let slice = buffer.slice(100);
@@ -99,9 +101,15 @@ mod tests {
             "a slice still points in"
         );
         drop(slice);
-        let again = pool.take(1 << 19);
+        let again = pool.take_len(1 << 19);
         assert_eq!(again.as_ptr(), address, "the same memory, reused");
-        assert!(again.is_empty());
+        assert_eq!(again.len(), 1 << 19);
+        let larger = pool.take_len(1 << 21);
+        assert_eq!(
+            larger.len(),
+            1 << 21,
+            "no buffer was large enough: a new one"
+        );
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //! ciphertext, so the ciphertext is read straight into the buffer that becomes the
 //! plaintext and is decrypted in place, with no copy to close gaps left by tags.
 
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 
 use crate::crypto::{NONCE_LEN, SecretKey, TAG_LEN};
@@ -65,6 +69,8 @@ pub(crate) struct GroupCrypt<'a> {
 /// One chunk's work, carrying the index of its group for error reporting.
 struct ChunkWork<'a> {
     group: usize,
+    /// Where the chunk starts in its group's buffer.
+    offset: usize,
     cipher: &'a LessSafeKey,
     nonce: Nonce,
     associated_data: Vec<u8>,
@@ -88,6 +94,7 @@ fn split_into_chunks<'a>(
         for (index, (data, tag)) in chunks.into_iter().zip(crypt.tags.iter_mut()).enumerate() {
             work.push(ChunkWork {
                 group,
+                offset: index * crypt.chunk_size,
                 cipher,
                 nonce: chunk_nonce(&crypt.base_nonce, index),
                 associated_data: chunk_associated_data(&crypt.associated_data, index, count),
@@ -99,13 +106,13 @@ fn split_into_chunks<'a>(
     work
 }
 
-/// Runs `task` on every item, spread round-robin over the available cores. Returns the
-/// first failure's group index.
-fn run_spread(
+/// Runs `task` on every item, spread round-robin over the available cores. Returns a
+/// failure, if any.
+fn run_spread<E: Send>(
     work: Vec<ChunkWork<'_>>,
     total_bytes: usize,
-    task: impl Fn(ChunkWork<'_>) -> Result<(), usize> + Sync,
-) -> Result<(), usize> {
+    task: impl Fn(ChunkWork<'_>) -> Result<(), E> + Sync,
+) -> Result<(), E> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = if total_bytes < PARALLEL_THRESHOLD {
         1
@@ -149,37 +156,73 @@ pub(crate) fn seal_groups(groups: &mut [GroupCrypt<'_>]) {
             // Only fails beyond GCM's 64 GiB per-message limit; chunks are 1 MiB.
             .expect("chunk within the AES-GCM length limit");
         chunk.tag.copy_from_slice(tag.as_ref());
-        Ok(())
+        Ok::<(), ()>(())
     });
     debug_assert!(sealed.is_ok());
+}
+
+/// Why a group could not be read and opened; `group` is its index.
+#[derive(Debug)]
+pub(crate) enum ChunkFailure {
+    Read { group: usize, error: io::Error },
+    Authentication { group: usize },
+}
+
+/// The index of the first group whose tags do not match its buffer's chunk count.
+fn check_tag_counts(groups: &[GroupCrypt<'_>]) -> Result<(), usize> {
+    match groups.iter().position(|group| {
+        group.chunk_size == 0
+            || group.tags.len() != chunk_count(group.buffer.len(), group.chunk_size)
+    }) {
+        Some(index) => Err(index),
+        None => Ok(()),
+    }
+}
+
+fn open_chunk(chunk: ChunkWork<'_>) -> Result<(), usize> {
+    let tag = Tag::from(*chunk.tag);
+    chunk
+        .cipher
+        .open_in_place_separate_tag(
+            chunk.nonce,
+            Aad::from(&chunk.associated_data),
+            tag,
+            chunk.data,
+            0..,
+        )
+        .map(|_| ())
+        .map_err(|_| chunk.group)
 }
 
 /// Opens every group's buffer in place; `Err(i)` names the first group (by index) whose
 /// authentication failed.
 pub(crate) fn open_groups(groups: &mut [GroupCrypt<'_>]) -> Result<(), usize> {
-    for (index, group) in groups.iter().enumerate() {
-        if group.chunk_size == 0
-            || group.tags.len() != chunk_count(group.buffer.len(), group.chunk_size)
-        {
-            return Err(index);
-        }
-    }
+    check_tag_counts(groups)?;
+    let ciphers: Vec<LessSafeKey> = groups.iter().map(|g| cipher(g.key)).collect();
+    let total = groups.iter().map(|g| g.buffer.len()).sum();
+    let work = split_into_chunks(groups, &ciphers);
+    run_spread(work, total, open_chunk)
+}
+
+/// Reads every group's ciphertext from `file` (group `i`'s starts at `starts[i]`) into its
+/// buffer, which must have the plaintext's length, and opens it in place. Each chunk is
+/// read and then decrypted by the same thread while it is in that core's cache, and the
+/// reading is spread over the cores with the decryption: read on one thread, the copy from
+/// the page cache alone took as long as decrypting on both.
+pub(crate) fn read_and_open_groups(
+    file: &File,
+    groups: &mut [GroupCrypt<'_>],
+    starts: &[u64],
+) -> Result<(), ChunkFailure> {
+    check_tag_counts(groups).map_err(|group| ChunkFailure::Authentication { group })?;
     let ciphers: Vec<LessSafeKey> = groups.iter().map(|g| cipher(g.key)).collect();
     let total = groups.iter().map(|g| g.buffer.len()).sum();
     let work = split_into_chunks(groups, &ciphers);
     run_spread(work, total, |chunk| {
-        let tag = Tag::from(*chunk.tag);
-        chunk
-            .cipher
-            .open_in_place_separate_tag(
-                chunk.nonce,
-                Aad::from(&chunk.associated_data),
-                tag,
-                chunk.data,
-                0..,
-            )
-            .map(|_| ())
-            .map_err(|_| chunk.group)
+        let group = chunk.group;
+        file.read_exact_at(chunk.data, starts[group] + chunk.offset as u64)
+            .map_err(|error| ChunkFailure::Read { group, error })?;
+        open_chunk(chunk).map_err(|group| ChunkFailure::Authentication { group })
     })
 }
 
@@ -270,6 +313,91 @@ mod tests {
             open(&mut buffer.clone(), &mut tags.clone(), &key, nonce, b"h"),
             Err(0)
         );
+    }
+
+    /// A file holding `prefix` junk bytes, then each ciphertext in turn; their starts.
+    fn file_of(prefix: usize, ciphertexts: &[&[u8]]) -> (std::fs::File, Vec<u64>) {
+        use std::io::Write;
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&vec![9u8; prefix]).unwrap();
+        let mut starts = Vec::new();
+        let mut at = prefix as u64;
+        for ciphertext in ciphertexts {
+            starts.push(at);
+            file.write_all(ciphertext).unwrap();
+            at += ciphertext.len() as u64;
+        }
+        (file, starts)
+    }
+
+    fn read_and_open(
+        file: &File,
+        starts: &[u64],
+        buffers: &mut [Vec<u8>],
+        tags: &mut [Vec<TagBytes>],
+        key: &SecretKey,
+        nonces: &[[u8; NONCE_LEN]],
+    ) -> Result<(), ChunkFailure> {
+        let mut groups: Vec<GroupCrypt<'_>> = buffers
+            .iter_mut()
+            .zip(tags.iter_mut())
+            .zip(nonces)
+            .map(|((buffer, tags), nonce)| GroupCrypt {
+                key,
+                base_nonce: *nonce,
+                associated_data: b"g".to_vec(),
+                buffer,
+                chunk_size: CHUNK_SIZE,
+                tags,
+            })
+            .collect();
+        read_and_open_groups(file, &mut groups, starts)
+    }
+
+    #[test]
+    fn groups_read_from_a_file_at_their_offsets_open_to_their_plaintexts() {
+        let key = SecretKey::generate();
+        let nonces = [random_nonce(), random_nonce()];
+        let first: Vec<u8> = (0..3 * CHUNK_SIZE + 17).map(|i| (i % 241) as u8).collect();
+        let second: Vec<u8> = (0..2 * CHUNK_SIZE).map(|i| (i % 239) as u8).collect();
+        let (first_sealed, first_tags) = sealed(&first, &key, nonces[0]);
+        let (second_sealed, second_tags) = sealed(&second, &key, nonces[1]);
+        let (file, starts) = file_of(100, &[&first_sealed, &second_sealed]);
+        // Buffers holding an earlier segment's bytes, as reused ones do.
+        let mut buffers = vec![vec![1u8; first.len()], vec![2u8; second.len()]];
+        let mut tags = vec![first_tags.clone(), second_tags.clone()];
+        read_and_open(&file, &starts, &mut buffers, &mut tags, &key, &nonces).unwrap();
+        assert!(buffers[0] == first && buffers[1] == second);
+
+        let mut swapped_tags = vec![second_tags, first_tags];
+        let mut buffers = vec![vec![0u8; first.len()], vec![0u8; second.len()]];
+        match read_and_open(
+            &file,
+            &starts,
+            &mut buffers,
+            &mut swapped_tags,
+            &key,
+            &nonces,
+        ) {
+            Err(ChunkFailure::Authentication { group: 0 }) => {}
+            other => panic!("expected group 0 to fail authentication, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_file_shorter_than_its_groups_fails_as_a_read_naming_the_group() {
+        let key = SecretKey::generate();
+        let nonces = [random_nonce()];
+        let plaintext = vec![3u8; 5 * CHUNK_SIZE];
+        let (ciphertext, tags) = sealed(&plaintext, &key, nonces[0]);
+        let (file, starts) = file_of(10, &[&ciphertext[..4 * CHUNK_SIZE]]);
+        let mut buffers = vec![vec![0u8; plaintext.len()]];
+        match read_and_open(&file, &starts, &mut buffers, &mut [tags], &key, &nonces) {
+            Err(ChunkFailure::Read { group: 0, error }) => {
+                assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof)
+            }
+            other => panic!("expected a failed read of group 0, got {other:?}"),
+        }
     }
 
     #[test]

@@ -11,11 +11,13 @@ use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{FieldRef, Schema};
 
 use crate::catalog::SegmentInfo;
-use crate::chunked::{CHUNK_SIZE, GroupCrypt, TagBytes, open_groups, seal_groups};
+use crate::chunked::{
+    CHUNK_SIZE, ChunkFailure, GroupCrypt, TagBytes, open_groups, read_and_open_groups, seal_groups,
+};
 use crate::crypto::{NONCE_LEN, SecretKey, random_nonce};
 use crate::dataset::DatasetVersion;
 use crate::error::{Result, SegmentDamage, VaultError};
-use crate::segment_file::{SealedGroup, SegmentIdentity};
+use crate::segment_file::{SealedGroup, SegmentIdentity, SegmentReader};
 
 /// A group's plaintext with the data key it is to be sealed under.
 pub(crate) struct KeyedPayload {
@@ -81,7 +83,23 @@ pub(crate) fn open_blocks(
     blocks: &mut [KeyedBlock],
 ) -> Result<(), String> {
     let names: Vec<String> = blocks.iter().map(|b| b.group.clone()).collect();
-    let mut crypts: Vec<GroupCrypt<'_>> = blocks
+    open_groups(&mut crypts(identity, blocks)).map_err(|index| names[index].clone())
+}
+
+/// Reads the blocks' ciphertexts from `reader`'s file (block `i`'s starts at `starts[i]`)
+/// into their buffers, each already the length of its plaintext, and decrypts them in
+/// place, spreading reading and decrypting over the available cores. A failure carries
+/// the index of its block.
+pub(crate) fn read_and_open_blocks(
+    reader: &SegmentReader,
+    blocks: &mut [KeyedBlock],
+    starts: &[u64],
+) -> std::result::Result<(), ChunkFailure> {
+    read_and_open_groups(reader.file(), &mut crypts(&reader.identity, blocks), starts)
+}
+
+fn crypts<'a>(identity: &SegmentIdentity, blocks: &'a mut [KeyedBlock]) -> Vec<GroupCrypt<'a>> {
+    blocks
         .iter_mut()
         .map(|block| GroupCrypt {
             key: &block.key,
@@ -91,8 +109,7 @@ pub(crate) fn open_blocks(
             chunk_size: block.chunk_size as usize,
             tags: &mut block.tags,
         })
-        .collect();
-    open_groups(&mut crypts).map_err(|index| names[index].clone())
+        .collect()
 }
 
 /// Each column group of `batch` as an uncompressed Arrow IPC stream, groups by name.

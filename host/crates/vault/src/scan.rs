@@ -10,11 +10,12 @@ use rusqlite::Connection;
 
 use crate::buffer_pool::BufferPool;
 use crate::catalog::SegmentInfo;
+use crate::chunked::ChunkFailure;
 use crate::crypto::SecretKey;
 use crate::dataset::{self, DatasetVersion};
 use crate::date_filter::{self, DateRange, ScanOptions};
-use crate::error::{Result, SegmentDamage, VaultError, io_context};
-use crate::group_codec::{KeyedBlock, decode_group, open_blocks};
+use crate::error::{Result, SegmentDamage, VaultError};
+use crate::group_codec::{KeyedBlock, decode_group, read_and_open_blocks};
 use crate::segment_file::SegmentReader;
 use crate::store::{Vault, check_identity};
 
@@ -264,7 +265,7 @@ impl Scan {
             segment: info.id.clone(),
             damage,
         };
-        let mut reader = SegmentReader::open(&info.file, info.bytes).map_err(damage)?;
+        let reader = SegmentReader::open(&info.file, info.bytes).map_err(damage)?;
         check_identity(&reader, &self.dataset, info).map_err(damage)?;
         let plan = &self.versions[&info.schema_version];
         let missing = |group: &String| {
@@ -272,31 +273,44 @@ impl Scan {
                 group: group.clone(),
             })
         };
+        let reading = |source| VaultError::Io {
+            context: format!("reading {}", info.file.display()),
+            source,
+        };
         let mut blocks = Vec::with_capacity(plan.groups.len());
+        let mut starts = Vec::with_capacity(plan.groups.len());
         for group in &plan.groups {
             let key_id = planned.key_ids.get(group).ok_or_else(|| missing(group))?;
-            let block = reader.block(group).cloned().ok_or_else(|| missing(group))?;
+            let block = reader.block(group).ok_or_else(|| missing(group))?;
             if &block.key_id != key_id {
                 return Err(damage(SegmentDamage::CatalogMismatch(format!(
                     "group `{group}` is encrypted under another key than the catalog records"
                 ))));
             }
-            let buffer = self.buffers.take(block.plaintext_len as usize);
-            let (tags, buffer) = reader
-                .read_block_into(&block, buffer)
-                .map_err(io_context(format!("reading {}", info.file.display())))?;
+            starts.push(reader.ciphertext_start(block));
             blocks.push(KeyedBlock {
                 group: group.clone(),
                 key_id: key_id.clone(),
                 key: self.keys[key_id].clone(),
                 nonce: block.nonce,
                 chunk_size: block.chunk_size,
-                tags,
-                buffer,
+                tags: reader.read_tags(block).map_err(reading)?,
+                buffer: self.buffers.take_len(block.plaintext_len as usize),
             });
         }
-        open_blocks(&reader.identity, &mut blocks)
-            .map_err(|group| damage(SegmentDamage::AuthenticationFailed { group }))?;
+        read_and_open_blocks(&reader, &mut blocks, &starts).map_err(|failure| match failure {
+            ChunkFailure::Read { group, error } => VaultError::Io {
+                context: format!(
+                    "reading group `{}` of {}",
+                    blocks[group].group,
+                    info.file.display()
+                ),
+                source: error,
+            },
+            ChunkFailure::Authentication { group } => damage(SegmentDamage::AuthenticationFailed {
+                group: blocks[group].group.clone(),
+            }),
+        })?;
         let mut decoded: HashMap<String, RecordBatch> = HashMap::with_capacity(blocks.len());
         for block in blocks {
             self.stats.groups_decrypted += 1;

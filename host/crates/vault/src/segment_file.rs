@@ -28,6 +28,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -261,17 +262,14 @@ impl SegmentReader {
     }
 
     /// [`Self::read_block`], the ciphertext read into `ciphertext` (emptied first).
-    pub(crate) fn read_block_into(
+    fn read_block_into(
         &mut self,
         block: &GroupBlock,
         mut ciphertext: Vec<u8>,
     ) -> io::Result<(Vec<TagBytes>, Vec<u8>)> {
-        ciphertext.clear();
-        ciphertext.reserve(block.plaintext_len as usize);
-        let mut tags =
-            vec![[0u8; TAG_LEN]; (block.length - block.plaintext_len) as usize / TAG_LEN];
-        self.file.seek(SeekFrom::Start(block.offset))?;
-        self.file.read_exact(tags.as_flattened_mut())?;
+        let tags = self.read_tags(block)?;
+        self.file
+            .seek(SeekFrom::Start(self.ciphertext_start(block)))?;
         (&mut self.file)
             .take(block.plaintext_len)
             .read_to_end(&mut ciphertext)?;
@@ -279,6 +277,25 @@ impl SegmentReader {
             return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
         }
         Ok((tags, ciphertext))
+    }
+
+    /// One group's chunk tags, which precede its ciphertext.
+    pub(crate) fn read_tags(&self, block: &GroupBlock) -> io::Result<Vec<TagBytes>> {
+        let mut tags =
+            vec![[0u8; TAG_LEN]; (block.length - block.plaintext_len) as usize / TAG_LEN];
+        self.file
+            .read_exact_at(tags.as_flattened_mut(), block.offset)?;
+        Ok(tags)
+    }
+
+    /// Where one group's ciphertext starts in the file.
+    pub(crate) fn ciphertext_start(&self, block: &GroupBlock) -> u64 {
+        block.offset + (block.length - block.plaintext_len)
+    }
+
+    /// The segment's file, for reads at given offsets.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
     }
 }
 
