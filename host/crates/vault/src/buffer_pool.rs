@@ -23,25 +23,24 @@ pub(crate) struct BufferPool {
 }
 
 impl BufferPool {
-    /// A buffer of `len` bytes whose contents are unspecified (what an earlier segment
-    /// left, or zeros): the smallest free one that is large enough, or a new one. Reused
-    /// buffers keep their length, so only the growth of one is ever written before use.
+    /// A buffer of at least `len` bytes whose contents are unspecified (what an earlier
+    /// segment left, or zeros): the shortest free one that is long enough, or a new one
+    /// with room to spare. Buffers are never shortened, so once made, one is never written
+    /// again except by the reads into it (shortening them made every slightly larger
+    /// group that came later zero the difference).
     pub(crate) fn take_len(&self, len: usize) -> Vec<u8> {
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         let fitting = free
             .iter()
             .enumerate()
-            .filter(|(_, b)| b.capacity() >= len)
-            .min_by_key(|(_, b)| b.capacity())
+            .filter(|(_, b)| b.len() >= len)
+            .min_by_key(|(_, b)| b.len())
             .map(|(i, _)| i);
         match fitting {
-            Some(i) => {
-                let mut buffer = free.swap_remove(i);
-                buffer.resize(len, 0);
-                buffer
-            }
+            Some(i) => free.swap_remove(i),
+            // An eighth to spare, so that the next segment's slightly larger group fits.
             // Zeroed memory straight from the allocator: fresh pages, not a memset.
-            None => vec![0; len],
+            None => vec![0; (len + len / 8).next_multiple_of(4096)],
         }
     }
 
@@ -52,18 +51,19 @@ impl BufferPool {
         }
     }
 
-    /// `bytes` as an Arrow buffer that returns to `pool` once nothing points into it (or
-    /// is freed, if the pool is gone by then).
-    pub(crate) fn arrow_buffer(pool: &Arc<BufferPool>, bytes: Vec<u8>) -> Buffer {
-        let len = bytes.len();
+    /// The first `len` of `bytes` as an Arrow buffer that returns to `pool` once nothing
+    /// points into it (or is freed, if the pool is gone by then).
+    pub(crate) fn arrow_buffer(pool: &Arc<BufferPool>, bytes: Vec<u8>, len: usize) -> Buffer {
+        assert!(len <= bytes.len(), "a buffer's length is within its bytes");
         let ptr = std::ptr::NonNull::new(bytes.as_ptr().cast_mut()).expect("a Vec's pointer");
         let owner = Arc::new(Returning {
             bytes,
             pool: Arc::downgrade(pool),
         });
-        // SAFETY: `ptr` and `len` describe the initialised bytes of the Vec that `owner`
-        // holds; a Vec's heap memory does not move when the Vec does, and `owner` keeps it
-        // alive (unchanged: nothing else reaches it) for as long as the buffer exists.
+        // SAFETY: `ptr` and `len` describe initialised bytes of the Vec that `owner` holds
+        // (`len` is at most its length); a Vec's heap memory does not move when the Vec
+        // does, and `owner` keeps it alive (unchanged: nothing else reaches it) for as long
+        // as the buffer exists.
         unsafe { Buffer::from_custom_allocation(ptr, len, owner) }
     }
 }
@@ -90,9 +90,11 @@ mod tests {
     fn a_buffer_returns_to_its_pool_when_the_last_array_over_it_is_dropped() {
         let pool = Arc::new(BufferPool::default());
         let mut bytes = pool.take_len(1 << 20);
+        assert!(bytes.len() >= 1 << 20);
         bytes.fill(7);
         let address = bytes.as_ptr();
-        let buffer = BufferPool::arrow_buffer(&pool, bytes);
+        let buffer = BufferPool::arrow_buffer(&pool, bytes, 1 << 20);
+        assert_eq!(buffer.len(), 1 << 20, "only the length asked for");
         let slice = buffer.slice(100);
         drop(buffer);
         assert_eq!(slice.as_slice()[0], 7);
@@ -103,19 +105,29 @@ mod tests {
         drop(slice);
         let again = pool.take_len(1 << 19);
         assert_eq!(again.as_ptr(), address, "the same memory, reused");
-        assert_eq!(again.len(), 1 << 19);
-        let larger = pool.take_len(1 << 21);
-        assert_eq!(
-            larger.len(),
-            1 << 21,
-            "no buffer was large enough: a new one"
+        assert!(again.len() > 1 << 20, "and not shortened");
+        assert!(again.iter().all(|&b| b == 7), "nothing written into it");
+    }
+
+    #[test]
+    fn a_slightly_larger_request_fits_a_buffer_made_for_an_earlier_one() {
+        let pool = Arc::new(BufferPool::default());
+        let first = pool.take_len(1_000_000);
+        let address = first.as_ptr();
+        drop(BufferPool::arrow_buffer(&pool, first, 1_000_000));
+        let second = pool.take_len(1_010_000);
+        assert_eq!(second.as_ptr(), address);
+        let larger = pool.take_len(4_000_000);
+        assert!(
+            larger.len() >= 4_000_000,
+            "none free was long enough: a new one"
         );
     }
 
     #[test]
     fn a_buffer_outliving_its_pool_is_freed() {
         let pool = Arc::new(BufferPool::default());
-        let buffer = BufferPool::arrow_buffer(&pool, vec![1, 2, 3]);
+        let buffer = BufferPool::arrow_buffer(&pool, vec![1, 2, 3], 3);
         drop(pool);
         assert_eq!(buffer.as_slice(), [1, 2, 3]);
     }

@@ -72,8 +72,10 @@ pub(crate) struct KeyedBlock {
     pub nonce: [u8; NONCE_LEN],
     pub chunk_size: u32,
     pub tags: Vec<TagBytes>,
-    /// Ciphertext, and after [`open_blocks`] the plaintext.
+    /// Ciphertext, and after [`open_blocks`] the plaintext, in its first `len` bytes (a
+    /// pooled buffer may be longer).
     pub buffer: Vec<u8>,
+    pub len: usize,
 }
 
 /// Decrypts the blocks of one segment in place, spreading the work over the available
@@ -105,7 +107,7 @@ fn crypts<'a>(identity: &SegmentIdentity, blocks: &'a mut [KeyedBlock]) -> Vec<G
             key: &block.key,
             base_nonce: block.nonce,
             associated_data: identity.group_associated_data(&block.group, &block.key_id),
-            buffer: &mut block.buffer,
+            buffer: &mut block.buffer[..block.len],
             chunk_size: block.chunk_size as usize,
             tags: &mut block.tags,
         })

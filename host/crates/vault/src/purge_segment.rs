@@ -103,6 +103,7 @@ impl Vault {
                 nonce: block.nonce,
                 chunk_size: block.chunk_size,
                 tags,
+                len: buffer.len(),
                 buffer,
             });
         }

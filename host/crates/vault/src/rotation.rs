@@ -259,6 +259,7 @@ impl Vault {
                 nonce: block.nonce,
                 chunk_size: block.chunk_size,
                 tags,
+                len: buffer.len(),
                 buffer,
             });
         }

@@ -296,6 +296,7 @@ impl Scan {
                 chunk_size: block.chunk_size,
                 tags: reader.read_tags(block).map_err(reading)?,
                 buffer: self.buffers.take_len(block.plaintext_len as usize),
+                len: block.plaintext_len as usize,
             });
         }
         read_and_open_blocks(&reader, &mut blocks, &starts).map_err(|failure| match failure {
@@ -314,9 +315,9 @@ impl Scan {
         let mut decoded: HashMap<String, RecordBatch> = HashMap::with_capacity(blocks.len());
         for block in blocks {
             self.stats.groups_decrypted += 1;
-            self.stats.bytes_decrypted += block.buffer.len() as u64;
+            self.stats.bytes_decrypted += block.len as u64;
             let group = block.group;
-            let plaintext = BufferPool::arrow_buffer(&self.buffers, block.buffer);
+            let plaintext = BufferPool::arrow_buffer(&self.buffers, block.buffer, block.len);
             let batch = decode_group(&self.dataset, info, &group, plaintext)?;
             decoded.insert(group, batch);
         }
