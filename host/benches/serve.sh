@@ -13,6 +13,8 @@
 # (user + system, from /proc), which oha's share of the two cores does not blur.
 #
 #   CARREL_BENCH_BIN=/path/to/carrel host/benches/serve.sh …   (that binary, unbuilt)
+#   CARREL_BENCH_SUMMARY=file   also appends each round's pair of requests/s to file, as
+#                               "hello-<kind>-vs-wasmtime-serve <carrel> <wasmtime>" (all.sh)
 #
 # Needs `oha` and `wasmtime` 48.0.8 on PATH:
 #   cargo install oha --locked && cargo install wasmtime-cli@48.0.8 --locked
@@ -109,6 +111,10 @@ TOML
     if [ $((round % 2)) = 1 ]; then order=(carrel wasmtime); else order=(wasmtime carrel); fi
     for server in "${order[@]}"; do run "$server" "$kind" "$round" || continue 2; done
   done
+  if [ -n "${CARREL_BENCH_SUMMARY:-}" ]; then
+    paste -d' ' "$work/$kind.carrel" "$work/$kind.wasmtime" |
+      awk -v kind="$kind" '{print "hello-" kind "-vs-wasmtime-serve", $1, $6}' >> "$CARREL_BENCH_SUMMARY"
+  fi
   python3 - "$work/$kind.carrel" "$work/$kind.wasmtime" "$kind" <<'PY'
 import statistics as st, sys
 runs = [[[float(x) for x in line.split()] for line in open(f)] for f in sys.argv[1:3]]
