@@ -114,6 +114,14 @@ fn is_group_separator(character: char) -> bool {
 /// digits with a valid key about once in 4,000 hashes, and the host refuses a whole
 /// batch on a match, so windows inside longer words are not looked at.
 pub fn looks_like_valid_nir(text: &str) -> bool {
+    // A NIR is 15 alphanumeric characters, so a text with fewer cannot hold one, and a
+    // text that is one alphanumeric word holds one only if it is 15 long. Most cells the
+    // host checks are short codes or 64-digit pseudonyms: they are settled here, in one
+    // pass over the bytes (the full scan was 3% of ingestion's time).
+    let alphanumerics = text.bytes().filter(u8::is_ascii_alphanumeric).count();
+    if alphanumerics < 15 || (alphanumerics == text.len() && text.len() != 15) {
+        return false;
+    }
     // Alphanumeric words, each with whether a single group separator follows it directly
     // and joins it to the next word.
     let mut words: Vec<(&str, bool)> = Vec::new();
