@@ -37,6 +37,10 @@ impl Default for EngineOptions {
     }
 }
 
+/// Bytes of each table slot kept resident (reset by memset, not `madvise`): more than the
+/// tables of the components carrel runs use.
+const TABLE_KEEP_RESIDENT_BYTES: usize = 1 << 20;
+
 /// Builds the engine: component model with async, pooling allocator, epoch interruption.
 pub fn build_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
     let mut config = Config::new();
@@ -64,6 +68,15 @@ pub fn build_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
     // faults. Keeping the first bytes resident (zeroed by memset instead) trades that for
     // resident memory of at most this much per slot that was ever used.
     pooling.linear_memory_keep_resident(options.keep_resident_bytes.min(options.max_memory_bytes));
+    // Resetting a slot when its instance is dropped was a third of a WASIp2 request (a fresh
+    // instance each): the memset of every kept byte whether touched or not (11% of a hello
+    // request's samples), and the `madvise` of its tables, whose TLB shootdowns interrupt
+    // the other core (13%), then write faults on the tables' pages (7%). With the kernel's
+    // PAGEMAP_SCAN (Linux 6.7 and later; skipped where absent) only the pages an instance
+    // wrote are reset, and tables stay resident like memory. Every instance still starts
+    // from zeroed memory and tables: 6,100 -> 18,800 WASIp2 hello requests/s (BENCHMARKS.md).
+    pooling.pagemap_scan(wasmtime::Enabled::Auto);
+    pooling.table_keep_resident(TABLE_KEEP_RESIDENT_BYTES);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     // Keep wasmtime's default 4 GiB virtual reservation per memory even though the pool
     // caps growth far lower: bounds checks are then elided behind guard pages. Reserving
