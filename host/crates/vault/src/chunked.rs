@@ -144,12 +144,20 @@ fn run_spread<E: Send>(
     })
 }
 
-/// Seals every group's buffer in place, filling its tags.
-pub(crate) fn seal_groups(groups: &mut [GroupCrypt<'_>]) {
+/// Runs `task` on every chunk of every group, spread over the available cores.
+fn for_each_chunk<E: Send>(
+    groups: &mut [GroupCrypt<'_>],
+    task: impl Fn(ChunkWork<'_>) -> Result<(), E> + Sync,
+) -> Result<(), E> {
     let ciphers: Vec<LessSafeKey> = groups.iter().map(|g| cipher(g.key)).collect();
     let total = groups.iter().map(|g| g.buffer.len()).sum();
     let work = split_into_chunks(groups, &ciphers);
-    let sealed = run_spread(work, total, |chunk| {
+    run_spread(work, total, task)
+}
+
+/// Seals every group's buffer in place, filling its tags.
+pub(crate) fn seal_groups(groups: &mut [GroupCrypt<'_>]) {
+    let sealed = for_each_chunk(groups, |chunk| {
         let tag: Tag = chunk
             .cipher
             .seal_in_place_separate_tag(chunk.nonce, Aad::from(&chunk.associated_data), chunk.data)
@@ -198,10 +206,7 @@ fn open_chunk(chunk: ChunkWork<'_>) -> Result<(), usize> {
 /// authentication failed.
 pub(crate) fn open_groups(groups: &mut [GroupCrypt<'_>]) -> Result<(), usize> {
     check_tag_counts(groups)?;
-    let ciphers: Vec<LessSafeKey> = groups.iter().map(|g| cipher(g.key)).collect();
-    let total = groups.iter().map(|g| g.buffer.len()).sum();
-    let work = split_into_chunks(groups, &ciphers);
-    run_spread(work, total, open_chunk)
+    for_each_chunk(groups, open_chunk)
 }
 
 /// Reads every group's ciphertext from `file` (group `i`'s starts at `starts[i]`) into its
@@ -215,10 +220,7 @@ pub(crate) fn read_and_open_groups(
     starts: &[u64],
 ) -> Result<(), ChunkFailure> {
     check_tag_counts(groups).map_err(|group| ChunkFailure::Authentication { group })?;
-    let ciphers: Vec<LessSafeKey> = groups.iter().map(|g| cipher(g.key)).collect();
-    let total = groups.iter().map(|g| g.buffer.len()).sum();
-    let work = split_into_chunks(groups, &ciphers);
-    run_spread(work, total, |chunk| {
+    for_each_chunk(groups, |chunk| {
         let group = chunk.group;
         file.read_exact_at(chunk.data, starts[group] + chunk.offset as u64)
             .map_err(|error| ChunkFailure::Read { group, error })?;

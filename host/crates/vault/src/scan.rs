@@ -273,8 +273,8 @@ impl Scan {
                 group: group.clone(),
             })
         };
-        let reading = |source| VaultError::Io {
-            context: format!("reading {}", info.file.display()),
+        let reading = |group: &str, source| VaultError::Io {
+            context: format!("reading group `{group}` of {}", info.file.display()),
             source,
         };
         let mut blocks = Vec::with_capacity(plan.groups.len());
@@ -294,20 +294,13 @@ impl Scan {
                 key: self.keys[key_id].clone(),
                 nonce: block.nonce,
                 chunk_size: block.chunk_size,
-                tags: reader.read_tags(block).map_err(reading)?,
+                tags: reader.read_tags(block).map_err(|e| reading(group, e))?,
                 buffer: self.buffers.take_len(block.plaintext_len as usize),
                 len: block.plaintext_len as usize,
             });
         }
         read_and_open_blocks(&reader, &mut blocks, &starts).map_err(|failure| match failure {
-            ChunkFailure::Read { group, error } => VaultError::Io {
-                context: format!(
-                    "reading group `{}` of {}",
-                    blocks[group].group,
-                    info.file.display()
-                ),
-                source: error,
-            },
+            ChunkFailure::Read { group, error } => reading(&blocks[group].group, error),
             ChunkFailure::Authentication { group } => damage(SegmentDamage::AuthenticationFailed {
                 group: blocks[group].group.clone(),
             }),

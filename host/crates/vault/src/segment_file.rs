@@ -256,18 +256,10 @@ impl SegmentReader {
         &mut self,
         block: &GroupBlock,
     ) -> io::Result<(Vec<TagBytes>, Vec<u8>)> {
+        let tags = self.read_tags(block)?;
         // read_to_end fills spare capacity without zeroing it first: zeroing a segment's
         // worth of buffers cost about a tenth of a scan's CPU time.
-        self.read_block_into(block, Vec::with_capacity(block.plaintext_len as usize))
-    }
-
-    /// [`Self::read_block`], the ciphertext read into `ciphertext` (emptied first).
-    fn read_block_into(
-        &mut self,
-        block: &GroupBlock,
-        mut ciphertext: Vec<u8>,
-    ) -> io::Result<(Vec<TagBytes>, Vec<u8>)> {
-        let tags = self.read_tags(block)?;
+        let mut ciphertext = Vec::with_capacity(block.plaintext_len as usize);
         self.file
             .seek(SeekFrom::Start(self.ciphertext_start(block)))?;
         (&mut self.file)
