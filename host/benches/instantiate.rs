@@ -35,7 +35,7 @@ fn main() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         std::fs::write(dir.path().join("spin.toml"), manifest(wasm))?;
         let app = App::load(&AppOptions::new(dir.path().join("spin.toml")))?;
-        let handler = app.components["hello"].handler.state();
+        let handler = app.runtime.components["hello"].handler.state();
         let mut times = runtime.block_on(async {
             let mut times = Vec::with_capacity(ITERATIONS);
             for _ in 0..ITERATIONS {

@@ -17,9 +17,9 @@ use carrel::capabilities::study_log::StudyLog;
 use carrel::capabilities::study_world::bindings::carrel::eds::study_types::{
     CodeLists, Consultations, TableSpec, Texts,
 };
-use carrel::engine::{EngineOptions, EpochTicker, build_engine, load_component};
 use carrel::study::reading::BATCH_ROWS;
 use carrel::study::sandbox::{Answer, RunLimits, Start, StudySandbox};
+use carrel_runtime::engine::{EngineOptions, EpochTicker, build_engine, load_component};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::path::PathBuf;

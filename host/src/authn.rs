@@ -8,19 +8,16 @@
 //! naming them. Routes in entries are clipped ([`carrel_vault::audit::clip`]).
 
 use crate::app::App;
-use crate::responses::{HostResponse, plain};
 use crate::tokens::{Principal, Refusal, Role};
+use carrel_runtime::responses::{HostResponse, plain};
+use carrel_runtime::server::ClientAddr;
 use carrel_vault::audit::clip;
 use carrel_vault::{AuditAction, AuditEvent};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Characters of a route kept in an audit entry.
 pub const ROUTE_CHARS: usize = 200;
-
-/// The client's address, which the server puts in every request's extensions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr(pub SocketAddr);
 
 /// The address of the client that sent a request with these extensions.
 pub fn client_ip(extensions: &http::Extensions) -> IpAddr {

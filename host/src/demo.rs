@@ -10,11 +10,11 @@ use crate::app::{App, AppOptions};
 use crate::demo_runs::{instant, run_or_reuse};
 use crate::import::Payload;
 use crate::manifest::LoadedManifest;
-use crate::server::{ServerOptions, serve, shutdown_signal};
 use crate::study::registry::ApprovalState;
 use crate::study::{Caller, StudyService};
 use crate::tokens::{Role, TokenStore};
 use anyhow::{Context, bail};
+use carrel_runtime::server::{ServerOptions, serve, shutdown_signal};
 use carrel_vault::{MasterKeyEnv, VaultError};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -433,6 +433,7 @@ async fn prepare_model(options: &AppOptions, demo_dir: &Path) -> anyhow::Result<
     .await?;
     let manifest_dir = opened
         .app
+        .runtime
         .manifest_path
         .parent()
         .unwrap_or(Path::new("."))
@@ -498,5 +499,11 @@ async fn serve_demo(args: &DemoArgs, options: &AppOptions, demo_dir: &Path) -> a
     let shutdown = shutdown_signal()?;
     println!("Serving {base}");
     std::io::stdout().flush()?;
-    serve(app, listener, ServerOptions::default(), shutdown).await
+    serve(
+        std::sync::Arc::new(app),
+        listener,
+        ServerOptions::default(),
+        shutdown,
+    )
+    .await
 }

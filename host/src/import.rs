@@ -3,9 +3,9 @@
 //! the app in-process on a loopback port with a short-lived token for the association.
 
 use crate::app::{App, AppOptions};
-use crate::server::{ServerOptions, serve};
 use crate::tokens::Role;
 use anyhow::{Context, bail};
+use carrel_runtime::server::{ServerOptions, serve};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -96,13 +96,18 @@ pub async fn import(
         warehouse
             .tokens
             .add(Some(association), Role::Ingest, None, "import")?;
-    let state_dir = app.state_dir.clone();
+    let state_dir = app.runtime.state_dir.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}{INGEST_ROUTE}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(app, listener, ServerOptions::default(), async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(serve(
+        std::sync::Arc::new(app),
+        listener,
+        ServerOptions::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
 
     let total_bytes: u64 = payloads
         .iter()

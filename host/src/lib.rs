@@ -1,4 +1,5 @@
-//! carrel's host: a Spin-compatible runtime on wasmtime, and the warehouse around it.
+//! carrel's warehouse, its web pages and study API, and the binary's subcommands, on the
+//! Spin runtime of `carrel-runtime`.
 
 pub mod api;
 pub mod app;
@@ -7,27 +8,16 @@ pub mod authn;
 pub mod build_command;
 pub mod capabilities;
 pub mod carrel_settings;
-pub mod component_logs;
-pub mod componentize;
 pub mod demo;
 pub mod demo_models;
 mod demo_runs;
-pub mod dotenv;
 pub mod download_formats;
-pub mod engine;
-pub mod file_mounts;
-pub mod guest_failure;
+pub mod front;
 pub mod import;
 pub mod ingest;
-pub mod instance_pool;
-pub mod instance_state;
 pub mod patients;
 pub mod progress;
 pub mod refusals;
-pub mod request_body;
-pub mod responses;
-pub mod runtime_config;
-pub mod server;
 pub mod state_dir;
 pub mod study;
 pub mod tokens;

@@ -1,7 +1,7 @@
 use anyhow::Context;
 use carrel::app::{App, AppOptions};
-use carrel::engine::EngineOptions;
-use carrel::server::{ServerOptions, serve, shutdown_signal};
+use carrel_runtime::engine::EngineOptions;
+use carrel_runtime::server::{ServerOptions, serve, shutdown_signal};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -171,7 +171,7 @@ struct UpArgs {
     max_memory_mib: usize,
     /// MiB of each instance slot's memory kept resident between instances (faster for
     /// components that use much memory, e.g. bulk ingestion; costs resident memory).
-    #[arg(long, default_value_t = carrel::engine::DEFAULT_KEEP_RESIDENT_MIB)]
+    #[arg(long, default_value_t = carrel_runtime::engine::DEFAULT_KEEP_RESIDENT_MIB)]
     keep_resident_mib: usize,
     /// Largest request body accepted, in MiB (larger gets 413).
     #[arg(long, default_value_t = 32)]
@@ -413,7 +413,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         manifest: args.manifest.from.clone(),
         state_dir: args.state_dir,
         runtime_config: args.runtime_config_file,
-        log_dir: carrel::component_logs::LogDir::from_flag(args.log_dir),
+        log_dir: carrel_runtime::component_logs::LogDir::from_flag(args.log_dir),
         deadline: Duration::from_secs_f64(args.request_timeout),
         engine: EngineOptions {
             // p3 instances may linger idle for reuse, so keep headroom beyond the requests.
@@ -427,6 +427,10 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         max_concurrent_requests: args.max_concurrent_requests,
         max_queued_requests: args.max_queued_requests,
         read_timeout: Duration::from_secs_f64(args.read_timeout),
+        ..ServerOptions::default()
+    };
+    let front = carrel::app::FrontOptions {
+        read_timeout: server.read_timeout,
         study_runs: carrel::api::run_gate::RunLimits {
             total: args.max_study_runs,
             per_researcher: args.max_study_runs_per_researcher,
@@ -435,20 +439,19 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             stored_per_researcher: args.max_stored_runs_per_researcher,
         },
         session_lifetime: Duration::from_secs_f64(args.session_lifetime),
-        ..ServerOptions::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let app = App::load(&options)?;
+        let app = App::load(&options)?.with_front_options(&front);
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = listener.local_addr()?;
         let shutdown = shutdown_signal()?;
         println!("Serving http://{address}");
-        for route in app.router.routes() {
+        for route in app.runtime.router.routes() {
             println!(
                 "  http://{address}{} -> {}",
                 route.pattern.raw(),
@@ -457,6 +460,6 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         }
         use std::io::Write;
         std::io::stdout().flush()?;
-        serve(app, listener, server, shutdown).await
+        serve(std::sync::Arc::new(app), listener, server, shutdown).await
     })
 }

@@ -182,7 +182,7 @@ fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let signal = runtime.block_on(async { crate::server::shutdown_signal() })?;
+    let signal = runtime.block_on(async { carrel_runtime::server::shutdown_signal() })?;
     let set = flag.clone();
     std::thread::Builder::new()
         .name("carrel-watch-signals".into())

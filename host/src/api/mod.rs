@@ -27,8 +27,8 @@ mod studies;
 pub(crate) use studies::result_file;
 
 use crate::app::App;
-use crate::responses::HostResponse;
 use crate::study::StudyService;
+use carrel_runtime::responses::HostResponse;
 use hyper::body::Incoming;
 use std::sync::Arc;
 

@@ -6,13 +6,13 @@
 
 use crate::app::App;
 use crate::authn::authenticate;
-use crate::request_body::{BodyError, read_body};
-use crate::responses::{HostResponse, bytes, json, plain};
 use crate::study::registry::RunStatus;
 use crate::study::registry::{RegistryError, RunRecord};
 use crate::study::run_pages::page_size;
 use crate::study::{Caller, StudyService};
 use crate::tokens::{Role, TokenError};
+use carrel_runtime::request_body::{BodyError, read_body};
+use carrel_runtime::responses::{HostResponse, bytes, json, plain};
 use http::{Method, StatusCode};
 use hyper::body::Incoming;
 use std::collections::BTreeMap;

@@ -363,7 +363,7 @@ fn read_component(
         .map_err(|e| (None, e))?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
     // A wasip1 module is reported as the component carrel makes of it at load.
-    let component = crate::componentize::componentize_if_module(&bytes)
+    let component = carrel_runtime::componentize::componentize_if_module(&bytes)
         .map_err(anyhow::Error::from)
         .and_then(|component| Component::new(engine, &component).map_err(anyhow::Error::from))
         .with_context(|| format!("{} is not a component carrel can load", path.display()))

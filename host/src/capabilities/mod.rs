@@ -1,15 +1,8 @@
-//! Host capabilities, one module each, all with the same shape: the WIT, a host struct
-//! implementing the generated traits, `add_to_linker`, and the permission set computed once
-//! per app from the manifest and copied into each instance's state.
+//! The warehouse's host capabilities, one module each, in the shape of the runtime's
+//! (`carrel_runtime::capabilities`): the WIT, a host struct implementing the generated
+//! traits, `add_to_linker`, and the permission set computed once per app from the manifest.
 
 pub mod ingest;
-pub mod key_value;
 pub mod keyed_hash;
-pub mod mqtt;
-pub mod outbound_http;
-pub mod postgres;
-pub mod redis;
-pub mod sqlite;
 pub mod study_log;
 pub mod study_world;
-pub mod variables;

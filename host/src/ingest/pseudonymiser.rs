@@ -16,8 +16,8 @@ mod bindings {
 }
 
 use crate::capabilities::keyed_hash::KeyedHashGrants;
-use crate::engine::ticks;
 use crate::ingest::bindings::carrel::eds::types::IdentifiedConsultation;
+use carrel_runtime::engine::ticks;
 use std::time::Duration;
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
@@ -100,7 +100,10 @@ impl Pseudonymiser {
         match outcome {
             Ok(Ok(bytes)) => Ok(bytes),
             Ok(Err(message)) => Err(message.chars().take(300).collect()),
-            Err(e) => Err(crate::guest_failure::failure_reason(&e, self.deadline)),
+            Err(e) => Err(carrel_runtime::guest_failure::failure_reason(
+                &e,
+                self.deadline,
+            )),
         }
     }
 }

@@ -81,8 +81,7 @@ pub enum RetentionCommand {
 
 fn open(state: &StateArgs) -> anyhow::Result<PatientRights> {
     let config =
-        crate::runtime_config::RuntimeConfig::load_optional(state.runtime_config_file.as_deref())?
-            .patients;
+        crate::app::WarehouseSettings::load(state.runtime_config_file.as_deref())?.patients;
     open_with(&state.location.resolve(), config)
 }
 

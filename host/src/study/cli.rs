@@ -260,9 +260,8 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
         }
         other => other,
     };
-    let runtime_config =
-        crate::runtime_config::RuntimeConfig::load_optional(args.runtime_config_file.as_deref())?;
-    let operator_policy = runtime_config.disclosure;
+    let settings = crate::app::WarehouseSettings::load(args.runtime_config_file.as_deref())?;
+    let operator_policy = settings.disclosure;
     let vault = Vault::open(&state_dir, &MasterKeyEnv::from_process()).with_context(|| {
         format!(
             "cannot open the warehouse in {} (is `carrel up` running on it? then use /api/studies)",
@@ -273,7 +272,7 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
     let vault = Arc::new(vault);
     // Runs leave out the rows of patients who objected and rows past retention.
     let rights =
-        crate::patients::PatientRights::open(vault.clone(), &state_dir, runtime_config.patients)?;
+        crate::patients::PatientRights::open(vault.clone(), &state_dir, settings.patients)?;
     let desk = StudyService::new(specs, vault, audit, &state_dir, operator_policy)?
         .with_rights(Arc::new(rights));
     match command {

@@ -3,7 +3,7 @@
 //! study, replaced when its binary's sha256 changes, so the cache is bounded by the
 //! manifest.
 
-use crate::engine::{LoadedComponent, load_component};
+use carrel_runtime::engine::{LoadedComponent, load_component};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;

@@ -20,7 +20,7 @@ use crate::capabilities::study_world::bindings::carrel::eds::study_types::{
 use crate::capabilities::study_world::bindings::{Study, StudyPre};
 use crate::capabilities::study_world::evaluation::{ModelEvaluation, ModelEvaluationPre};
 use crate::capabilities::study_world::fit::{ModelFit, ModelFitPre};
-use crate::engine::ticks;
+use carrel_runtime::engine::ticks;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::time::{Duration, Instant};
@@ -132,8 +132,8 @@ impl Failure {
     /// A trap or host error, classified from the error itself, not from its text.
     fn trap(e: &wasmtime::Error, time: Duration) -> Failure {
         Failure::Trap {
-            detail: crate::guest_failure::failure_reason(e, time),
-            timed_out: crate::guest_failure::timed_out(e),
+            detail: carrel_runtime::guest_failure::failure_reason(e, time),
+            timed_out: carrel_runtime::guest_failure::timed_out(e),
         }
     }
 

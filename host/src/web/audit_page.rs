@@ -8,10 +8,10 @@ use super::result_table::Redactions;
 use crate::app::App;
 use crate::audit_commands::log::compact;
 use crate::audit_commands::report::{ComponentReport, ImportClass};
-use crate::responses::HostResponse;
 use crate::study::registry::RunRecord;
 use crate::study::run_pages::{RunScope, page_size};
 use crate::tokens::Principal;
+use carrel_runtime::responses::HostResponse;
 use carrel_vault::audit::{AuditFilter, PageCursor, VerifyReport, clip};
 use http::StatusCode;
 use std::fmt::Write;
@@ -117,7 +117,7 @@ fn overview(app: &App, who: &Principal) -> Page {
          holds every change and refusal; <a href=\"/audit/patients\">objections and \
          removals</a> are counted by month.</p><h2>Studies</h2>",
         esc(&who.actor()),
-        esc(&app.name)
+        esc(&app.runtime.name)
     );
     let Some(desk) = &app.studies else {
         body.push_str("<p>The app declares no study.</p>");

@@ -1,7 +1,7 @@
 //! Small pieces of server-rendered HTML: escaping, the page frame with its inline CSS,
 //! form and query decoding, responses. No external resource and no script is ever used.
 
-use crate::responses::{HostResponse, bytes};
+use carrel_runtime::responses::{HostResponse, bytes};
 use http::{HeaderValue, StatusCode, header};
 use std::fmt::Write;
 

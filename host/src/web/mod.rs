@@ -37,7 +37,7 @@ pub mod session_store;
 
 use crate::app::App;
 use crate::audit_commands::report::Report;
-use crate::responses::HostResponse;
+use carrel_runtime::responses::HostResponse;
 use html::{esc, html, page};
 use http::{Method, StatusCode};
 use hyper::body::Incoming;
@@ -63,11 +63,11 @@ pub async fn capability_report(app: &App) -> Arc<Result<Report, String>> {
     REPORT
         .get_or_init(|| async {
             let options = crate::audit_commands::inspect::ReportOptions {
-                manifest: app.manifest_path.clone(),
+                manifest: app.runtime.manifest_path.clone(),
                 component: None,
-                state_dir: Some(app.state_dir.clone()),
+                state_dir: Some(app.runtime.state_dir.clone()),
             };
-            let name = app.name.clone();
+            let name = app.runtime.name.clone();
             let built = tokio::task::spawn_blocking(move || {
                 let report = crate::audit_commands::inspect::build(&options)
                     .map_err(|e| format!("{e:#}"))?;

@@ -13,9 +13,9 @@
 
 use super::html::{day, esc, field, html, page, parse_form};
 use crate::app::App;
-use crate::responses::HostResponse;
 use crate::study::approved_text::StudyText;
 use crate::study::registry::ApprovalState;
+use carrel_runtime::responses::HostResponse;
 use http::StatusCode;
 use std::fmt::Write;
 
@@ -111,7 +111,7 @@ fn render(app: &App, entries: &[RegisterEntry], page_no: usize) -> String {
         "<p>Studies approved to run on the data of <strong>{}</strong>. Each study is a \
          program whose exact binary an auditor approved; it reads only the columns granted \
          to it and releases only tables that passed disclosure control.</p>",
-        esc(&app.name)
+        esc(&app.runtime.name)
     );
     match super::patients_page::register_section(app) {
         Ok(section) => body.push_str(&section),

@@ -11,12 +11,12 @@ use super::curves;
 use super::html::{Nav, esc, field, html, page_with, parse_form, tag, url_decode, url_encode};
 use super::result_table::{self, Redactions};
 use crate::app::App;
-use crate::responses::HostResponse;
 use crate::study::registry::RegistryError;
 use crate::study::run_pages::page_size;
 use crate::study::view::duration_text;
 use crate::study::{Caller, ResearcherRun, StudyService};
 use crate::tokens::Principal;
+use carrel_runtime::responses::HostResponse;
 use http::StatusCode;
 use std::fmt::Write;
 

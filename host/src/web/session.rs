@@ -16,9 +16,9 @@
 use super::html::{esc, field, html, page, parse_form, redirect};
 use super::session_store::{NoSession, Session};
 use crate::app::{App, Warehouse};
-use crate::request_body::{BodyError, read_body};
-use crate::responses::HostResponse;
 use crate::tokens::{Principal, Role};
+use carrel_runtime::request_body::{BodyError, read_body};
+use carrel_runtime::responses::HostResponse;
 use carrel_vault::{AuditAction, AuditEvent};
 use http::{HeaderMap, StatusCode, header};
 use hyper::body::Incoming;

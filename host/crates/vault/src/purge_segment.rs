@@ -23,8 +23,9 @@ use crate::group_codec::{
 use crate::purge::{
     PurgeReport, REWRITE_ACTION, RowRemoval, RowSelector, add_counts, check_removal, selector_error,
 };
+use crate::segment_check::check_identity;
 use crate::segment_file::{SegmentIdentity, SegmentReader, WrittenSegment, write_segment};
-use crate::store::{Vault, check_identity, segment_file_name};
+use crate::store::{Vault, segment_file_name};
 
 /// What happened to one segment.
 pub(crate) enum SegmentOutcome {

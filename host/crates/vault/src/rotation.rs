@@ -25,8 +25,9 @@ use crate::error::{Result, SegmentDamage, VaultError, io_context};
 use crate::fsio;
 use crate::group_codec::{KeyedBlock, KeyedPayload, open_blocks, seal_payloads};
 use crate::master_key::{self, KeySource, MASTER_KEY_FILE, NEXT_MASTER_KEY_FILE};
+use crate::segment_check::check_identity;
 use crate::segment_file::{SegmentReader, write_segment};
-use crate::store::{Vault, check_identity, recover, segment_file_name};
+use crate::store::{Vault, recover, segment_file_name};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MasterRotationReport {

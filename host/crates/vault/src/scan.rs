@@ -16,8 +16,9 @@ use crate::dataset::{self, DatasetVersion};
 use crate::date_filter::{self, DateRange, ScanOptions};
 use crate::error::{Result, SegmentDamage, VaultError};
 use crate::group_codec::{KeyedBlock, decode_group, read_and_open_blocks};
+use crate::segment_check::check_identity;
 use crate::segment_file::SegmentReader;
-use crate::store::{Vault, check_identity};
+use crate::store::Vault;
 
 /// What a scan has done so far; `segments_read` is what later issues audit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

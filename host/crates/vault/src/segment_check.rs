@@ -10,9 +10,9 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::catalog::{self, SegmentInfo};
-use crate::error::{Result, SegmentDamage};
+use crate::error::{Result, SegmentDamage, VaultError};
 use crate::segment_file::SegmentReader;
-use crate::store::{catalog_datasets, catalog_segments, check_identity};
+use crate::store::{Vault, catalog_datasets, catalog_segments};
 
 /// One segment checked: which, and how far the whole check is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +91,55 @@ pub(crate) fn check_segment(
     std::io::copy(&mut file, &mut hasher).map_err(unreadable)?;
     if hex::encode(hasher.finalize()) != segment.sha256 {
         return Err(SegmentDamage::ChecksumMismatch);
+    }
+    Ok(())
+}
+
+impl Vault {
+    /// Reads every segment file of a dataset in full and checks its header against the
+    /// catalog and its sha256 against the recorded one. Returns how many were checked.
+    pub fn verify_segments(&self, dataset: &str) -> Result<u64> {
+        let segments = self.segments(dataset)?;
+        for segment in &segments {
+            check_segment(dataset, segment).map_err(|damage| VaultError::Segment {
+                dataset: dataset.to_owned(),
+                segment: segment.id.clone(),
+                damage,
+            })?;
+        }
+        Ok(segments.len() as u64)
+    }
+}
+
+/// The header must name this dataset, segment, position, schema version and row count,
+/// and the file must have the recorded size.
+pub(crate) fn check_identity(
+    reader: &SegmentReader,
+    dataset: &str,
+    segment: &SegmentInfo,
+) -> Result<(), SegmentDamage> {
+    let found = &reader.identity;
+    if found.dataset != dataset
+        || found.segment_id != segment.id
+        || found.position != segment.position
+    {
+        return Err(SegmentDamage::Misplaced {
+            dataset: found.dataset.clone(),
+            segment: found.segment_id.clone(),
+            position: found.position,
+        });
+    }
+    if found.schema_version != segment.schema_version || found.rows != segment.rows {
+        return Err(SegmentDamage::CatalogMismatch(format!(
+            "header says schema version {} with {} rows, the catalog {} with {}",
+            found.schema_version, found.rows, segment.schema_version, segment.rows
+        )));
+    }
+    if reader.file_len != segment.bytes {
+        return Err(SegmentDamage::CatalogMismatch(format!(
+            "file is {} bytes, the catalog records {}",
+            reader.file_len, segment.bytes
+        )));
     }
     Ok(())
 }

@@ -15,10 +15,10 @@ use crate::catalog::{self, SegmentInfo, now_rfc3339, validate_name};
 use crate::crypto::{SecretKey, random_id};
 use crate::data_keys::{self, DataKeyCache};
 use crate::dataset::{self, ColumnGroups, DatasetVersion};
-use crate::error::{Result, SegmentDamage, VaultError, io_context};
+use crate::error::{Result, VaultError, io_context};
 use crate::group_codec::{KeyedPayload, encode_group_payloads, seal_payloads};
 use crate::master_key::{self, KeySource, MasterKeyEnv};
-use crate::segment_file::{SegmentIdentity, SegmentReader, write_segment};
+use crate::segment_file::{SegmentIdentity, write_segment};
 use crate::{date_filter, fsio, orphans};
 
 /// Directory under the state directory holding `<dataset>/<segment file>`.
@@ -397,22 +397,6 @@ impl Vault {
         );
         Ok(receipt)
     }
-
-    /// Reads every segment file of a dataset in full and checks its header against the
-    /// catalog and its sha256 against the recorded one. Returns how many were checked.
-    pub fn verify_segments(&self, dataset: &str) -> Result<u64> {
-        let segments = self.segments(dataset)?;
-        for segment in &segments {
-            crate::segment_check::check_segment(dataset, segment).map_err(|damage| {
-                VaultError::Segment {
-                    dataset: dataset.to_owned(),
-                    segment: segment.id.clone(),
-                    damage,
-                }
-            })?;
-        }
-        Ok(segments.len() as u64)
-    }
 }
 
 /// The names of the catalog's datasets, in order.
@@ -457,39 +441,6 @@ pub(crate) fn catalog_segments(
 /// catalog still points to. The position prefix keeps directory listings in order.
 pub(crate) fn segment_file_name(position: u64) -> String {
     format!("{position:010}-{}.seg", &random_id()[..12])
-}
-
-/// The header must name this dataset, segment, position, schema version and row count,
-/// and the file must have the recorded size.
-pub(crate) fn check_identity(
-    reader: &SegmentReader,
-    dataset: &str,
-    segment: &SegmentInfo,
-) -> Result<(), SegmentDamage> {
-    let found = &reader.identity;
-    if found.dataset != dataset
-        || found.segment_id != segment.id
-        || found.position != segment.position
-    {
-        return Err(SegmentDamage::Misplaced {
-            dataset: found.dataset.clone(),
-            segment: found.segment_id.clone(),
-            position: found.position,
-        });
-    }
-    if found.schema_version != segment.schema_version || found.rows != segment.rows {
-        return Err(SegmentDamage::CatalogMismatch(format!(
-            "header says schema version {} with {} rows, the catalog {} with {}",
-            found.schema_version, found.rows, segment.schema_version, segment.rows
-        )));
-    }
-    if reader.file_len != segment.bytes {
-        return Err(SegmentDamage::CatalogMismatch(format!(
-            "file is {} bytes, the catalog records {}",
-            reader.file_len, segment.bytes
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

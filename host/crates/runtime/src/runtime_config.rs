@@ -1,9 +1,11 @@
-//! Spin's `runtime-config.toml`: where each key-value store and SQLite database lives, and
-//! carrel's own disclosure minimum. Anything else in the file (another store type, a
-//! section such as `[llm_compute]`) is something carrel does not run: an error naming it
-//! and its line, never a setting silently ignored.
+//! Spin's `runtime-config.toml`: where each key-value store and SQLite database lives.
+//! A layer above the runtime names the sections of its own it reads from the same file
+//! (the warehouse's disclosure minimum, for one). Anything else in the file (another store
+//! type, a section such as `[llm_compute]`) is something carrel does not run: an error
+//! naming it and its line, never a setting silently ignored.
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -54,32 +56,26 @@ struct RedisStoreSettings {
     prefix: String,
 }
 
+/// The sections the runtime reads; which others may be present is checked apart.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RuntimeConfigFile {
     #[serde(default)]
     key_value_store: BTreeMap<String, Spanned<StoreTable>>,
     #[serde(default)]
     sqlite_database: BTreeMap<String, Spanned<StoreTable>>,
-    /// carrel's own: the operator's minimum disclosure policy for study outputs.
-    #[serde(default)]
-    disclosure: carrel_disclosure::Policy,
-    /// carrel's own: retention and objections ([`crate::patients`]).
-    #[serde(default)]
-    patients: crate::patients::PatientsConfig,
 }
+
+/// The sections of the file the runtime itself reads.
+const RUNTIME_SECTIONS: [&str; 2] = ["key_value_store", "sqlite_database"];
 
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeConfig {
     pub key_value_stores: BTreeMap<String, KeyValueStoreConfig>,
     pub sqlite_databases: BTreeMap<String, SqliteDatabaseConfig>,
-    /// No study may release under a weaker policy than this.
-    pub disclosure: carrel_disclosure::Policy,
-    /// The retention period, how often it and objections are applied while serving, and
-    /// what the public register tells patients.
-    pub patients: crate::patients::PatientsConfig,
     /// Where relative paths in the file are resolved from.
     pub base_dir: PathBuf,
+    /// The file and its text, from which a layer above reads its own sections.
+    source: Option<(PathBuf, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,35 +89,56 @@ pub enum RuntimeConfigError {
     Invalid { path: PathBuf, message: String },
 }
 
+/// The line of `offset` in `text`, counted from 1.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
 impl RuntimeConfig {
-    /// The file's configuration, or the defaults when there is no file.
-    pub fn load_optional(path: Option<&Path>) -> Result<Self, RuntimeConfigError> {
-        path.map_or_else(|| Ok(Self::default()), Self::load)
+    /// The file's configuration, or the defaults when there is no file. `layer_sections`
+    /// are the sections a layer above reads with [`RuntimeConfig::sections`].
+    pub fn load_optional(
+        path: Option<&Path>,
+        layer_sections: &[&str],
+    ) -> Result<Self, RuntimeConfigError> {
+        path.map_or_else(|| Ok(Self::default()), |p| Self::load(p, layer_sections))
     }
 
-    pub fn load(path: &Path) -> Result<Self, RuntimeConfigError> {
+    /// Reads the runtime's sections; any top-level section that is neither one of them
+    /// nor one of `layer_sections` is an error naming it and its line.
+    pub fn load(path: &Path, layer_sections: &[&str]) -> Result<Self, RuntimeConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| RuntimeConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let line_of = |offset: usize| line_of(&text, offset);
         let invalid = |message: String| RuntimeConfigError::Invalid {
             path: path.to_owned(),
             message,
         };
-        let file: RuntimeConfigFile = toml::from_str(&text).map_err(|e| {
+        let syntax = |e: toml::de::Error| {
             let line = e.span().map(|s| line_of(s.start)).unwrap_or(1);
-            let message = match e.message().strip_prefix("unknown field `") {
-                Some(rest) => {
-                    let field = rest.split('`').next().unwrap_or(rest);
-                    format!(
-                        "`{field}` is not something carrel runs (it reads key_value_store, sqlite_database and disclosure)"
-                    )
-                }
-                None => e.message().to_owned(),
-            };
-            invalid(format!("line {line}: {message}"))
-        })?;
+            invalid(format!("line {line}: {}", e.message()))
+        };
+        let top = toml::de::DeTable::parse(&text).map_err(syntax)?;
+        let known: Vec<&str> = RUNTIME_SECTIONS
+            .iter()
+            .chain(layer_sections)
+            .copied()
+            .collect();
+        if let Some(unknown) = top
+            .get_ref()
+            .keys()
+            .find(|k| !known.contains(&k.get_ref().as_ref()))
+        {
+            return Err(invalid(format!(
+                "line {}: `{}` is not something carrel runs (it reads {})",
+                line_of(unknown.span().start),
+                unknown.get_ref(),
+                known.join(", ")
+            )));
+        }
+        let file: RuntimeConfigFile = toml::from_str(&text).map_err(syntax)?;
         // Checks a table's type against `supported`; returns it with its settings and where
         // it is, for messages about them.
         let settings = |section: &str,
@@ -180,9 +197,23 @@ impl RuntimeConfig {
         Ok(Self {
             key_value_stores,
             sqlite_databases,
-            disclosure: file.disclosure,
-            patients: file.patients,
             base_dir: path.parent().map(Path::to_owned).unwrap_or_default(),
+            source: Some((path.to_owned(), text)),
+        })
+    }
+
+    /// A layer's own sections of the file, read into `T` (whose fields are those sections,
+    /// each with a default); the defaults when there is no file. Errors name the line.
+    pub fn sections<T: DeserializeOwned + Default>(&self) -> Result<T, RuntimeConfigError> {
+        let Some((path, text)) = &self.source else {
+            return Ok(T::default());
+        };
+        toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+            RuntimeConfigError::Invalid {
+                path: path.clone(),
+                message: format!("line {line}: {}", e.message()),
+            }
         })
     }
 }
@@ -195,24 +226,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runtime-config.toml");
         std::fs::write(&path, text).unwrap();
-        RuntimeConfig::load(&path)
+        RuntimeConfig::load(&path, &[])
     }
 
     #[test]
     fn the_shipped_example_keeps_every_store_where_the_systemd_unit_lets_carrel_write() {
         // The unit reads the config from /etc/carrel (read-only under ProtectSystem=strict)
         // and lets carrel write only its state directory.
-        let unit = include_str!("../../infra/systemd/carrel.service");
+        let unit = include_str!("../../../../infra/systemd/carrel.service");
         assert!(unit.contains("--runtime-config-file /etc/carrel/runtime-config.toml"));
         assert!(unit.contains("ReadWritePaths=/var/lib/carrel\n"));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runtime-config.toml");
         std::fs::write(
             &path,
-            include_str!("../../infra/runtime-config.example.toml"),
+            include_str!("../../../../infra/runtime-config.example.toml"),
         )
         .unwrap();
-        let cfg = RuntimeConfig::load(&path).unwrap();
+        // The example also sets the warehouse's own sections.
+        let cfg = RuntimeConfig::load(&path, &["disclosure", "patients"]).unwrap();
         assert!(!cfg.key_value_stores.is_empty());
         for (label, store) in &cfg.key_value_stores {
             if let KeyValueStoreConfig::Spin { path: Some(file) } = store {
@@ -234,7 +266,7 @@ mod tests {
             "[key_value_store.cache]\ntype = \"spin\"\npath = \"cache.db\"\n\n[sqlite_database.visits]\ntype = \"spin\"\npath = \"data/visits.db\"\n\n[sqlite_database.scratch]\ntype = \"spin\"\n",
         )
         .unwrap();
-        let cfg = RuntimeConfig::load(&path).unwrap();
+        let cfg = RuntimeConfig::load(&path, &[]).unwrap();
         assert_eq!(
             cfg.key_value_stores["cache"],
             KeyValueStoreConfig::Spin {
@@ -252,30 +284,6 @@ mod tests {
             SqliteDatabaseConfig::Spin { path: None }
         );
         assert_eq!(cfg.base_dir, dir.path());
-    }
-
-    #[test]
-    fn the_retention_period_and_pass_interval_are_read_and_checked() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rc.toml");
-        std::fs::write(
-            &path,
-            "[patients]\nretention_days = 7300\npass_interval_seconds = 60\n",
-        )
-        .unwrap();
-        let cfg = RuntimeConfig::load(&path).unwrap();
-        assert_eq!(cfg.patients.retention_days, Some(7300));
-        assert_eq!(cfg.patients.pass_interval_seconds, 60);
-        std::fs::write(&path, "[patients]\nretention_days = 0\n").unwrap();
-        let err = RuntimeConfig::load(&path).unwrap_err().to_string();
-        assert!(
-            err.contains("retention_days") && err.contains("line 2"),
-            "{err}"
-        );
-        assert_eq!(
-            RuntimeConfig::default().patients.pass_interval_seconds,
-            crate::patients::DEFAULT_PASS_INTERVAL_SECONDS
-        );
     }
 
     #[test]
@@ -336,6 +344,40 @@ mod tests {
         assert!(
             err.contains("`llm_compute`") && err.contains("not something carrel runs"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_layers_sections_are_accepted_only_when_named_and_read_with_their_lines() {
+        #[derive(Debug, Default, Deserialize)]
+        struct Layer {
+            #[serde(default)]
+            limits: Limits,
+        }
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Limits {
+            #[serde(default)]
+            rows: u32,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rc.toml");
+        std::fs::write(&path, "[limits]\nrows = 7\n").unwrap();
+        let err = RuntimeConfig::load(&path, &[]).unwrap_err().to_string();
+        assert!(err.contains("`limits`") && err.contains("line 1"), "{err}");
+        let cfg = RuntimeConfig::load(&path, &["limits"]).unwrap();
+        assert_eq!(cfg.sections::<Layer>().unwrap().limits.rows, 7);
+        std::fs::write(&path, "\n[limits]\nrwos = 7\n").unwrap();
+        let cfg = RuntimeConfig::load(&path, &["limits"]).unwrap();
+        let err = cfg.sections::<Layer>().unwrap_err().to_string();
+        assert!(err.contains("rwos") && err.contains("line 3"), "{err}");
+        assert_eq!(
+            RuntimeConfig::default()
+                .sections::<Layer>()
+                .unwrap()
+                .limits
+                .rows,
+            0
         );
     }
 }

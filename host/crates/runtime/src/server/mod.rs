@@ -1,20 +1,22 @@
 //! The HTTP front of `carrel up`: routing, Spin's request headers, body limits, a bounded
-//! wait for instance slots, and a graceful drain on SIGTERM or Ctrl-C.
+//! wait for instance slots, and a graceful drain on SIGTERM or Ctrl-C. What a layer above
+//! adds (requests it answers itself, who may call a component, work beside the server) it
+//! adds through [`HostFront`].
 
 mod guest_request;
 mod self_requests;
 
 use crate::app::App;
 use crate::guest_failure::failure_reason;
+use crate::instance_state::InstanceExtension;
 use crate::manifest::RoutePattern;
-use crate::tokens::Principal;
-use http::{Request, StatusCode};
+use http::{HeaderMap, HeaderName, Request, StatusCode};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -37,10 +39,6 @@ pub struct ServerOptions {
     pub queue_timeout: Duration,
     /// How long a client may take to send a request's headers, and again its body.
     pub read_timeout: Duration,
-    /// How many study runs the API lets happen at once, and each researcher store.
-    pub study_runs: crate::api::run_gate::RunLimits,
-    /// How long a login to the host's pages lasts.
-    pub session_lifetime: Duration,
 }
 
 impl Default for ServerOptions {
@@ -51,20 +49,54 @@ impl Default for ServerOptions {
             max_queued_requests: 1024,
             queue_timeout: Duration::from_secs(10),
             read_timeout: crate::request_body::DEFAULT_READ_TIMEOUT,
-            study_runs: Default::default(),
-            session_lifetime: crate::web::session_store::DEFAULT_LIFETIME,
         }
     }
 }
 
-/// Who is calling, as the host tells a component behind `auth`: the role, the token's id
-/// (never the token) and, for an ingest token, its association. Only the host sets them:
-/// a client's headers of these names are dropped.
-pub const CALLER_HEADERS: [&str; 3] = [
-    "carrel-caller-role",
-    "carrel-caller-token-id",
-    "carrel-caller-association",
-];
+/// The client's address, which the server puts in every request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Sets one header of the request a component is given.
+pub type SetHeader<'a> = &'a mut dyn FnMut(HeaderName, &str);
+
+/// The caller a layer's instances are told of.
+pub type Caller<F> = <<F as HostFront>::Extension as InstanceExtension>::Caller;
+
+/// What a layer above the runtime adds to serving its app.
+pub trait HostFront: Send + Sync + Sized + 'static {
+    /// What the layer keeps in each instance.
+    type Extension: InstanceExtension;
+
+    fn app(&self) -> &App<Self::Extension>;
+
+    /// Whether the layer answers requests for `path` itself (its API, its pages); asked
+    /// after the path is checked and before any route.
+    fn answers(&self, path: &str) -> bool;
+
+    /// Answers a request [`HostFront::answers`] claimed.
+    fn answer(&self, request: Request<Incoming>) -> impl Future<Output = HostResponse> + Send + '_;
+
+    /// Who is calling `component`, or the refusal to send back; requests from outside
+    /// and components' self requests alike.
+    fn caller(
+        &self,
+        component: &str,
+        headers: &HeaderMap,
+        path: &str,
+        client: IpAddr,
+    ) -> Result<Caller<Self>, Box<HostResponse>>;
+
+    /// The headers that tell the component who called, set after every header a client
+    /// could forge (`carrel-*`, `spin-*`) has been removed.
+    fn caller_headers(&self, caller: &Caller<Self>, set: SetHeader<'_>);
+
+    /// Work the layer does while the server runs; the tasks are ended when it drains.
+    fn start(self: Arc<Self>) -> Vec<tokio::task::JoinHandle<()>>;
+
+    /// Called once the server has drained.
+    fn stopped(&self);
+}
 
 /// Removes from a request what no component may see or be fooled by: credentials
 /// (`Authorization`, `Proxy-Authorization`, `Cookie`, which carries the host's sessions),
@@ -92,8 +124,8 @@ pub fn strip_for_guest(headers: &mut http::HeaderMap) {
     }
 }
 
-struct Server {
-    app: App,
+struct Server<F> {
+    front: Arc<F>,
     options: ServerOptions,
     slots: Semaphore,
     queued: AtomicUsize,
@@ -107,15 +139,17 @@ struct Server {
 
 use crate::responses::{HostResponse, plain, retry_later};
 
-impl Server {
+impl<F: HostFront> Server<F> {
+    fn app(&self) -> &App<F::Extension> {
+        self.front.app()
+    }
+
     async fn handle(
         self: Arc<Self>,
         mut request: Request<Incoming>,
         client: SocketAddr,
     ) -> HostResponse {
-        request
-            .extensions_mut()
-            .insert(crate::authn::ClientAddr(client));
+        request.extensions_mut().insert(ClientAddr(client));
         let path = request.uri().path().to_owned();
         if path == HEALTH_PATH {
             return plain(StatusCode::OK, "OK");
@@ -124,26 +158,21 @@ impl Server {
         if let Err(error) = crate::manifest::check_request_path(&path) {
             return plain(StatusCode::BAD_REQUEST, format!("{error}"));
         }
-        if let Some(desk) = &self.app.studies
-            && crate::api::is_api_path(&path)
-        {
-            return crate::api::handle(&self.app, desk.clone(), request).await;
+        if self.front.answers(&path) {
+            return self.front.answer(request).await;
         }
-        if self.app.warehouse.is_some() && crate::web::is_web_path(&path) {
-            return crate::web::handle(&self.app, request).await;
-        }
-        let Some(matched) = self.app.router.route(&path) else {
+        let Some(matched) = self.app().router.route(&path) else {
             return plain(StatusCode::NOT_FOUND, format!("no route matches {path}"));
         };
         let component = matched.component;
-        let principal = match self.caller(component, request.headers(), &path, client.ip()) {
-            Ok(principal) => principal,
+        let caller = match self
+            .front
+            .caller(component, request.headers(), &path, client.ip())
+        {
+            Ok(caller) => caller,
             Err(response) => return *response,
         };
-        let guest_request = match self
-            .read_request(request, &matched, client, principal.as_ref())
-            .await
-        {
+        let guest_request = match self.read_request(request, &matched, client, &caller).await {
             Ok(r) => r,
             Err(response) => return response,
         };
@@ -151,25 +180,7 @@ impl Server {
             Ok(slot) => slot,
             Err(response) => return response,
         };
-        self.run_component(component, principal, guest_request)
-            .await
-    }
-
-    /// Who is calling a component behind `auth` (none for a component without), or the
-    /// refusal; requests from outside and self requests alike.
-    fn caller(
-        &self,
-        component: &str,
-        headers: &http::HeaderMap,
-        path: &str,
-        client: std::net::IpAddr,
-    ) -> Result<Option<Principal>, Box<HostResponse>> {
-        match self.app.components[component].auth {
-            Some(role) => {
-                crate::authn::authenticate(&self.app, headers, &[role], path, client).map(Some)
-            }
-            None => Ok(None),
-        }
+        self.run_component(component, caller, guest_request).await
     }
 
     /// Runs the component on a prepared request; a guest failure becomes a short 500 (or a
@@ -177,19 +188,19 @@ impl Server {
     async fn run_component(
         &self,
         component: &str,
-        principal: Option<Principal>,
+        caller: Caller<F>,
         guest_request: Request<WasiBody>,
     ) -> HostResponse {
-        let entry = &self.app.components[component];
-        match entry.handler.handle(principal, guest_request).await {
+        let entry = &self.app().components[component];
+        match entry.handler.handle(caller, guest_request).await {
             Ok(response) => response,
             Err(e) => {
                 let (status, reason) = if e.is::<ExpirationError>() {
                     (
                         StatusCode::INTERNAL_SERVER_ERROR,
-                        format!("deadline of {:?} exceeded", self.app.deadline),
+                        format!("deadline of {:?} exceeded", self.app().deadline),
                     )
-                } else if let Some(ie) = e.downcast_ref::<InstantiationError<Option<Principal>>>() {
+                } else if let Some(ie) = e.downcast_ref::<InstantiationError<Caller<F>>>() {
                     tracing::warn!(component, error = %ie.error, "cannot instantiate");
                     return retry_later("no instance could be started; retry shortly");
                 } else {
@@ -207,14 +218,17 @@ impl Server {
     }
 
     async fn failure(&self, component: &str, e: &wasmtime::Error) -> String {
-        let last = &self.app.components[component].handler.state().last_failure;
+        let last = &self.app().components[component]
+            .handler
+            .state()
+            .last_failure;
         for _ in 0..20 {
             if let Some(reason) = last.recent() {
                 return reason;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        failure_reason(e, self.app.deadline)
+        failure_reason(e, self.app().deadline)
     }
 
     async fn wait_for_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, HostResponse> {
@@ -234,26 +248,17 @@ impl Server {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
-pub async fn serve(
-    mut app: App,
+/// Serves the app of `front` on `listener` until `shutdown` resolves, then drains
+/// in-flight requests.
+pub async fn serve<F: HostFront>(
+    front: Arc<F>,
     listener: TcpListener,
     options: ServerOptions,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let drain_time = app.deadline + Duration::from_secs(5);
-    // Objections and retention are applied on a schedule while the warehouse serves.
-    let schedule = app
-        .warehouse
-        .as_ref()
-        .map(|w| crate::patients::schedule::spawn(w.rights.clone()));
-    // The API and the web pages read their own (small) bodies, with this same bound.
-    app.read_timeout = options.read_timeout;
+    let drain_time = front.app().deadline + Duration::from_secs(5);
     let local_addr = listener.local_addr()?;
-    app.run_gate = crate::api::run_gate::RunGate::new(options.study_runs);
-    if let Some(warehouse) = &app.warehouse {
-        warehouse.sessions.set_lifetime(options.session_lifetime);
-    }
+    let layer_tasks = front.clone().start();
     let server = Arc::new(Server {
         slots: Semaphore::new(options.max_concurrent_requests),
         queued: AtomicUsize::new(0),
@@ -261,12 +266,11 @@ pub async fn serve(
         chained_route: RoutePattern::parse("/...").expect("the wildcard route parses"),
         local_addr,
         options,
-        app,
+        front,
     });
     let handler: Arc<dyn crate::capabilities::outbound_http::SelfRequestHandler> = server.clone();
-    server.app.self_requests.connect(Arc::downgrade(&handler));
+    server.app().self_requests.connect(Arc::downgrade(&handler));
     let read_timeout = server.options.read_timeout;
-    let refusals = tokio::spawn(write_counted_refusals(server.clone()));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -302,9 +306,9 @@ pub async fn serve(
         });
     }
     tracing::info!("shutting down: draining in-flight requests");
-    if let Some(schedule) = schedule {
-        // A pass already rewriting goes on in its blocking task; none starts after this.
-        schedule.abort();
+    for task in &layer_tasks {
+        // Work already in a blocking task goes on there; none starts after this.
+        task.abort();
     }
     drop(listener);
     if tokio::time::timeout(drain_time, graceful.shutdown())
@@ -313,30 +317,8 @@ pub async fn serve(
     {
         tracing::warn!("some connections were still open after {drain_time:?}; closing them");
     }
-    refusals.abort();
-    if let Some(warehouse) = &server.app.warehouse {
-        // The minute in progress, so that a clean stop loses no count.
-        warehouse.refusals.flush(&warehouse.audit, true);
-    }
+    server.front.stopped();
     Ok(())
-}
-
-/// Writes each minute's counts of unauthenticated refusals once the minute is over.
-async fn write_counted_refusals(server: Arc<Server>) {
-    if server.app.warehouse.is_none() {
-        return;
-    }
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tick.tick().await;
-        let server = server.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Some(warehouse) = &server.app.warehouse {
-                warehouse.refusals.flush(&warehouse.audit, false);
-            }
-        })
-        .await;
-    }
 }
 
 /// A future that resolves on SIGTERM or Ctrl-C. The handlers are installed when this is

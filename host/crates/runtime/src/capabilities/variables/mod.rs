@@ -5,7 +5,7 @@
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../../wit",
         world: "carrel:eds/spin-variables",
         imports: {
             "fermyon:spin/variables": async | trappable,

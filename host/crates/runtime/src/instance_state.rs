@@ -1,7 +1,6 @@
 //! The data of one component instance's store: WASI contexts and the grants the manifest
 //! gives its component, copied from the per-app permission sets.
 
-use crate::capabilities::ingest::{IngestGrant, IngestState, IngestView};
 use crate::capabilities::key_value::{KeyValueGrants, KeyValueState, KeyValueView};
 use crate::capabilities::mqtt::{MqttState, MqttView};
 use crate::capabilities::outbound_http::{OutboundGrants, OutboundHooks};
@@ -10,16 +9,33 @@ use crate::capabilities::redis::{RedisState, RedisView};
 use crate::capabilities::sqlite::{SqliteGrants, SqliteInstance, SqliteState, SqliteView};
 use crate::capabilities::variables::{VariableGrants, VariablesState};
 use crate::component_logs::ComponentOutput;
-use crate::tokens::{Principal, Role};
 use std::path::PathBuf;
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+/// What a layer above the runtime keeps in every instance of a component: its own grants
+/// (copied from per-app permission sets, like the runtime's) and who sent the request the
+/// instance serves. The runtime stores it and hands the caller in; it never reads either.
+pub trait InstanceExtension: Clone + Send + Sync + 'static {
+    /// Who sent a request, as the layer above learned it before the component runs.
+    type Caller: Default + Send + Sync + 'static;
+
+    /// Called as an instance starts on a request, before the guest sees it.
+    fn set_caller(&mut self, caller: Self::Caller);
+}
+
+/// A plain Spin host: nothing beyond Spin's interfaces, and no caller to remember.
+impl InstanceExtension for () {
+    type Caller = ();
+
+    fn set_caller(&mut self, _caller: ()) {}
+}
+
 /// Everything the manifest grants one component, computed once when the app starts.
 #[derive(Clone)]
-pub struct ComponentGrants {
+pub struct ComponentGrants<X> {
     pub id: String,
     pub environment: Vec<(String, String)>,
     /// A read-only directory mounted at `/`, holding the component's `files`.
@@ -28,15 +44,17 @@ pub struct ComponentGrants {
     pub key_value: KeyValueGrants,
     pub sqlite: SqliteGrants,
     pub variables: VariableGrants,
-    pub ingest: IngestGrant,
-    /// The token role a request needs to reach this component, if any.
-    pub auth: Option<Role>,
+    /// What the layer above grants the component.
+    pub extension: X,
+    /// Each instance serves one request (WASIp2 instances always do): set when an
+    /// instance's state holds something of its caller, such as the client's identity.
+    pub one_request_per_instance: bool,
     pub max_memory_bytes: usize,
     /// Where the component's stdout and stderr go.
     pub output: ComponentOutput,
 }
 
-pub struct InstanceState {
+pub struct InstanceState<X> {
     table: ResourceTable,
     wasi: WasiCtx,
     http: WasiHttpCtx,
@@ -49,15 +67,13 @@ pub struct InstanceState {
     mqtt_connections: usize,
     postgres_connections: usize,
     variables: VariableGrants,
-    ingest: IngestGrant,
-    /// Who sent the request this instance serves (instances of authenticated components
-    /// serve one request each, so this is never another client's).
-    pub principal: Option<Principal>,
+    /// The layer above's grants and the caller of the request served.
+    pub extension: X,
     pub limits: StoreLimits,
 }
 
-impl InstanceState {
-    pub fn new(grants: &ComponentGrants) -> anyhow::Result<Self> {
+impl<X: InstanceExtension> InstanceState<X> {
+    pub fn new(grants: &ComponentGrants<X>) -> anyhow::Result<Self> {
         let mut wasi = WasiCtxBuilder::new();
         // No files, network, arguments or environment but what the manifest declares.
         wasi.envs(&grants.environment)
@@ -80,8 +96,7 @@ impl InstanceState {
             mqtt_connections: 0,
             postgres_connections: 0,
             variables: grants.variables.clone(),
-            ingest: grants.ingest.clone(),
-            principal: None,
+            extension: grants.extension.clone(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(grants.max_memory_bytes)
                 .instances(64)
@@ -90,7 +105,7 @@ impl InstanceState {
     }
 }
 
-impl WasiView for InstanceState {
+impl<X: Send + 'static> WasiView for InstanceState<X> {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
             ctx: &mut self.wasi,
@@ -99,7 +114,7 @@ impl WasiView for InstanceState {
     }
 }
 
-impl WasiHttpView for InstanceState {
+impl<X: Send + 'static> WasiHttpView for InstanceState<X> {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         WasiHttpCtxView {
             ctx: &mut self.http,
@@ -109,7 +124,7 @@ impl WasiHttpView for InstanceState {
     }
 }
 
-impl KeyValueState for InstanceState {
+impl<X: Send + 'static> KeyValueState for InstanceState<X> {
     fn key_value(&mut self) -> KeyValueView<'_> {
         KeyValueView {
             grants: &self.key_value,
@@ -118,7 +133,7 @@ impl KeyValueState for InstanceState {
     }
 }
 
-impl SqliteState for InstanceState {
+impl<X: Send + 'static> SqliteState for InstanceState<X> {
     fn sqlite(&mut self) -> SqliteView<'_> {
         SqliteView {
             instance: &mut self.sqlite,
@@ -127,7 +142,7 @@ impl SqliteState for InstanceState {
     }
 }
 
-impl RedisState for InstanceState {
+impl<X: Send + 'static> RedisState for InstanceState<X> {
     fn redis(&mut self) -> RedisView<'_> {
         RedisView {
             grants: &self.hooks.grants,
@@ -137,7 +152,7 @@ impl RedisState for InstanceState {
     }
 }
 
-impl MqttState for InstanceState {
+impl<X: Send + 'static> MqttState for InstanceState<X> {
     fn mqtt(&mut self) -> MqttView<'_> {
         MqttView {
             grants: &self.hooks.grants,
@@ -147,7 +162,7 @@ impl MqttState for InstanceState {
     }
 }
 
-impl PostgresState for InstanceState {
+impl<X: Send + 'static> PostgresState for InstanceState<X> {
     fn postgres(&mut self) -> PostgresView<'_> {
         PostgresView {
             grants: &self.hooks.grants,
@@ -157,17 +172,8 @@ impl PostgresState for InstanceState {
     }
 }
 
-impl VariablesState for InstanceState {
+impl<X: Send + 'static> VariablesState for InstanceState<X> {
     fn variables(&mut self) -> &VariableGrants {
         &self.variables
-    }
-}
-
-impl IngestState for InstanceState {
-    fn ingest(&mut self) -> IngestView<'_> {
-        IngestView {
-            grant: &self.ingest,
-            principal: self.principal.as_ref(),
-        }
     }
 }

@@ -2,11 +2,10 @@
 //! Spin's headers set, credentials removed and who is calling told in the host's own
 //! headers. Requests from outside and self requests are built the same way.
 
-use super::{CALLER_HEADERS, Server, strip_for_guest};
+use super::{Caller, HostFront, Server, SetHeader, strip_for_guest};
 use crate::manifest::RouteMatch;
 use crate::request_body::{BodyError, read_body};
 use crate::responses::{HostResponse, plain};
-use crate::tokens::Principal;
 use bytes::Bytes;
 use http::{HeaderValue, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
@@ -15,7 +14,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use wasmtime_wasi_http::WasiBody;
 
-impl Server {
+impl<F: HostFront> Server<F> {
     fn too_large(&self) -> HostResponse {
         plain(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -30,7 +29,7 @@ impl Server {
         request: Request<Incoming>,
         matched: &RouteMatch<'_>,
         client: SocketAddr,
-        principal: Option<&Principal>,
+        caller: &Caller<F>,
     ) -> Result<Request<WasiBody>, HostResponse> {
         let limit = self.options.max_body_bytes;
         let declared = request
@@ -57,7 +56,10 @@ impl Server {
             .and_then(|h| h.to_str().ok())
             .unwrap_or("localhost")
             .to_owned();
-        guest_request(parts, body, matched, client, &authority, principal).map_err(invalid_target)
+        guest_request(parts, body, matched, client, &authority, &mut |set| {
+            self.front.caller_headers(caller, set)
+        })
+        .map_err(invalid_target)
     }
 
     /// Reads the body a component sent to its own app, with the same limit and timeout
@@ -98,7 +100,7 @@ pub(super) fn guest_request(
     matched: &RouteMatch<'_>,
     client: SocketAddr,
     authority: &str,
-    principal: Option<&Principal>,
+    caller_headers: &mut dyn FnMut(SetHeader<'_>),
 ) -> Result<Request<WasiBody>, http::uri::InvalidUri> {
     let path_and_query = parts
         .uri
@@ -137,14 +139,7 @@ pub(super) fn guest_request(
             set(n, value);
         }
     }
-    if let Some(p) = principal {
-        let [role, token_id, association] = CALLER_HEADERS;
-        set(N::from_static(role), p.role.as_str());
-        set(N::from_static(token_id), &p.token_id);
-        if let Some(a) = &p.association {
-            set(N::from_static(association), a);
-        }
-    }
+    caller_headers(&mut set);
     let body = Full::new(body)
         .map_err(|never: Infallible| match never {})
         .boxed_unsync();

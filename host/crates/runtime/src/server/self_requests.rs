@@ -6,8 +6,8 @@
 //! holds one, and waiting for another could deadlock. How many may be in flight at once is
 //! bounded instead, so a component calling itself forever runs out of them.
 
-use super::Server;
 use super::guest_request::{guest_request, invalid_target};
+use super::{HostFront, Server};
 use crate::capabilities::outbound_http::{SelfRequestHandler, SelfResponse, SelfTarget};
 use crate::manifest::{RouteMatch, check_request_path};
 use crate::responses::{HostResponse, plain};
@@ -20,13 +20,13 @@ use wasmtime_wasi_http::{Error as HttpError, WasiBody};
 /// The client address a component sees on a self request: no socket is involved.
 const IN_PROCESS_CLIENT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
 
-impl SelfRequestHandler for Server {
+impl<F: HostFront> SelfRequestHandler for Server<F> {
     fn handle(self: Arc<Self>, target: SelfTarget, request: Request<WasiBody>) -> SelfResponse {
         Box::pin(async move { self.handle_self(target, request).await })
     }
 }
 
-impl Server {
+impl<F: HostFront> Server<F> {
     async fn handle_self(
         &self,
         target: SelfTarget,
@@ -43,7 +43,7 @@ impl Server {
             return Ok(plain(StatusCode::BAD_REQUEST, format!("{error}")));
         }
         let matched = match &target {
-            SelfTarget::Route => match self.app.router.route(&path) {
+            SelfTarget::Route => match self.app().router.route(&path) {
                 Some(matched) => matched,
                 None => {
                     return Ok(plain(
@@ -52,7 +52,7 @@ impl Server {
                     ));
                 }
             },
-            SelfTarget::Component(id) => match self.app.components.get_key_value(id) {
+            SelfTarget::Component(id) => match self.app().components.get_key_value(id) {
                 // Service chaining reaches the component whatever its routes, private ones
                 // included, as in Spin: the whole path is its path info.
                 Some((id, _)) => RouteMatch {
@@ -65,9 +65,12 @@ impl Server {
             },
         };
         let component = matched.component;
-        let principal =
-            match self.caller(component, request.headers(), &path, IN_PROCESS_CLIENT.ip()) {
-                Ok(principal) => principal,
+        let caller =
+            match self
+                .front
+                .caller(component, request.headers(), &path, IN_PROCESS_CLIENT.ip())
+            {
+                Ok(caller) => caller,
                 Err(response) => return Ok(*response),
             };
         let (mut parts, body) = request.into_parts();
@@ -85,14 +88,12 @@ impl Server {
             &matched,
             IN_PROCESS_CLIENT,
             &authority,
-            principal.as_ref(),
+            &mut |set| self.front.caller_headers(&caller, set),
         ) {
             Ok(r) => r,
             Err(e) => return Ok(invalid_target(e)),
         };
         tracing::debug!(component, "self request");
-        Ok(self
-            .run_component(component, principal, guest_request)
-            .await)
+        Ok(self.run_component(component, caller, guest_request).await)
     }
 }

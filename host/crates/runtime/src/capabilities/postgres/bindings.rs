@@ -1,5 +1,5 @@
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../../../wit",
     world: "carrel:eds/spin-postgres",
     imports: {
         "spin:postgres/postgres": async | trappable,

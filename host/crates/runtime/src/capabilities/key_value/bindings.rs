@@ -1,5 +1,5 @@
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../../../wit",
     world: "carrel:eds/spin-key-value",
     imports: {
         "fermyon:spin/key-value": async | trappable,

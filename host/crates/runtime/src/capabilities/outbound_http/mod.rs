@@ -337,7 +337,7 @@ impl WasiHttpHooks for OutboundHooks {
             // The guest chose the host: clipped to a DNS name's length, so that the log
             // carries no more than a name could.
             tracing::warn!(
-                host = %carrel_vault::audit::clip(request.uri().host().unwrap_or(""), 253),
+                host = %request.uri().host().unwrap_or("").chars().take(253).collect::<String>(),
                 "outbound request denied: destination not in allowed_outbound_hosts"
             );
             return Box::new(async { Err(HttpError::HttpRequestDenied) });

@@ -1,5 +1,5 @@
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../../../wit",
     world: "carrel:eds/spin-sqlite",
     imports: {
         "fermyon:spin/sqlite": async | trappable,

@@ -5,8 +5,8 @@
 
 use crate::engine::ticks;
 use crate::guest_failure::failure_reason;
-use crate::instance_state::{ComponentGrants, InstanceState};
-use crate::tokens::Principal;
+use crate::instance_state::{ComponentGrants, InstanceExtension, InstanceState};
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -23,10 +23,10 @@ const IDLE_INSTANCE_TIMEOUT: Duration = Duration::from_secs(1);
 const P3_MAX_REQUESTS_PER_INSTANCE: usize = 128;
 const P3_MAX_CONCURRENT_REQUESTS_PER_INSTANCE: usize = 16;
 
-pub struct ComponentHandler {
+pub struct ComponentHandler<X: InstanceExtension> {
     pub engine: Engine,
-    pub pre: ProxyPre<InstanceState>,
-    pub grants: ComponentGrants,
+    pub pre: ProxyPre<InstanceState<X>>,
+    pub grants: ComponentGrants<X>,
     pub deadline: Duration,
     pub last_failure: LastFailure,
 }
@@ -50,18 +50,20 @@ impl LastFailure {
     }
 }
 
-impl ComponentHandler {
+impl<X: InstanceExtension> ComponentHandler<X> {
     pub fn is_p3(&self) -> bool {
         matches!(self.pre, ProxyPre::P3(_))
     }
 }
 
-impl HandlerState for ComponentHandler {
-    type StoreData = InstanceState;
+impl<X: InstanceExtension> HandlerState for ComponentHandler<X> {
+    type StoreData = InstanceState<X>;
     type WorkerExpiration = Expiration;
-    type WorkerState = Worker;
+    type WorkerState = Worker<X>;
 
-    async fn instantiate(&self) -> wasmtime::Result<Instance<InstanceState, Expiration, Worker>> {
+    async fn instantiate(
+        &self,
+    ) -> wasmtime::Result<Instance<InstanceState<X>, Expiration, Worker<X>>> {
         let state = InstanceState::new(&self.grants).map_err(wasmtime::Error::from_anyhow)?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -71,33 +73,35 @@ impl HandlerState for ComponentHandler {
         Ok(Instance {
             store,
             proxy,
-            view: |s: &mut InstanceState| s.http(),
+            view: |s: &mut InstanceState<X>| s.http(),
             expiration: Expiration {
                 timer: Box::pin(tokio::time::sleep(self.deadline)),
                 deadline: self.deadline,
             },
             state: Worker {
-                single_use: !self.is_p3() || self.grants.auth.is_some(),
+                single_use: !self.is_p3() || self.grants.one_request_per_instance,
                 component: self.grants.id.clone(),
                 last_failure: self.last_failure.clone(),
                 deadline: self.deadline,
+                extension: PhantomData,
             },
         })
     }
 }
 
-pub struct Worker {
-    /// WASIp2 instances, and instances of authenticated components (their state holds the
+pub struct Worker<X> {
+    /// WASIp2 instances, and instances whose state holds something of their caller (the
     /// client's identity), serve exactly one request.
     single_use: bool,
     component: String,
     last_failure: LastFailure,
     deadline: Duration,
+    extension: PhantomData<fn() -> X>,
 }
 
-impl WorkerState for Worker {
-    type StoreData = InstanceState;
-    type RequestData = Option<Principal>;
+impl<X: InstanceExtension> WorkerState for Worker<X> {
+    type StoreData = InstanceState<X>;
+    type RequestData = X::Caller;
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
         if self.single_use {
@@ -118,18 +122,18 @@ impl WorkerState for Worker {
 
     fn on_request_start(
         &self,
-        mut store: StoreContextMut<'_, InstanceState>,
-        principal: Option<Principal>,
+        mut store: StoreContextMut<'_, InstanceState<X>>,
+        caller: X::Caller,
         _task: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
         // A guest stuck in a loop is stopped by the epoch deadline even while it holds
         // the store; the timer below covers guests waiting on I/O.
         store.set_epoch_deadline(ticks(self.deadline));
-        store.data_mut().principal = principal;
+        store.data_mut().extension.set_caller(caller);
         Box::pin(tokio::time::sleep(self.deadline))
     }
 
-    fn drop(&self, _store: Store<InstanceState>, result: wasmtime::Result<()>) {
+    fn drop(&self, _store: Store<InstanceState<X>>, result: wasmtime::Result<()>) {
         if let Err(e) = result {
             // wasmtime-wasi-http says "worker panicked" whenever a worker's future is dropped
             // unfinished. Outside an unwinding panic that is the runtime ending an idle
