@@ -202,7 +202,7 @@ fn diff_of_two_reports_shows_an_added_study_column_and_approvals_follow_the_hash
     let ili = component(&before, "ili");
     assert_eq!(ili["approval"]["state"], "not-submitted", "{ili}");
 
-    let registry = carrel::study::StudyRegistry::open(&state).unwrap();
+    let registry = carrel_warehouse::study::StudyRegistry::open(&state).unwrap();
     let (wasm, section) = (
         ili["sha256"].as_str().unwrap(),
         ili["manifest_sha256"].as_str().unwrap(),

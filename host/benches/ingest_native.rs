@@ -3,7 +3,7 @@
 //! the components run in Wasm, compiled natively and called in-process on the given
 //! NDJSON files, one thread per core. Prints consultations per second.
 
-use carrel::capabilities::keyed_hash::{KeyedHashGrants, PseudonymSecret};
+use carrel_warehouse::capabilities::keyed_hash::{KeyedHashGrants, PseudonymSecret};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;

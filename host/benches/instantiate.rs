@@ -2,7 +2,7 @@
 //! store with its WASI context and grants, then the component instance, from the pooling
 //! allocator. Run with `cargo bench -p carrel --bench instantiate`.
 
-use carrel::app::{App, AppOptions};
+use carrel_warehouse::app::{App, AppOptions};
 use std::time::{Duration, Instant};
 use wasmtime_wasi_http::handler::HandlerState;
 

@@ -13,13 +13,13 @@
 //! host/benches/python_study.sh builds the Rust and the Python ILI studies and runs this
 //! with them.
 
-use carrel::capabilities::study_log::StudyLog;
-use carrel::capabilities::study_world::bindings::carrel::eds::study_types::{
+use carrel_runtime::engine::{EngineOptions, EpochTicker, build_engine, load_component};
+use carrel_warehouse::capabilities::study_log::StudyLog;
+use carrel_warehouse::capabilities::study_world::bindings::carrel::eds::study_types::{
     CodeLists, Consultations, TableSpec, Texts,
 };
-use carrel::study::reading::BATCH_ROWS;
-use carrel::study::sandbox::{Answer, RunLimits, Start, StudySandbox};
-use carrel_runtime::engine::{EngineOptions, EpochTicker, build_engine, load_component};
+use carrel_warehouse::study::reading::BATCH_ROWS;
+use carrel_warehouse::study::sandbox::{Answer, RunLimits, Start, StudySandbox};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::path::PathBuf;

@@ -179,7 +179,7 @@ fn main() -> anyhow::Result<()> {
     let state = std::path::Path::new(&args[1]);
     carrel_vault::init_master_key(state, &MasterKeyEnv::unset(), "bench")?;
     let vault = Vault::open(state, &MasterKeyEnv::unset())?;
-    carrel::ingest::ensure_canonical_dataset(&vault, "consultations", "bench")?;
+    carrel_warehouse::ingest::ensure_canonical_dataset(&vault, "consultations", "bench")?;
     let file = std::io::BufWriter::new(std::fs::File::create(&args[2])?);
     let mut ipc =
         arrow_ipc::writer::StreamWriter::try_new(file, &carrel_pseudonym::canonical_schema())?;
@@ -191,7 +191,7 @@ fn main() -> anyhow::Result<()> {
         let batch = batch(&mut dice, &mut pathways, written, rows);
         vault.append(
             "consultations",
-            &carrel::ingest::record_keys::with_record_keys(&batch)?,
+            &carrel_warehouse::ingest::record_keys::with_record_keys(&batch)?,
             "bench",
         )?;
         ipc.write(&batch)?;

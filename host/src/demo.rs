@@ -6,16 +6,16 @@
 //! the weekly influenza-like-illness table and keeps serving. Everything it makes is kept
 //! (`<state>/demo/`), so running it again reuses it: no data is ingested twice.
 
-use crate::app::{App, AppOptions};
 use crate::demo_runs::{instant, run_or_reuse};
 use crate::import::Payload;
 use crate::manifest::LoadedManifest;
-use crate::study::registry::ApprovalState;
-use crate::study::{Caller, StudyService};
-use crate::tokens::{Role, TokenStore};
 use anyhow::{Context, bail};
 use carrel_runtime::server::{ServerOptions, serve, shutdown_signal};
 use carrel_vault::{MasterKeyEnv, VaultError};
+use carrel_warehouse::app::{App, AppOptions};
+use carrel_warehouse::study::registry::ApprovalState;
+use carrel_warehouse::study::{Caller, StudyService};
+use carrel_warehouse::tokens::{Role, TokenStore};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,7 +36,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
     /// State directory; default `.spin` next to the manifest.
-    #[arg(long, env = crate::state_dir::ENV)]
+    #[arg(long, env = carrel_warehouse::state_dir::ENV)]
     pub state_dir: Option<PathBuf>,
     /// Seed of the synthetic data: the same seed gives the same consultations.
     #[arg(long, default_value_t = 1)]
@@ -80,7 +80,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let state_dir = args
         .state_dir
         .clone()
-        .unwrap_or_else(|| crate::state_dir::beside_loaded(&manifest));
+        .unwrap_or_else(|| carrel_warehouse::state_dir::beside_loaded(&manifest));
     build_missing(&manifest)?;
     init_keys(&state_dir)?;
     let demo_dir = state_dir.join("demo");
@@ -211,7 +211,7 @@ fn synthesise(args: &DemoArgs, dir: &Path) -> anyhow::Result<Parts> {
         seed: args.seed,
         ..Default::default()
     };
-    let progress = crate::progress::Progress::new("synth", args.consultations);
+    let progress = carrel_warehouse::progress::Progress::new("synth", args.consultations);
     let mut done = 0;
     let truth = carrel_synth::generate(&options, dir, &mut |n| {
         progress.advance(n - done, &format!("{n} consultations"));
@@ -342,7 +342,7 @@ async fn run_studies(
                 first + 1,
                 first + 12.min(total)
             );
-            crate::study::cli::print_table(&window, 12)?;
+            carrel_warehouse::study::cli::print_table(&window, 12)?;
         }
     }
     Ok(())
@@ -500,7 +500,7 @@ async fn serve_demo(args: &DemoArgs, options: &AppOptions, demo_dir: &Path) -> a
     println!("Serving {base}");
     std::io::stdout().flush()?;
     serve(
-        std::sync::Arc::new(app),
+        std::sync::Arc::new(crate::front::Host(app)),
         listener,
         ServerOptions::default(),
         shutdown,

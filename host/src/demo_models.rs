@@ -5,10 +5,10 @@
 //! host computes AUROC and calibration from its own counts).
 
 use crate::demo_runs::run_or_reuse;
-use crate::study::registry::RunRecord;
-use crate::study::registry::RunStatus;
-use crate::study::{Caller, StudyService};
 use anyhow::{Context, bail};
+use carrel_warehouse::study::registry::RunRecord;
+use carrel_warehouse::study::registry::RunStatus;
+use carrel_warehouse::study::{Caller, StudyService};
 use time::OffsetDateTime;
 
 /// The shipped studies that develop and evaluate the referral model.
@@ -37,7 +37,7 @@ pub async fn fit(
         .registry
         .result(&record.run_id)?
         .context("the referral fit released no table")?;
-    let onnx = crate::download_formats::to_onnx(&table, &record.model_report)?;
+    let onnx = carrel_warehouse::download_formats::to_onnx(&table, &record.model_report)?;
     let evaluation = desk.spec(MODEL_EVAL)?;
     let model = evaluation
         .tool

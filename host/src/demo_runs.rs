@@ -2,8 +2,8 @@
 //! binary, manifest and researcher, and no data since) is reused rather than run again, so
 //! `carrel demo` restarts quickly.
 
-use crate::study::registry::{RunRecord, RunStatus};
-use crate::study::{Caller, StudyService};
+use carrel_warehouse::study::registry::{RunRecord, RunStatus};
+use carrel_warehouse::study::{Caller, StudyService};
 use time::OffsetDateTime;
 
 /// The instant of an RFC 3339 timestamp of the catalog or the registry.

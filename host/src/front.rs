@@ -2,10 +2,10 @@
 //! component behind `auth` requires (and the caller headers the component is told), and
 //! its work while serving (objection and retention passes, the counts of refusals).
 
-use crate::app::{App, WarehouseInstance};
-use crate::tokens::Principal;
 use carrel_runtime::responses::HostResponse;
 use carrel_runtime::server::{HostFront, SetHeader};
+use carrel_warehouse::app::{App, WarehouseInstance};
+use carrel_warehouse::tokens::Principal;
 use http::{HeaderMap, HeaderName, Request};
 use hyper::body::Incoming;
 use std::net::IpAddr;
@@ -21,24 +21,27 @@ pub const CALLER_HEADERS: [&str; 3] = [
     "carrel-caller-association",
 ];
 
-impl HostFront for App {
+/// The warehouse's app as the runtime's server serves it.
+pub struct Host(pub App);
+
+impl HostFront for Host {
     type Extension = WarehouseInstance;
 
     fn app(&self) -> &carrel_runtime::app::App<WarehouseInstance> {
-        &self.runtime
+        &self.0.runtime
     }
 
     fn answers(&self, path: &str) -> bool {
-        (self.studies.is_some() && crate::api::is_api_path(path))
-            || (self.warehouse.is_some() && crate::web::is_web_path(path))
+        (self.0.studies.is_some() && crate::api::is_api_path(path))
+            || (self.0.warehouse.is_some() && crate::web::is_web_path(path))
     }
 
     async fn answer(&self, request: Request<Incoming>) -> HostResponse {
-        match &self.studies {
+        match &self.0.studies {
             Some(desk) if crate::api::is_api_path(request.uri().path()) => {
-                crate::api::handle(self, desk.clone(), request).await
+                crate::api::handle(&self.0, desk.clone(), request).await
             }
-            _ => crate::web::handle(self, request).await,
+            _ => crate::web::handle(&self.0, request).await,
         }
     }
 
@@ -49,9 +52,10 @@ impl HostFront for App {
         path: &str,
         client: IpAddr,
     ) -> Result<Option<Principal>, Box<HostResponse>> {
-        match self.auth.get(component) {
+        match self.0.auth.get(component) {
             Some(role) => {
-                crate::authn::authenticate(self, headers, &[*role], path, client).map(Some)
+                carrel_warehouse::authn::authenticate(&self.0, headers, &[*role], path, client)
+                    .map(Some)
             }
             None => Ok(None),
         }
@@ -69,18 +73,18 @@ impl HostFront for App {
     }
 
     fn start(self: Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
-        let Some(warehouse) = &self.warehouse else {
+        let Some(warehouse) = &self.0.warehouse else {
             return Vec::new();
         };
         vec![
             // Objections and retention are applied on a schedule while the warehouse serves.
-            crate::patients::schedule::spawn(warehouse.rights.clone()),
+            carrel_warehouse::patients::schedule::spawn(warehouse.rights.clone()),
             tokio::spawn(write_counted_refusals(self.clone())),
         ]
     }
 
     fn stopped(&self) {
-        if let Some(warehouse) = &self.warehouse {
+        if let Some(warehouse) = &self.0.warehouse {
             // The minute in progress, so that a clean stop loses no count.
             warehouse.refusals.flush(&warehouse.audit, true);
         }
@@ -88,13 +92,13 @@ impl HostFront for App {
 }
 
 /// Writes each minute's counts of unauthenticated refusals once the minute is over.
-async fn write_counted_refusals(app: Arc<App>) {
+async fn write_counted_refusals(host: Arc<Host>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        let app = app.clone();
+        let host = host.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            if let Some(warehouse) = &app.warehouse {
+            if let Some(warehouse) = &host.0.warehouse {
                 warehouse.refusals.flush(&warehouse.audit, false);
             }
         })

@@ -2,10 +2,10 @@
 //! client would (the ingest component, the pseudonymiser, the host's checks), by starting
 //! the app in-process on a loopback port with a short-lived token for the association.
 
-use crate::app::{App, AppOptions};
-use crate::tokens::Role;
 use anyhow::{Context, bail};
 use carrel_runtime::server::{ServerOptions, serve};
+use carrel_warehouse::app::{App, AppOptions};
+use carrel_warehouse::tokens::Role;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -101,7 +101,7 @@ pub async fn import(
     let url = format!("http://{}{INGEST_ROUTE}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve(
-        std::sync::Arc::new(app),
+        std::sync::Arc::new(crate::front::Host(app)),
         listener,
         ServerOptions::default(),
         async {
@@ -114,7 +114,7 @@ pub async fn import(
         .flat_map(|p| &p.files)
         .map(|f| f.metadata().map(|m| m.len()).unwrap_or(0))
         .sum();
-    let progress = crate::progress::Progress::new("import", total_bytes);
+    let progress = carrel_warehouse::progress::Progress::new("import", total_bytes);
     let client = reqwest::Client::new();
     let mut summary = ImportSummary::default();
     let started = Instant::now();
@@ -169,7 +169,7 @@ pub async fn import(
     }
     progress.finish();
     // The app (and its token store) moved into the server task; revoke through a new handle.
-    crate::tokens::TokenStore::open(&state_dir)?.revoke(&token_id, "import")?;
+    carrel_warehouse::tokens::TokenStore::open(&state_dir)?.revoke(&token_id, "import")?;
     let _ = stop.send(());
     server.await??;
     Ok(summary)

@@ -1,26 +1,13 @@
-//! carrel's warehouse, its web pages and study API, and the binary's subcommands, on the
-//! Spin runtime of `carrel-runtime`.
+//! carrel's pages and study API on the warehouse of `carrel-warehouse`, and the binary's
+//! subcommands that need more than the warehouse (demo, import, watch, build).
 
 pub mod api;
-pub mod app;
-pub mod audit_commands;
-pub mod authn;
 pub mod build_command;
-pub mod capabilities;
-pub mod carrel_settings;
 pub mod demo;
 pub mod demo_models;
 mod demo_runs;
-pub mod download_formats;
 pub mod front;
 pub mod import;
-pub mod ingest;
-pub mod patients;
-pub mod progress;
-pub mod refusals;
-pub mod state_dir;
-pub mod study;
-pub mod tokens;
 pub mod watch;
 pub mod web;
 

@@ -1,7 +1,7 @@
 use anyhow::Context;
-use carrel::app::{App, AppOptions};
 use carrel_runtime::engine::EngineOptions;
 use carrel_runtime::server::{ServerOptions, serve, shutdown_signal};
+use carrel_warehouse::app::{App, AppOptions};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,14 +37,14 @@ enum Command {
     /// Manage the master key and data keys of the state directory.
     Keys {
         #[command(flatten)]
-        state: carrel::state_dir::StateLocation,
+        state: carrel_warehouse::state_dir::StateLocation,
         #[command(subcommand)]
         command: carrel_vault::cli::KeysCommand,
     },
     /// Create, list and revoke bearer tokens (ingestion clients, researchers, auditors).
     Tokens {
         #[command(flatten)]
-        state: carrel::state_dir::StateLocation,
+        state: carrel_warehouse::state_dir::StateLocation,
         #[command(subcommand)]
         command: TokensCommand,
     },
@@ -54,14 +54,14 @@ enum Command {
     /// Write synthetic out-of-hours consultations as FHIR, with their ground truth.
     Synth(SynthArgs),
     /// Submit, approve, revoke, run and try studies; download their released results.
-    Study(carrel::study::cli::StudyArgs),
+    Study(carrel_warehouse::study::cli::StudyArgs),
     /// What each component may do and what its binary imports; the hash-chained audit
     /// log: verify, export, read, sign checkpoints.
-    Audit(carrel::audit_commands::AuditArgs),
+    Audit(carrel_warehouse::audit_commands::AuditArgs),
     /// Patients' objections: register one and remove the patient's stored consultations.
-    Patients(carrel::patients::cli::PatientsArgs),
+    Patients(carrel_warehouse::patients::cli::PatientsArgs),
     /// The retention period: remove the consultations older than it.
-    Retention(carrel::patients::cli::RetentionArgs),
+    Retention(carrel_warehouse::patients::cli::RetentionArgs),
 }
 
 #[derive(Args)]
@@ -93,7 +93,7 @@ struct ImportArgs {
     #[command(flatten)]
     manifest: ManifestArg,
     /// State directory; default `.spin` next to the manifest.
-    #[arg(long, env = carrel::state_dir::ENV)]
+    #[arg(long, env = carrel_warehouse::state_dir::ENV)]
     state_dir: Option<PathBuf>,
     /// The association the consultations come from (stamped on every row).
     #[arg(long)]
@@ -111,7 +111,7 @@ enum TokensCommand {
         #[arg(long)]
         association: Option<String>,
         #[arg(long, value_enum)]
-        role: carrel::tokens::Role,
+        role: carrel_warehouse::tokens::Role,
         /// The holder's name, shown with the token id in the audit log, run records and
         /// pages (`Dr Alice Martin (token:ab12cd34)`); without it, the role stands for it.
         #[arg(long)]
@@ -150,7 +150,7 @@ struct UpArgs {
     #[arg(long)]
     runtime_config_file: Option<PathBuf>,
     /// State directory (key-value data, caches); default `.spin` next to the manifest.
-    #[arg(long, env = carrel::state_dir::ENV)]
+    #[arg(long, env = carrel_warehouse::state_dir::ENV)]
     state_dir: Option<PathBuf>,
     /// Directory of the components' stdout and stderr files (`<id>_stdout.txt`); default
     /// `logs` in the state directory; an empty value turns the files off.
@@ -238,7 +238,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Watch(args) => carrel::watch::run(args).map(|()| ExitCode::SUCCESS),
         Command::Up(args) => up(args).map(|()| ExitCode::SUCCESS),
         Command::Keys { state, command } => {
-            let bar = carrel::progress::SegmentBar::new("re-encrypting segments");
+            let bar = carrel_warehouse::progress::SegmentBar::new("re-encrypting segments");
             let code = command.run_with_progress(
                 &state.resolve(),
                 &carrel_vault::MasterKeyEnv::from_process(),
@@ -250,20 +250,20 @@ fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Import(args) => import(args),
         Command::Synth(args) => synth(args),
-        Command::Study(args) => carrel::study::cli::run(args),
+        Command::Study(args) => carrel_warehouse::study::cli::run(args),
         Command::Tokens { state, command } => tokens(&state.resolve(), command),
-        Command::Audit(args) => carrel::audit_commands::run(args),
+        Command::Audit(args) => carrel_warehouse::audit_commands::run(args),
         Command::Patients(args) => {
-            carrel::patients::cli::patients(args).map(|()| ExitCode::SUCCESS)
+            carrel_warehouse::patients::cli::patients(args).map(|()| ExitCode::SUCCESS)
         }
         Command::Retention(args) => {
-            carrel::patients::cli::retention(args).map(|()| ExitCode::SUCCESS)
+            carrel_warehouse::patients::cli::retention(args).map(|()| ExitCode::SUCCESS)
         }
     }
 }
 
 fn tokens(state_dir: &std::path::Path, command: TokensCommand) -> anyhow::Result<ExitCode> {
-    let store = carrel::tokens::TokenStore::open(state_dir)?;
+    let store = carrel_warehouse::tokens::TokenStore::open(state_dir)?;
     match command {
         TokensCommand::Add {
             association,
@@ -295,7 +295,7 @@ fn tokens(state_dir: &std::path::Path, command: TokensCommand) -> anyhow::Result
                     .revoked
                     .map(|r| format!("revoked {r}"))
                     .unwrap_or_else(|| "active".into());
-                use carrel::study::metadata::terminal_safe;
+                use carrel_warehouse::study::metadata::terminal_safe;
                 println!(
                     "{}  {:<10} {:<20} created {}  {state}  {}",
                     t.id,
@@ -321,7 +321,7 @@ fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
         faults: args.faults,
         ..Default::default()
     };
-    let progress = carrel::progress::Progress::new("synth", args.consultations);
+    let progress = carrel_warehouse::progress::Progress::new("synth", args.consultations);
     let mut done = 0;
     let started = std::time::Instant::now();
     let truth = carrel_synth::generate(&options, &args.out, &mut |n| {
@@ -390,7 +390,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         let state_dir = args
             .state_dir
             .clone()
-            .unwrap_or_else(|| carrel::state_dir::beside_loaded(&manifest));
+            .unwrap_or_else(|| carrel_warehouse::state_dir::beside_loaded(&manifest));
         carrel::demo::init_keys(&state_dir)?;
     }
     anyhow::ensure!(
@@ -429,9 +429,9 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         read_timeout: Duration::from_secs_f64(args.read_timeout),
         ..ServerOptions::default()
     };
-    let front = carrel::app::FrontOptions {
+    let front = carrel_warehouse::app::FrontOptions {
         read_timeout: server.read_timeout,
-        study_runs: carrel::api::run_gate::RunLimits {
+        study_runs: carrel_warehouse::study::run_gate::RunLimits {
             total: args.max_study_runs,
             per_researcher: args.max_study_runs_per_researcher,
             queued: args.max_queued_study_runs,
@@ -460,6 +460,12 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         }
         use std::io::Write;
         std::io::stdout().flush()?;
-        serve(std::sync::Arc::new(app), listener, server, shutdown).await
+        serve(
+            std::sync::Arc::new(carrel::front::Host(app)),
+            listener,
+            server,
+            shutdown,
+        )
+        .await
     })
 }

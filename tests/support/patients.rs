@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Date32Type;
-use carrel::capabilities::keyed_hash::{KeyedHashGrants, PseudonymSecret};
+use carrel_warehouse::capabilities::keyed_hash::{KeyedHashGrants, PseudonymSecret};
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 /// The componentize-py release `.ci/run` installs and `carrel study new --lang python`
 /// writes into a study's build command.
-pub use carrel::study::scaffold_python::COMPONENTIZE_PY_VERSION;
+pub use carrel_warehouse::study::scaffold_python::COMPONENTIZE_PY_VERSION;
 
 /// The repository's root.
 pub fn repository() -> PathBuf {

@@ -6,7 +6,7 @@
 //! | `POST /api/studies/<id>/submit` | researcher (owner) | records the exact hashes for approval |
 //! | `POST /api/studies/<id>/approve` | auditor | approves the submitted hashes |
 //! | `POST /api/studies/<id>/revoke` | auditor | withdraws the approval |
-//! | `POST /api/studies/<id>/runs` | researcher (owner) | runs it; body `{"params": {"name": "value"}}`; 429 with `Retry-After` past the caps ([`run_gate`]) |
+//! | `POST /api/studies/<id>/runs` | researcher (owner) | runs it; body `{"params": {"name": "value"}}`; 429 with `Retry-After` past the caps ([`carrel_warehouse::study::run_gate`]) |
 //! | `GET /api/studies/<id>/runs?limit=&after=` | owner, auditor | its runs, newest first, a page at a time (`Link: rel="next"`) |
 //! | `GET /api/studies/<id>/owners` | owner, auditor | its owners |
 //! | `POST /api/studies/<id>/owners` | owner | adds an owner; body `{"token_id": "…"}` |
@@ -16,19 +16,18 @@
 //!
 //! Present when the app declares studies. Every action is audited by the study desk.
 //! "Owner" is a researcher's token among the study's owners
-//! ([`crate::study::owners`]): the first to submit it, and those they add. To any other
+//! ([`carrel_warehouse::study::owners`]): the first to submit it, and those they add. To any other
 //! researcher, a study's runs and actions are 404. Researchers get runs as
-//! [`crate::study::ResearcherRun`]s (status, a fixed error category, no log, no error
+//! [`carrel_warehouse::study::ResearcherRun`]s (status, a fixed error category, no log, no error
 //! text, no figure of what was read); auditors get the full record.
 
-pub mod run_gate;
 mod studies;
 
 pub(crate) use studies::result_file;
 
-use crate::app::App;
-use crate::study::StudyService;
 use carrel_runtime::responses::HostResponse;
+use carrel_warehouse::app::App;
+use carrel_warehouse::study::StudyService;
 use hyper::body::Incoming;
 use std::sync::Arc;
 

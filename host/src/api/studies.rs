@@ -1,26 +1,26 @@
 //! `/api/studies` and `/api/runs`: the study desk over HTTP. A researcher sees runs as
-//! [`crate::study::ResearcherRun`]s, and only those of studies they own (anything else is
+//! [`carrel_warehouse::study::ResearcherRun`]s, and only those of studies they own (anything else is
 //! 404, as if it did not exist); an auditor sees every run in full. Lists of runs are
-//! paged; runs are let in by [`super::run_gate`], within each researcher's quota of
-//! stored runs, with parameters bounded by [`crate::study::metadata::check_params`].
+//! paged; runs are let in by [`carrel_warehouse::study::run_gate`], within each researcher's quota of
+//! stored runs, with parameters bounded by [`carrel_warehouse::study::metadata::check_params`].
 
-use crate::app::App;
-use crate::authn::authenticate;
-use crate::study::registry::RunStatus;
-use crate::study::registry::{RegistryError, RunRecord};
-use crate::study::run_pages::page_size;
-use crate::study::{Caller, StudyService};
-use crate::tokens::{Role, TokenError};
 use carrel_runtime::request_body::{BodyError, read_body};
 use carrel_runtime::responses::{HostResponse, bytes, json, plain};
+use carrel_warehouse::app::App;
+use carrel_warehouse::authn::authenticate;
+use carrel_warehouse::study::registry::RunStatus;
+use carrel_warehouse::study::registry::{RegistryError, RunRecord};
+use carrel_warehouse::study::run_pages::page_size;
+use carrel_warehouse::study::{Caller, StudyService};
+use carrel_warehouse::tokens::{Role, TokenError};
 use http::{Method, StatusCode};
 use hyper::body::Incoming;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Largest body of a run request (parameters only): what a run keeps of them is bounded
-/// by [`crate::study::metadata::MAX_PARAMS_BYTES`], and the JSON around them is small.
-const MAX_RUN_REQUEST_BYTES: usize = crate::study::metadata::MAX_PARAMS_BYTES + 1024;
+/// by [`carrel_warehouse::study::metadata::MAX_PARAMS_BYTES`], and the JSON around them is small.
+const MAX_RUN_REQUEST_BYTES: usize = carrel_warehouse::study::metadata::MAX_PARAMS_BYTES + 1024;
 
 /// Largest body of an owner request.
 const MAX_OWNER_BYTES: usize = 4 << 10;
@@ -92,7 +92,7 @@ pub async fn handle(
             );
         }
     };
-    let source = crate::authn::client_ip(request.extensions());
+    let source = carrel_warehouse::authn::client_ip(request.extensions());
     let principal = match authenticate(app, request.headers(), roles, &path, source) {
         Ok(p) => p,
         Err(response) => return *response,
@@ -244,11 +244,14 @@ pub(crate) fn result_file(
         "result.csv" => bytes(
             StatusCode::OK,
             "text/csv; charset=utf-8",
-            crate::download_formats::to_csv(&ipc)?,
+            carrel_warehouse::download_formats::to_csv(&ipc)?,
         ),
         "result.arrow" => bytes(StatusCode::OK, "application/vnd.apache.arrow.stream", ipc),
         "model.onnx" => {
-            match crate::download_formats::to_onnx(&ipc, &desk.registry.run(run_id)?.model_report) {
+            match carrel_warehouse::download_formats::to_onnx(
+                &ipc,
+                &desk.registry.run(run_id)?.model_report,
+            ) {
                 Ok(model) => bytes(StatusCode::OK, "application/octet-stream", model),
                 Err(e) => plain(StatusCode::NOT_FOUND, format!("run {run_id}: {e}")),
             }
@@ -332,7 +335,7 @@ async fn run(
     };
     let params: Vec<(String, String)> = parsed.params.into_iter().collect();
     // Nothing of a run that is refused here is stored.
-    if let Err(e) = crate::study::metadata::check_params(&params) {
+    if let Err(e) = carrel_warehouse::study::metadata::check_params(&params) {
         return error(StatusCode::BAD_REQUEST, &e.into());
     }
     let Caller::Holder(principal) = &who else {

@@ -5,14 +5,14 @@
 
 use super::html::{esc, field, html, page, parse_form, tag, url_encode};
 use super::result_table::Redactions;
-use crate::app::App;
-use crate::audit_commands::log::compact;
-use crate::audit_commands::report::{ComponentReport, ImportClass};
-use crate::study::registry::RunRecord;
-use crate::study::run_pages::{RunScope, page_size};
-use crate::tokens::Principal;
 use carrel_runtime::responses::HostResponse;
 use carrel_vault::audit::{AuditFilter, PageCursor, VerifyReport, clip};
+use carrel_warehouse::app::App;
+use carrel_warehouse::audit_commands::log::compact;
+use carrel_warehouse::audit_commands::report::{ComponentReport, ImportClass};
+use carrel_warehouse::study::registry::RunRecord;
+use carrel_warehouse::study::run_pages::{RunScope, page_size};
+use carrel_warehouse::tokens::Principal;
 use http::StatusCode;
 use std::fmt::Write;
 
@@ -219,7 +219,7 @@ fn component(c: &ComponentReport, out: &mut String) {
                 d.rounding,
                 d.max_rows,
                 d.max_bytes,
-                crate::audit_commands::report::privacy_summary(d)
+                carrel_warehouse::audit_commands::report::privacy_summary(d)
             ),
         ));
         grants.push((

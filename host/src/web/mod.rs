@@ -33,11 +33,10 @@ pub mod public_register;
 pub mod result_table;
 pub mod results_page;
 pub mod session;
-pub mod session_store;
 
-use crate::app::App;
-use crate::audit_commands::report::Report;
 use carrel_runtime::responses::HostResponse;
+use carrel_warehouse::app::App;
+use carrel_warehouse::audit_commands::report::Report;
 use html::{esc, html, page};
 use http::{Method, StatusCode};
 use hyper::body::Incoming;
@@ -62,14 +61,14 @@ static REPORT: tokio::sync::OnceCell<Arc<Result<Report, String>>> =
 pub async fn capability_report(app: &App) -> Arc<Result<Report, String>> {
     REPORT
         .get_or_init(|| async {
-            let options = crate::audit_commands::inspect::ReportOptions {
+            let options = carrel_warehouse::audit_commands::inspect::ReportOptions {
                 manifest: app.runtime.manifest_path.clone(),
                 component: None,
                 state_dir: Some(app.runtime.state_dir.clone()),
             };
             let name = app.runtime.name.clone();
             let built = tokio::task::spawn_blocking(move || {
-                let report = crate::audit_commands::inspect::build(&options)
+                let report = carrel_warehouse::audit_commands::inspect::build(&options)
                     .map_err(|e| format!("{e:#}"))?;
                 if report.application.name != name {
                     return Err(format!(
@@ -105,7 +104,7 @@ pub async fn handle(app: &App, request: http::Request<Incoming>) -> HostResponse
     };
     let query = request.uri().query().unwrap_or("").to_owned();
     let client = session::Client::of(
-        crate::authn::client_ip(request.extensions()),
+        carrel_warehouse::authn::client_ip(request.extensions()),
         request.headers(),
     );
     match (&method, path.as_str()) {

@@ -3,8 +3,8 @@
 //! `/audit/patients` (objections and removals by month). Counts only, from the audit log.
 
 use super::html::esc;
-use crate::app::App;
-use crate::patients::report::{Counts, RightsReport};
+use carrel_warehouse::app::App;
+use carrel_warehouse::patients::report::{Counts, RightsReport};
 use std::fmt::Write;
 
 /// What the register says when the operator gave no words of their own.

@@ -5,17 +5,17 @@
 //!
 //! Only studies whose latest submission is approved are listed (submitted, revoked and
 //! never submitted ones are not), with the text that was approved
-//! ([`crate::study::approved_text`]), not the manifest's current one; a study whose binary
+//! ([`carrel_warehouse::study::approved_text`]), not the manifest's current one; a study whose binary
 //! or section changed since approval is marked "changed since approval: runs refused".
 //! 50 studies a page. Nothing here is row-level, secret or internal: no
 //! tokens, no actors, no paths, no run parameters; the approved binary's sha256 is shown
 //! so anyone can check which code was approved.
 
 use super::html::{day, esc, field, html, page, parse_form};
-use crate::app::App;
-use crate::study::approved_text::StudyText;
-use crate::study::registry::ApprovalState;
 use carrel_runtime::responses::HostResponse;
+use carrel_warehouse::app::App;
+use carrel_warehouse::study::approved_text::StudyText;
+use carrel_warehouse::study::registry::ApprovalState;
 use http::StatusCode;
 use std::fmt::Write;
 

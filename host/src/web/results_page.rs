@@ -4,19 +4,19 @@
 //! section and the output, download links, the epidemic curves when the table has weeks
 //! and shares ([`super::curves`]), and the released table a page at a time with its
 //! redacted cells marked and explained ([`super::result_table`]). A researcher sees only
-//! the runs of studies they own ([`crate::study::owners`]), as a researcher sees a run
-//! ([`crate::study::view`]): no study log, no error text, no figure of what was read.
+//! the runs of studies they own ([`carrel_warehouse::study::owners`]), as a researcher sees a run
+//! ([`carrel_warehouse::study::view`]): no study log, no error text, no figure of what was read.
 
 use super::curves;
 use super::html::{Nav, esc, field, html, page_with, parse_form, tag, url_decode, url_encode};
 use super::result_table::{self, Redactions};
-use crate::app::App;
-use crate::study::registry::RegistryError;
-use crate::study::run_pages::page_size;
-use crate::study::view::duration_text;
-use crate::study::{Caller, ResearcherRun, StudyService};
-use crate::tokens::Principal;
 use carrel_runtime::responses::HostResponse;
+use carrel_warehouse::app::App;
+use carrel_warehouse::study::registry::RegistryError;
+use carrel_warehouse::study::run_pages::page_size;
+use carrel_warehouse::study::view::duration_text;
+use carrel_warehouse::study::{Caller, ResearcherRun, StudyService};
+use carrel_warehouse::tokens::Principal;
 use http::StatusCode;
 use std::fmt::Write;
 

@@ -1,7 +1,7 @@
 //! Logins to the host's pages: a [`Realm`] is a set of pages under one path for one
 //! token role (the auditor's view under `/audit`, the researcher's results under
 //! `/results`), with a login form that checks the token and opens a server-side session
-//! ([`super::session_store`]).
+//! ([`carrel_warehouse::sessions`]).
 //!
 //! The cookie holds the session's random id, never the token: it is `HttpOnly` (no script
 //! reads it), `SameSite=Strict` (no other site's page sends it), `Secure` unless the page
@@ -10,16 +10,16 @@
 //! (8 hours by default, `carrel up --session-lifetime`), or when its token is revoked.
 //! Both forms refuse cross-site posts (login CSRF would log a victim in as the attacker):
 //! a browser's `Sec-Fetch-Site` must say same-origin, or its `Origin` must be this host.
-//! Refused logins are audited as `auth.failed` (by [`crate::authn`]), logins as
+//! Refused logins are audited as `auth.failed` (by [`carrel_warehouse::authn`]), logins as
 //! `auth.login` and logouts as `auth.logout`, each with a reference to the session.
 
 use super::html::{esc, field, html, page, parse_form, redirect};
-use super::session_store::{NoSession, Session};
-use crate::app::{App, Warehouse};
-use crate::tokens::{Principal, Role};
 use carrel_runtime::request_body::{BodyError, read_body};
 use carrel_runtime::responses::HostResponse;
 use carrel_vault::{AuditAction, AuditEvent};
+use carrel_warehouse::app::{App, Warehouse};
+use carrel_warehouse::sessions::{NoSession, Session};
+use carrel_warehouse::tokens::{Principal, Role};
 use http::{HeaderMap, StatusCode, header};
 use hyper::body::Incoming;
 use std::net::IpAddr;
@@ -218,15 +218,21 @@ impl Realm {
         path: &str,
         client: Client,
     ) -> Result<Principal, Box<HostResponse>> {
-        if crate::authn::bearer(headers).is_some() {
-            return crate::authn::authenticate(app, headers, &[self.role], path, client.address)
-                .map_err(|refusal| {
-                    if refusal.status() == StatusCode::FORBIDDEN {
-                        Box::new(self.forbidden())
-                    } else {
-                        refusal
-                    }
-                });
+        if carrel_warehouse::authn::bearer(headers).is_some() {
+            return carrel_warehouse::authn::authenticate(
+                app,
+                headers,
+                &[self.role],
+                path,
+                client.address,
+            )
+            .map_err(|refusal| {
+                if refusal.status() == StatusCode::FORBIDDEN {
+                    Box::new(self.forbidden())
+                } else {
+                    refusal
+                }
+            });
         }
         let Some(id) = cookie(headers, self.cookie) else {
             return Err(Box::new(redirect(&self.login_path(), None)));
@@ -340,8 +346,13 @@ impl Realm {
                 Some(&format!("Enter {} token.", self.a_who)),
             );
         };
-        let checked =
-            crate::authn::check_token(app, Some(token.trim()), &[self.role], &path, client.address);
+        let checked = carrel_warehouse::authn::check_token(
+            app,
+            Some(token.trim()),
+            &[self.role],
+            &path,
+            client.address,
+        );
         match checked {
             Ok(principal) => {
                 let w = warehouse(app);

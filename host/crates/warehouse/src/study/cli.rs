@@ -9,7 +9,7 @@
 //! read its runs ([`super::owners`]).
 
 use super::cli_access::{OwnersCommand, auditor, owners, recorded_as, researcher};
-pub(crate) use super::cli_print::print_table;
+pub use super::cli_print::print_table;
 use super::cli_print::{RunProgress, exit_code, print_record, print_view, print_view_line};
 use super::metadata::{terminal_json, terminal_lines, terminal_safe};
 use super::service::{StudyService, study_specs};

@@ -4,7 +4,7 @@
 //! so the pipeline does not reach up into the capability for its own types.
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../../../wit",
     world: "carrel:eds/ingester",
     imports: { default: async | trappable },
 });

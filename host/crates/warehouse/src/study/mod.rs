@@ -34,6 +34,7 @@ pub mod registry;
 pub mod release;
 pub mod row_keys;
 pub mod run;
+pub mod run_gate;
 pub mod run_pages;
 pub mod sandbox;
 pub mod scaffold;

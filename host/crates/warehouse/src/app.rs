@@ -2,13 +2,13 @@
 //! and grants added to its components (ingestion, who may call them), the warehouse state
 //! they need, and the study service of its `[[trigger.study]]`s.
 
-use crate::api::run_gate::{RunGate, RunLimits};
 use crate::capabilities::ingest::{self, IngestGrant, IngestState, IngestView};
 use crate::capabilities::keyed_hash::{KeyedHashGrants, PseudonymSecret};
 use crate::carrel_settings::CarrelTool;
 use crate::ingest::IngestPipeline;
 use crate::ingest::pseudonymiser::Pseudonymiser;
 use crate::patients::{PatientRights, PatientsConfig};
+use crate::study::run_gate::{RunGate, RunLimits};
 use crate::tokens::{Principal, Role, TokenStore};
 use anyhow::{Context, anyhow};
 use carrel_runtime::app::AppLoader;
@@ -33,7 +33,7 @@ pub struct Warehouse {
     /// The last audit head the auditor's pages found intact: they verify from there.
     pub verified: std::sync::Mutex<Option<carrel_vault::AuditHead>>,
     /// Sessions of the host's pages.
-    pub sessions: crate::web::session_store::SessionStore,
+    pub sessions: crate::sessions::SessionStore,
 }
 
 /// What the warehouse keeps in each instance: its ingest grant, and who sent the request.
@@ -102,7 +102,7 @@ impl Default for FrontOptions {
         Self {
             read_timeout: carrel_runtime::request_body::DEFAULT_READ_TIMEOUT,
             study_runs: Default::default(),
-            session_lifetime: crate::web::session_store::DEFAULT_LIFETIME,
+            session_lifetime: crate::sessions::DEFAULT_LIFETIME,
         }
     }
 }

@@ -9,7 +9,7 @@
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../../wit",
         world: "carrel:eds/keyed-hasher",
         imports: { default: trappable },
     });

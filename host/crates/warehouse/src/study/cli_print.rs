@@ -166,7 +166,7 @@ pub(super) fn print_view_line(r: &ResearcherRun) {
     );
 }
 
-pub(crate) fn print_table(ipc: &[u8], rows: usize) -> anyhow::Result<()> {
+pub fn print_table(ipc: &[u8], rows: usize) -> anyhow::Result<()> {
     let batches = carrel_pseudonym::from_ipc(ipc)?;
     let mut shown = Vec::new();
     let mut left = rows;

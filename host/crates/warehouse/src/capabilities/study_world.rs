@@ -9,7 +9,7 @@
 
 pub mod bindings {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../../wit",
         world: "carrel:eds/study",
         imports: { default: trappable },
         exports: { default: async },
@@ -18,7 +18,7 @@ pub mod bindings {
 
 pub mod evaluation {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../../wit",
         world: "carrel:eds/model-evaluation",
         imports: { default: trappable },
         exports: { default: async },
@@ -31,7 +31,7 @@ pub mod evaluation {
 
 pub mod fit {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../../wit",
         world: "carrel:eds/model-fit",
         imports: { default: trappable },
         exports: { default: async },

@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn ci_installs_the_componentize_py_the_build_command_names() {
-        let ci = include_str!("../../../.ci/run");
+        let ci = include_str!("../../../../../.ci/run");
         assert!(
             ci.contains(&format!("componentize_py={COMPONENTIZE_PY_VERSION}\n")),
             ".ci/run must install componentize-py {COMPONENTIZE_PY_VERSION}"

@@ -4,7 +4,7 @@
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../../wit",
         world: "carrel:eds/pseudonymiser",
         imports: { default: trappable },
         exports: { default: async },
