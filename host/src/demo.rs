@@ -505,5 +505,6 @@ async fn serve_demo(args: &DemoArgs, options: &AppOptions, demo_dir: &Path) -> a
         ServerOptions::default(),
         shutdown,
     )
-    .await
+    .await?;
+    Ok(())
 }

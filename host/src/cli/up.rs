@@ -164,6 +164,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             server,
             shutdown,
         )
-        .await
+        .await?;
+        Ok(())
     })
 }

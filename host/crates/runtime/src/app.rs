@@ -9,11 +9,11 @@ use crate::capabilities::outbound_http::{self, OutboundGrants, SelfRequests};
 use crate::capabilities::{key_value, mqtt, postgres, redis, sqlite, variables};
 use crate::component_logs::{ComponentOutput, LogDir};
 use crate::engine::{EngineOptions, EpochTicker, build_engine, load_component};
+use crate::error::{ComponentError, LoadError};
 use crate::instance_pool::ComponentHandler;
 use crate::instance_state::{ComponentGrants, InstanceExtension, InstanceState};
 use crate::manifest::{self, HttpRoute, LoadedManifest, Route, RoutePattern, Router};
 use crate::runtime_config::RuntimeConfig;
-use anyhow::{Context, anyhow};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -72,7 +72,7 @@ pub const HTTP_TRIGGER: &str = "http";
 /// The runtime's linker: WASI 0.2 and 0.3, WASI HTTP of both generations (relative URLs
 /// taken as self requests), and Spin's interfaces. Anything else a component imports fails
 /// the app at start, unless the layer above adds it.
-fn linker<X: InstanceExtension>(engine: &Engine) -> anyhow::Result<Linker<InstanceState<X>>> {
+fn linker<X: InstanceExtension>(engine: &Engine) -> wasmtime::Result<Linker<InstanceState<X>>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi::p3::add_to_linker(&mut linker)?;
@@ -88,7 +88,7 @@ fn linker<X: InstanceExtension>(engine: &Engine) -> anyhow::Result<Linker<Instan
 
 impl App<()> {
     /// A plain Spin app: Spin's interfaces and nothing else.
-    pub fn load(options: &AppOptions) -> anyhow::Result<Self> {
+    pub fn load(options: &AppOptions) -> Result<Self, LoadError> {
         let mut loader = AppLoader::new(options, &[], &[])?;
         for id in loader.served().to_vec() {
             loader.add_component(&id, (), false)?;
@@ -128,7 +128,7 @@ impl<X: InstanceExtension> AppLoader<X> {
         options: &AppOptions,
         layer_triggers: &[&str],
         layer_sections: &[&str],
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, LoadError> {
         let manifest = manifest::load(&options.manifest)?;
         let triggers: Vec<&str> = std::iter::once(HTTP_TRIGGER)
             .chain(layer_triggers.iter().copied())
@@ -143,21 +143,29 @@ impl<X: InstanceExtension> AppLoader<X> {
             RuntimeConfig::load_optional(options.runtime_config.as_deref(), layer_sections)?;
         let engine = build_engine(&options.engine)?;
         let ticker = EpochTicker::start(&engine);
-        let linker = linker(&engine)?;
+        let linker = linker(&engine).map_err(|e| LoadError::Linker(e.into()))?;
         let stores = key_value::KeyValueStores::open(&runtime_config, &state_dir)?;
         let environment = crate::dotenv::VariableEnvironment::load(manifest.base_dir())?;
+        let in_manifest = |source| LoadError::Variables {
+            path: manifest.path.clone(),
+            source,
+        };
         let variables =
             manifest::resolve_component_variables(&manifest.manifest, &|k| environment.get(k))
-                .with_context(|| format!("{}", manifest.path.display()))?;
+                .map_err(in_manifest)?;
         let outbound_hosts = manifest::resolve_outbound_hosts(
             &manifest.manifest,
             &|k| environment.get(k),
             &variables,
         )
-        .with_context(|| format!("{}", manifest.path.display()))?;
-        let log_dir = options.log_dir.resolve(&state_dir).with_context(|| {
-            format!("cannot create the log directory of {}", state_dir.display())
-        })?;
+        .map_err(in_manifest)?;
+        let log_dir = options
+            .log_dir
+            .resolve(&state_dir)
+            .map_err(|source| LoadError::LogDir {
+                path: state_dir.clone(),
+                source,
+            })?;
 
         let mut routes = Vec::new();
         let mut served = Vec::new();
@@ -167,14 +175,18 @@ impl<X: InstanceExtension> AppLoader<X> {
             }
             if let HttpRoute::Path(path) = &trigger.route {
                 routes.push(Route {
-                    pattern: RoutePattern::parse(path)
-                        .map_err(|e| anyhow!("{}: {e}", manifest.path.display()))?,
+                    pattern: RoutePattern::parse(path).map_err(|error| LoadError::Routes {
+                        path: manifest.path.clone(),
+                        error,
+                    })?,
                     component: trigger.component.clone(),
                 });
             }
         }
-        let router =
-            Router::new(routes).map_err(|e| anyhow!("{}: {e}", manifest.path.display()))?;
+        let router = Router::new(routes).map_err(|error| LoadError::Routes {
+            path: manifest.path.clone(),
+            error,
+        })?;
         let granted_databases: Vec<&str> = served
             .iter()
             .flat_map(|id| manifest.manifest.component[id].sqlite_databases.iter())
@@ -214,10 +226,13 @@ impl<X: InstanceExtension> AppLoader<X> {
         id: &str,
         extension: X,
         one_request_per_instance: bool,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), LoadError> {
         let component = self
             .load_component(id, extension, one_request_per_instance)
-            .with_context(|| format!("component `{id}`"))?;
+            .map_err(|source| LoadError::Component {
+                id: id.to_owned(),
+                source: Box::new(source),
+            })?;
         self.components.insert(id.to_owned(), component);
         Ok(())
     }
@@ -241,7 +256,7 @@ impl<X: InstanceExtension> AppLoader<X> {
         id: &str,
         extension: X,
         one_request_per_instance: bool,
-    ) -> anyhow::Result<HttpComponent<X>> {
+    ) -> Result<HttpComponent<X>, ComponentError> {
         let (manifest, engine, options) = (&self.manifest, &self.engine, &self.options);
         let state_dir = &self.state_dir;
         let spec = &manifest.manifest.component[id];
@@ -250,14 +265,12 @@ impl<X: InstanceExtension> AppLoader<X> {
         let instance_pre = self
             .linker
             .instantiate_pre(&loaded.component)
-            .map_err(anyhow::Error::from)
-            .context("cannot link its imports")?;
+            .map_err(|e| ComponentError::Link(e.into()))?;
         let pre = match wasmtime_wasi_http::p3::bindings::ServicePre::new(instance_pre.clone()) {
             Ok(p3) => ProxyPre::P3(p3),
             Err(_) => ProxyPre::P2(
-                wasmtime_wasi_http::p2::bindings::ProxyPre::new(instance_pre).map_err(|_| {
-                    anyhow!("{} exports neither wasi:http/handler@0.3 nor wasi:http/incoming-handler@0.2", source.display())
-                })?,
+                wasmtime_wasi_http::p2::bindings::ProxyPre::new(instance_pre)
+                    .map_err(|_| ComponentError::NotHttp { path: source })?,
             ),
         };
         let files_root = if spec.files.is_empty() {
@@ -297,7 +310,7 @@ impl<X: InstanceExtension> AppLoader<X> {
             one_request_per_instance,
             max_memory_bytes: options.engine.max_memory_bytes,
             output: ComponentOutput::open(self.log_dir.as_deref(), id)
-                .context("cannot open its log files")?,
+                .map_err(ComponentError::LogFiles)?,
         };
         let handler = ComponentHandler {
             engine: engine.clone(),
@@ -315,7 +328,7 @@ impl<X: InstanceExtension> AppLoader<X> {
 
     /// The component's `allowed_outbound_hosts`, with every `<id>.spin.internal` it names
     /// checked to be a component of the app.
-    fn outbound_grants(&self, id: &str) -> anyhow::Result<OutboundGrants> {
+    fn outbound_grants(&self, id: &str) -> Result<OutboundGrants, ComponentError> {
         let entries = self.outbound_hosts.get(id).map_or(&[][..], Vec::as_slice);
         let grants = OutboundGrants::new(entries, self.self_requests.clone())?;
         if let Some(missing) = grants.chained_components().find(|c| {
@@ -325,23 +338,72 @@ impl<X: InstanceExtension> AppLoader<X> {
                 .iter()
                 .any(|t| t.component.eq_ignore_ascii_case(c))
         }) {
-            anyhow::bail!(
-                "allowed_outbound_hosts entry `http://{missing}.spin.internal`: the app has no HTTP component `{missing}`"
-            );
+            return Err(ComponentError::UnknownChainedComponent(missing.to_owned()));
         }
         Ok(grants)
     }
 }
 
 /// Creates the state directory `0700` if it is missing: it holds the components' stores.
-fn create_private_dir(state_dir: &Path) -> anyhow::Result<()> {
+fn create_private_dir(state_dir: &Path) -> Result<(), LoadError> {
     if !state_dir.is_dir() {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(state_dir)
-            .with_context(|| format!("cannot create state directory {}", state_dir.display()))?;
+            .map_err(|source| LoadError::StateDir {
+                path: state_dir.to_owned(),
+                source,
+            })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::EngineError;
+
+    /// Options for an app of one HTTP component `hello` on `route`, from `source`.
+    fn one_component_app(dir: &Path, route: &str, source: &str) -> AppOptions {
+        let manifest = format!(
+            "spin_manifest_version = 2\n[application]\nname = \"t\"\n\n[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"hello\"\n\n[component.hello]\nsource = \"{source}\"\n"
+        );
+        std::fs::write(dir.join("spin.toml"), manifest).unwrap();
+        let mut options = AppOptions::new(dir.join("spin.toml"));
+        options.engine.instance_slots = 4;
+        options
+    }
+
+    #[test]
+    fn a_component_whose_binary_is_missing_is_named_with_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = one_component_app(dir.path(), "/...", "missing.wasm");
+        let Err(LoadError::Component { id, source }) = App::load(&options) else {
+            panic!("the app loaded, or failed elsewhere than in its component");
+        };
+        assert_eq!(id, "hello");
+        assert!(
+            matches!(&*source, ComponentError::Engine(EngineError::Read { path, .. }) if path.ends_with("missing.wasm")),
+            "{source}"
+        );
+    }
+
+    #[test]
+    fn a_route_that_does_not_parse_is_named_with_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = one_component_app(dir.path(), "/a/.../b", "missing.wasm");
+        match App::load(&options) {
+            Err(e @ LoadError::Routes { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("spin.toml") && text.contains("`...`"),
+                    "{text}"
+                );
+            }
+            Err(other) => panic!("failed elsewhere: {other}"),
+            Ok(_) => panic!("a route with `...` inside loaded"),
+        }
+    }
 }

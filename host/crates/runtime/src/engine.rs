@@ -2,6 +2,7 @@
 //! precompiled components.
 
 use crate::componentize::BinaryKind;
+use crate::error::EngineError;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -42,7 +43,7 @@ impl Default for EngineOptions {
 const TABLE_KEEP_RESIDENT_BYTES: usize = 1 << 20;
 
 /// Builds the engine: component model with async, pooling allocator, epoch interruption.
-pub fn build_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
+pub fn build_engine(options: &EngineOptions) -> Result<Engine, EngineError> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.wasm_component_model_async(true);
@@ -81,7 +82,7 @@ pub fn build_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
     // Keep wasmtime's default 4 GiB virtual reservation per memory even though the pool
     // caps growth far lower: bounds checks are then elided behind guard pages. Reserving
     // only the cap cost WASIp3 hello throughput (0.76x -> 0.88x of `wasmtime serve`).
-    Ok(Engine::new(&config)?)
+    Engine::new(&config).map_err(|e| EngineError::Config(e.into()))
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
@@ -155,16 +156,24 @@ pub fn load_component(
     engine: &Engine,
     wasm: &Path,
     cache_dir: Option<&Path>,
-) -> anyhow::Result<LoadedComponent> {
-    use anyhow::Context;
-    let bytes =
-        std::fs::read(wasm).with_context(|| format!("cannot read component {}", wasm.display()))?;
+) -> Result<LoadedComponent, EngineError> {
+    let path = || wasm.to_owned();
+    let bytes = std::fs::read(wasm).map_err(|source| EngineError::Read {
+        path: path(),
+        source,
+    })?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    let kind = crate::componentize::kind(&bytes)
-        .with_context(|| format!("cannot load {}", wasm.display()))?;
-    let compile_it = || -> anyhow::Result<Component> {
-        let component = crate::componentize::componentize_if_module(&bytes)
-            .with_context(|| format!("cannot make {} a component", wasm.display()))?;
+    let kind = crate::componentize::kind(&bytes).map_err(|source| EngineError::NotWasm {
+        path: path(),
+        source,
+    })?;
+    let compile_it = || -> Result<Component, EngineError> {
+        let component = crate::componentize::componentize_if_module(&bytes).map_err(|source| {
+            EngineError::Componentize {
+                path: path(),
+                source,
+            }
+        })?;
         compile(engine, &component, wasm)
     };
     let Some(cache_dir) = cache_dir else {
@@ -187,16 +196,21 @@ pub fn load_component(
         }
     }
     let component = compile_it()?;
-    if let Err(e) = write_atomically(&cached, &component.serialize()?) {
+    let written = component
+        .serialize()
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .and_then(|bytes| write_atomically(&cached, &bytes));
+    if let Err(e) = written {
         tracing::warn!(path = %cached.display(), error = %e, "cannot cache precompiled component");
     }
     Ok(LoadedComponent { component, sha256 })
 }
 
-fn compile(engine: &Engine, bytes: &[u8], wasm: &Path) -> anyhow::Result<Component> {
-    Component::new(engine, bytes)
-        .map_err(anyhow::Error::from)
-        .map_err(|e| e.context(format!("cannot compile {}", wasm.display())))
+fn compile(engine: &Engine, bytes: &[u8], wasm: &Path) -> Result<Component, EngineError> {
+    Component::new(engine, bytes).map_err(|e| EngineError::Compile {
+        path: wasm.to_owned(),
+        source: e.into(),
+    })
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -1,8 +1,8 @@
 //! A component's `files`: copied into a staging directory that is mounted read-only at `/`,
 //! so the guest sees exactly what the manifest lists and nothing beside it.
 
+use crate::error::FileMountError;
 use crate::manifest::FileMount;
-use anyhow::{Context, bail};
 use std::path::{Component, Path, PathBuf};
 
 /// Copies the files a component declares into `staging` (emptied first).
@@ -11,26 +11,35 @@ pub fn stage(
     mounts: &[FileMount],
     exclude: &[String],
     staging: &Path,
-) -> anyhow::Result<()> {
+) -> Result<(), FileMountError> {
     if staging.exists() {
-        std::fs::remove_dir_all(staging)
-            .with_context(|| format!("cannot clear {}", staging.display()))?;
+        std::fs::remove_dir_all(staging).map_err(|source| FileMountError::Clear {
+            path: staging.to_owned(),
+            source,
+        })?;
     }
     std::fs::create_dir_all(staging)?;
     let excluded: Vec<glob::Pattern> = exclude
         .iter()
         .map(|p| {
-            glob::Pattern::new(p).with_context(|| format!("invalid exclude_files pattern `{p}`"))
+            glob::Pattern::new(p).map_err(|source| FileMountError::ExcludePattern {
+                pattern: p.clone(),
+                source,
+            })
         })
-        .collect::<anyhow::Result<_>>()?;
+        .collect::<Result<_, _>>()?;
     let is_excluded = |rel: &Path| excluded.iter().any(|p| p.matches_path(rel));
     for mount in mounts {
         match mount {
             FileMount::Pattern(pattern) => {
                 check_relative(pattern)?;
                 let full = base.join(pattern);
-                let matches = glob::glob(&full.to_string_lossy())
-                    .with_context(|| format!("invalid files pattern `{pattern}`"))?;
+                let matches = glob::glob(&full.to_string_lossy()).map_err(|source| {
+                    FileMountError::Pattern {
+                        pattern: pattern.clone(),
+                        source,
+                    }
+                })?;
                 for entry in matches {
                     let path = entry?;
                     if path.is_file() {
@@ -54,7 +63,7 @@ pub fn stage(
                 } else if source.is_file() {
                     copy_file(&source, &target)?;
                 } else {
-                    bail!("files source `{}` does not exist", p.source);
+                    return Err(FileMountError::MissingSource(p.source.clone()));
                 }
             }
         }
@@ -63,28 +72,35 @@ pub fn stage(
 }
 
 /// Refuses absolute paths and `..`, which would reach outside the application directory.
-fn check_relative(path: &str) -> anyhow::Result<()> {
+fn check_relative(path: &str) -> Result<(), FileMountError> {
     if Path::new(path).components().any(|c| {
         matches!(
             c,
             Component::ParentDir | Component::RootDir | Component::Prefix(_)
         )
     }) {
-        bail!("files entry `{path}` must be a relative path inside the application directory");
+        return Err(FileMountError::NotRelative(path.to_owned()));
     }
     Ok(())
 }
 
-fn copy_file(from: &Path, to: &Path) -> anyhow::Result<()> {
+fn copy_file(from: &Path, to: &Path) -> Result<(), FileMountError> {
     if let Some(dir) = to.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::copy(from, to)
-        .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    std::fs::copy(from, to).map_err(|source| FileMountError::Copy {
+        from: from.to_owned(),
+        to: to.to_owned(),
+        source,
+    })?;
     Ok(())
 }
 
-fn copy_dir(from: &Path, to: &Path, excluded: &dyn Fn(&Path) -> bool) -> anyhow::Result<()> {
+fn copy_dir(
+    from: &Path,
+    to: &Path,
+    excluded: &dyn Fn(&Path) -> bool,
+) -> Result<(), FileMountError> {
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
         for entry in std::fs::read_dir(from.join(&rel))? {

@@ -64,7 +64,7 @@ impl<X: InstanceExtension> HandlerState for ComponentHandler<X> {
     async fn instantiate(
         &self,
     ) -> wasmtime::Result<Instance<InstanceState<X>, Expiration, Worker<X>>> {
-        let state = InstanceState::new(&self.grants).map_err(wasmtime::Error::from_anyhow)?;
+        let state = InstanceState::new(&self.grants)?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(ticks(self.deadline));

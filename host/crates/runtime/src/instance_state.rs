@@ -73,7 +73,7 @@ pub struct InstanceState<X> {
 }
 
 impl<X: InstanceExtension> InstanceState<X> {
-    pub fn new(grants: &ComponentGrants<X>) -> anyhow::Result<Self> {
+    pub fn new(grants: &ComponentGrants<X>) -> wasmtime::Result<Self> {
         let mut wasi = WasiCtxBuilder::new();
         // No files, network, arguments or environment but what the manifest declares.
         wasi.envs(&grants.environment)

@@ -12,6 +12,7 @@ pub mod component_logs;
 pub mod componentize;
 pub mod dotenv;
 pub mod engine;
+pub mod error;
 pub mod file_mounts;
 pub mod guest_failure;
 pub mod instance_pool;

@@ -255,7 +255,7 @@ pub async fn serve<F: HostFront>(
     listener: TcpListener,
     options: ServerOptions,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+) -> std::io::Result<()> {
     let drain_time = front.app().deadline + Duration::from_secs(5);
     let local_addr = listener.local_addr()?;
     let layer_tasks = front.clone().start();

@@ -63,12 +63,12 @@ pub fn study_engine(specs: &BTreeMap<String, StudySpec>) -> anyhow::Result<Engin
         .map(|s| s.tool.memory_limit_mb)
         .max()
         .unwrap_or(256);
-    build_engine(&EngineOptions {
+    Ok(build_engine(&EngineOptions {
         instance_slots: 16,
         max_memory_bytes: (largest as usize) << 20,
         // A study run is rare and reads a lot: give its memory back when it ends.
         keep_resident_bytes: 0,
-    })
+    })?)
 }
 
 fn new_run_id() -> String {
