@@ -253,7 +253,10 @@ pub(crate) fn result_file(
                 &desk.registry.run(run_id)?.model_report,
             ) {
                 Ok(model) => bytes(StatusCode::OK, "application/octet-stream", model),
-                Err(e) => plain(StatusCode::NOT_FOUND, format!("run {run_id}: {e}")),
+                Err(e) if e.is_about_the_run() => {
+                    plain(StatusCode::NOT_FOUND, format!("run {run_id}: {e}"))
+                }
+                Err(e) => return Err(e.into()),
             }
         }
         other => plain(

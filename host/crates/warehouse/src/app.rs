@@ -267,12 +267,12 @@ fn ingest_pipeline(
         options.engine.max_memory_bytes,
     )
     .with_context(|| format!("pseudonymiser `{id}`"))?;
-    IngestPipeline::new(
+    Ok(IngestPipeline::new(
         warehouse.vault.clone(),
         &cfg.dataset,
         pseudonymiser,
         warehouse.rights.clone(),
-    )
+    )?)
 }
 
 #[cfg(test)]

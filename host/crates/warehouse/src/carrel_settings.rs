@@ -27,16 +27,28 @@ pub struct IngestTool {
     pub pseudonymiser: String,
 }
 
+/// A `[component.<id>.tool.carrel]` table that does not read as carrel's settings.
+#[derive(Debug, thiserror::Error)]
+#[error("[component.{component}.tool.carrel]: {message}")]
+pub struct CarrelToolError {
+    pub component: String,
+    pub message: String,
+}
+
 impl CarrelTool {
     pub fn of(
         component_id: &str,
         tools: &std::collections::BTreeMap<String, toml::Table>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, CarrelToolError> {
         match tools.get("carrel") {
             None => Ok(Self::default()),
-            Some(table) => table.clone().try_into().map_err(|e: toml::de::Error| {
-                anyhow::anyhow!("[component.{component_id}.tool.carrel]: {}", e.message())
-            }),
+            Some(table) => table
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| CarrelToolError {
+                    component: component_id.to_owned(),
+                    message: e.message().to_owned(),
+                }),
         }
     }
 }

@@ -6,10 +6,36 @@
 //! Text cells can hold what an association sent (a visit type, an outcome) or a study's
 //! label; numbers are left as they are.
 
-use anyhow::Context;
 use arrow_array::RecordBatch;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::DataType;
+
+/// Why a released table cannot be given in a format. [`DownloadError::is_about_the_run`]
+/// tells a run that has no such file (404) from a stored result the host cannot read.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error("the stored result is not Arrow IPC")]
+    NotArrow(#[source] carrel_pseudonym::PseudonymiseError),
+    #[error("cannot write the table as CSV")]
+    Csv(#[from] arrow_schema::ArrowError),
+    #[error("only a logistic regression fitted by a model-fit study exports as ONNX")]
+    NotLogisticFit,
+    #[error("the released table is empty: not a fitted regression")]
+    EmptyTable,
+    /// The table lacks what a fitted regression has (the message says what).
+    #[error("{0}")]
+    NotFittedRegression(String),
+}
+
+impl DownloadError {
+    /// The run released nothing in this format; not a fault of the stored result.
+    pub fn is_about_the_run(&self) -> bool {
+        matches!(
+            self,
+            Self::NotLogisticFit | Self::EmptyTable | Self::NotFittedRegression(_)
+        )
+    }
+}
 
 /// Characters that make a spreadsheet treat a cell as a formula.
 const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
@@ -37,7 +63,7 @@ fn is_text(data_type: &DataType) -> bool {
     !(data_type.is_numeric() || matches!(data_type, DataType::Boolean))
 }
 
-fn write_batch(out: &mut String, batch: &RecordBatch) -> anyhow::Result<()> {
+fn write_batch(out: &mut String, batch: &RecordBatch) -> Result<(), DownloadError> {
     let options = FormatOptions::default();
     let formatters = batch
         .columns()
@@ -66,8 +92,8 @@ fn write_batch(out: &mut String, batch: &RecordBatch) -> anyhow::Result<()> {
 }
 
 /// CSV with a header row; a redacted cell is an empty field.
-pub fn to_csv(ipc: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let batches = carrel_pseudonym::from_ipc(ipc).context("the stored result is not Arrow IPC")?;
+pub fn to_csv(ipc: &[u8]) -> Result<Vec<u8>, DownloadError> {
+    let batches = carrel_pseudonym::from_ipc(ipc).map_err(DownloadError::NotArrow)?;
     let mut out = String::new();
     if let Some(first) = batches.first() {
         for (i, field) in first.schema().fields().iter().enumerate() {
@@ -86,17 +112,15 @@ pub fn to_csv(ipc: &[u8]) -> anyhow::Result<Vec<u8>> {
 
 /// A released logistic regression (`model-fit`) as an ONNX model, for a later evaluation.
 /// `report` is the run's model report: only a logistic fit has a probability to export.
-pub fn to_onnx(ipc: &[u8], report: &serde_json::Value) -> anyhow::Result<Vec<u8>> {
+pub fn to_onnx(ipc: &[u8], report: &serde_json::Value) -> Result<Vec<u8>, DownloadError> {
     if report.get("kind").and_then(|k| k.as_str()) != Some("model-fit")
         || report.get("family").and_then(|k| k.as_str()) != Some("logistic")
     {
-        anyhow::bail!("only a logistic regression fitted by a model-fit study exports as ONNX");
+        return Err(DownloadError::NotLogisticFit);
     }
-    let batches = carrel_pseudonym::from_ipc(ipc).context("the stored result is not Arrow IPC")?;
-    let table = batches
-        .first()
-        .context("the released table is empty: not a fitted regression")?;
-    crate::study::onnx_export::from_released(table).map_err(anyhow::Error::msg)
+    let batches = carrel_pseudonym::from_ipc(ipc).map_err(DownloadError::NotArrow)?;
+    let table = batches.first().ok_or(DownloadError::EmptyTable)?;
+    crate::study::onnx_export::from_released(table).map_err(DownloadError::NotFittedRegression)
 }
 
 #[cfg(test)]
@@ -166,5 +190,29 @@ mod tests {
             .write(&batch)
             .unwrap();
         assert_eq!(csv(batch), String::from_utf8(expected).unwrap());
+    }
+
+    #[test]
+    fn a_run_without_a_logistic_fit_has_no_model_file_but_an_unreadable_result_is_the_hosts_fault()
+    {
+        let logistic = serde_json::json!({"kind": "model-fit", "family": "logistic"});
+        let counts = serde_json::json!({"kind": "study"});
+        let table =
+            RecordBatch::try_from_iter([("n", Arc::new(Int64Array::from(vec![8, 9])) as ArrayRef)])
+                .unwrap();
+        let ipc = carrel_pseudonym::to_ipc(&table).unwrap();
+        let not_a_fit = to_onnx(&ipc, &counts).unwrap_err();
+        assert!(matches!(not_a_fit, DownloadError::NotLogisticFit));
+        assert!(not_a_fit.is_about_the_run());
+        let no_estimates = to_onnx(&ipc, &logistic).unwrap_err();
+        assert!(matches!(
+            no_estimates,
+            DownloadError::NotFittedRegression(_)
+        ));
+        assert!(no_estimates.is_about_the_run());
+        let damaged = to_onnx(b"not arrow", &logistic).unwrap_err();
+        assert!(matches!(damaged, DownloadError::NotArrow(_)));
+        assert!(!damaged.is_about_the_run());
+        assert!(!to_csv(b"not arrow").unwrap_err().is_about_the_run());
     }
 }

@@ -27,6 +27,19 @@ pub enum IngestError {
     Internal(String),
 }
 
+/// Why an ingestion pipeline could not be set up when the app starts.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestSetupError {
+    #[error(transparent)]
+    Vault(#[from] carrel_vault::VaultError),
+    #[error("cannot create the table of ingestion receipts")]
+    Receipts(#[from] rusqlite::Error),
+    #[error("cannot link the pseudonymiser")]
+    Link(#[source] carrel_runtime::error::BoxError),
+    #[error("not a carrel:eds/pseudonymiser component: {0}")]
+    NotPseudonymiser(String),
+}
+
 pub struct IngestPipeline {
     vault: Arc<Vault>,
     dataset: String,
@@ -40,7 +53,11 @@ pub struct IngestPipeline {
 /// key) and its column groups unless it exists, and adds the record key as a new schema
 /// version to a dataset made before it (ingestion, synthetic tries and the study
 /// benchmark all write it).
-pub fn ensure_canonical_dataset(vault: &Vault, name: &str, actor: &str) -> anyhow::Result<()> {
+pub fn ensure_canonical_dataset(
+    vault: &Vault,
+    name: &str,
+    actor: &str,
+) -> Result<(), carrel_vault::VaultError> {
     let groups = carrel_pseudonym::column_groups()
         .iter()
         .fold(ColumnGroups::new(), |g, (group, columns)| {
@@ -68,7 +85,7 @@ impl IngestPipeline {
         dataset: &str,
         pseudonymiser: Pseudonymiser,
         rights: Arc<PatientRights>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, IngestSetupError> {
         ensure_canonical_dataset(&vault, dataset, carrel_vault::SYSTEM_ACTOR)?;
         let conn = carrel_vault::open_catalog(vault.state_dir())?;
         // Receipts by (association, sha256 of the batch key): a repeat gets the first

@@ -15,6 +15,7 @@ mod bindings {
     });
 }
 
+use super::IngestSetupError;
 use crate::capabilities::keyed_hash::KeyedHashGrants;
 use crate::ingest::bindings::carrel::eds::types::IdentifiedConsultation;
 use carrel_runtime::engine::ticks;
@@ -54,15 +55,15 @@ impl Pseudonymiser {
         grants: KeyedHashGrants,
         deadline: Duration,
         max_memory_bytes: usize,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, IngestSetupError> {
+        let link = |e: wasmtime::Error| IngestSetupError::Link(e.into());
         let mut linker: Linker<PseudonymiserState> = Linker::new(engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        crate::capabilities::keyed_hash::add_to_linker(&mut linker, |s| &s.keyed_hash)?;
-        let pre = linker
-            .instantiate_pre(component)
-            .map_err(anyhow::Error::from)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
+        crate::capabilities::keyed_hash::add_to_linker(&mut linker, |s| &s.keyed_hash)
+            .map_err(link)?;
+        let pre = linker.instantiate_pre(component).map_err(link)?;
         let pre = bindings::PseudonymiserPre::new(pre)
-            .map_err(|e| anyhow::anyhow!("not a carrel:eds/pseudonymiser component: {e}"))?;
+            .map_err(|e| IngestSetupError::NotPseudonymiser(e.to_string()))?;
         Ok(Self {
             engine: engine.clone(),
             pre,
