@@ -159,3 +159,32 @@ pub enum ComponentError {
     #[error("cannot open its log files")]
     LogFiles(#[source] io::Error),
 }
+
+/// An error and its causes on one line, `outer: inner: root`, as `anyhow` writes `{:#}`.
+pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_is_written_with_every_cause() {
+        let error = LoadError::StateDir {
+            path: "/srv/state".into(),
+            source: io::Error::new(io::ErrorKind::PermissionDenied, "denied"),
+        };
+        assert_eq!(
+            with_causes(&error),
+            "cannot create state directory /srv/state: denied"
+        );
+    }
+}

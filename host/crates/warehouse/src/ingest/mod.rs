@@ -11,6 +11,7 @@ pub use withhold::WITHHELD_ACTION;
 
 use crate::patients::PatientRights;
 use bindings::carrel::eds::types::{IdentifiedConsultation, Receipt};
+use carrel_runtime::error::with_causes;
 use carrel_vault::{AuditAction, AuditEvent, ColumnGroups, Vault};
 use pseudonymiser::Pseudonymiser;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -161,7 +162,7 @@ impl IngestPipeline {
         // The host hashes each row's patient itself: it decides what is withheld, and
         // checks the pseudonymiser's `patient_id` against it.
         let mut pseudonyms = withhold::row_pseudonyms(&self.rights, association, &rows)
-            .map_err(|e| IngestError::Internal(format!("{e:#}")))?;
+            .map_err(|e| IngestError::Internal(with_causes(&e)))?;
         // An objection registered while this batch is on its way changes the register's
         // generation, which the append checks in its transaction: then the batch is
         // filtered again and retried, so nothing of that patient is stored after it.
@@ -170,7 +171,7 @@ impl IngestPipeline {
                 .rights
                 .objections
                 .current()
-                .map_err(|e| IngestError::Internal(format!("{e:#}")))?;
+                .map_err(|e| IngestError::Internal(with_causes(&e)))?;
             withhold::retain_unobjected(&objections, &mut rows, &mut pseudonyms);
             let withheld = (sent - rows.len()) as u64;
             if rows.is_empty() {

@@ -32,7 +32,7 @@ pub fn row_pseudonyms(
     rights: &PatientRights,
     association: &str,
     rows: &[IdentifiedConsultation],
-) -> anyhow::Result<Vec<String>> {
+) -> Result<Vec<String>, crate::patients::PatientsError> {
     let keys: Vec<Vec<u8>> = rows
         .iter()
         .map(|row| identity_key(association, row).into_bytes())

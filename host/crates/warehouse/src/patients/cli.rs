@@ -92,7 +92,7 @@ fn open_with(state_dir: &Path, config: PatientsConfig) -> anyhow::Result<Patient
             state_dir.display()
         )
     })?;
-    PatientRights::open(Arc::new(vault), state_dir, config)
+    Ok(PatientRights::open(Arc::new(vault), state_dir, config)?)
 }
 
 pub fn patients(args: PatientsArgs) -> anyhow::Result<()> {

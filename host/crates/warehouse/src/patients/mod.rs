@@ -29,17 +29,17 @@ mod selector;
 pub use config::{DEFAULT_PASS_INTERVAL_SECONDS, PatientsConfig, today};
 pub use selector::Exclusions;
 
-use crate::capabilities::keyed_hash::{KeyedHashGrants, PseudonymSecret};
-use anyhow::Context;
+use crate::capabilities::keyed_hash::{KeyedHashError, KeyedHashGrants, PseudonymSecret};
 use carrel_fhir::IdentifiedPatient;
 use carrel_pseudonym::PATIENT_DOMAIN;
+use carrel_runtime::error::with_causes;
 use carrel_vault::Vault;
 use objections::{Channel, ObjectionStore, Registered};
 use std::path::Path;
 use std::sync::Arc;
 
 /// [`PatientRights::reading`], when the warehouse honours patients' rights.
-pub async fn reading(rights: Option<&PatientRights>) -> anyhow::Result<Option<Reading>> {
+pub async fn reading(rights: Option<&PatientRights>) -> Result<Option<Reading>, PatientsError> {
     match rights {
         Some(rights) => Ok(Some(rights.reading().await?)),
         None => Ok(None),
@@ -54,6 +54,23 @@ pub struct Reading {
 
 /// The dataset whose rows objections and retention remove.
 pub const DATASET: &str = "consultations";
+
+/// Why the warehouse could not read or keep patients' rights.
+#[derive(Debug, thiserror::Error)]
+pub enum PatientsError {
+    #[error(transparent)]
+    Vault(#[from] carrel_vault::VaultError),
+    /// The objection register, in the catalog database.
+    #[error(transparent)]
+    Register(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Secret(#[from] KeyedHashError),
+    /// The patient hash could not be computed (the message names no identifier).
+    #[error("{0}")]
+    Hash(String),
+    #[error("cannot read the objection register")]
+    Unreadable(#[source] Box<PatientsError>),
+}
 
 /// Why an objection was not registered.
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +103,7 @@ impl PatientRights {
         vault: Arc<Vault>,
         state_dir: &Path,
         config: PatientsConfig,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, PatientsError> {
         let secret = PseudonymSecret::load_or_create(state_dir)?;
         Ok(Self {
             objections: ObjectionStore::open(state_dir)?,
@@ -100,15 +117,15 @@ impl PatientRights {
     }
 
     /// The patient pseudonyms of identity keys, as the pseudonymiser computes them.
-    pub fn pseudonyms(&self, identity_keys: &[Vec<u8>]) -> anyhow::Result<Vec<String>> {
+    pub fn pseudonyms(&self, identity_keys: &[Vec<u8>]) -> Result<Vec<String>, PatientsError> {
         let mut hasher = self.hasher.clone();
         carrel_pseudonym::identity::patient_pseudonyms(&mut hasher, identity_keys)
-            .map_err(|e| anyhow::anyhow!("{e}"))
+            .map_err(|e| PatientsError::Hash(e.to_string()))
     }
 
     /// The pseudonym of each identity key (as [`carrel_pseudonym::patient_key`] gives
     /// them), hashing each distinct key once.
-    pub fn pseudonyms_of(&self, keys: &[Vec<u8>]) -> anyhow::Result<Vec<String>> {
+    pub fn pseudonyms_of(&self, keys: &[Vec<u8>]) -> Result<Vec<String>, PatientsError> {
         let mut distinct: Vec<&Vec<u8>> = keys.iter().collect();
         distinct.sort_unstable();
         distinct.dedup();
@@ -140,7 +157,7 @@ impl PatientRights {
         let registered = self
             .objections
             .register(&pseudonyms, actor, channel)
-            .map_err(|e| ObjectionError::Internal(format!("{e:#}")))?;
+            .map_err(|e| ObjectionError::Internal(with_causes(&e)))?;
         self.wake.notify_one();
         Ok(registered)
     }
@@ -148,18 +165,18 @@ impl PatientRights {
     /// What a study run reads under: the store gate (shared, so no pass replaces a
     /// segment while it reads), then what it must leave out. The gate is taken first, so
     /// every objection registered before the run reads is honoured by it.
-    pub async fn reading(&self) -> anyhow::Result<Reading> {
+    pub async fn reading(&self) -> Result<Reading, PatientsError> {
         let gate = self.store_gate.clone().read_owned().await;
         Ok(Reading {
             _gate: gate,
             exclusions: self
                 .exclusions()
-                .context("cannot read the objection register")?,
+                .map_err(|e| PatientsError::Unreadable(Box::new(e)))?,
         })
     }
 
     /// What a study run starting now must leave out.
-    pub fn exclusions(&self) -> anyhow::Result<Exclusions> {
+    pub fn exclusions(&self) -> Result<Exclusions, PatientsError> {
         Ok(Exclusions {
             objections: self.objections.current()?,
             before_day: self.config.retention_cutoff(today()),

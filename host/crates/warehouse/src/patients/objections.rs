@@ -3,6 +3,7 @@
 //! database, never an identifier. Each has a sequence number (the register's
 //! generation is the largest) and whether a completed pass has removed their stored rows.
 
+use super::PatientsError;
 use carrel_vault::{AuditAction, AuditEvent};
 use rusqlite::{Connection, TransactionBehavior, params};
 use std::collections::HashSet;
@@ -63,7 +64,7 @@ pub struct ObjectionStore {
 }
 
 impl ObjectionStore {
-    pub fn open(state_dir: &Path) -> anyhow::Result<Self> {
+    pub fn open(state_dir: &Path) -> Result<Self, PatientsError> {
         let conn = carrel_vault::open_catalog(state_dir)?;
         conn.execute_batch(SCHEMA)?;
         Ok(Self {
@@ -83,7 +84,7 @@ impl ObjectionStore {
         pseudonyms: &[String],
         actor: &str,
         channel: Channel,
-    ) -> anyhow::Result<Registered> {
+    ) -> Result<Registered, PatientsError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut newly = 0u32;
@@ -113,7 +114,7 @@ impl ObjectionStore {
     }
 
     /// The register as it is now (read again only when its generation changed).
-    pub fn current(&self) -> anyhow::Result<Arc<ObjectionSet>> {
+    pub fn current(&self) -> Result<Arc<ObjectionSet>, PatientsError> {
         let generation = generation(&self.conn())?;
         let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
         if cached.generation != generation {
@@ -132,7 +133,7 @@ impl ObjectionStore {
     }
 
     /// How many registered pseudonyms no completed pass has applied yet.
-    pub fn pending(&self) -> anyhow::Result<u64> {
+    pub fn pending(&self) -> Result<u64, PatientsError> {
         Ok(self.conn().query_row(
             "SELECT count(*) FROM patient_objections WHERE applied = 0",
             [],
@@ -141,7 +142,7 @@ impl ObjectionStore {
     }
 
     /// Notes that every objection up to `generation` had its stored rows removed.
-    pub fn mark_applied(&self, generation: i64) -> anyhow::Result<u64> {
+    pub fn mark_applied(&self, generation: i64) -> Result<u64, PatientsError> {
         Ok(self.conn().execute(
             "UPDATE patient_objections SET applied = 1 WHERE seq <= ?1 AND applied = 0",
             params![generation],
@@ -149,7 +150,7 @@ impl ObjectionStore {
     }
 
     /// How many pseudonyms are registered.
-    pub fn count(&self) -> anyhow::Result<u64> {
+    pub fn count(&self) -> Result<u64, PatientsError> {
         Ok(self
             .conn()
             .query_row("SELECT count(*) FROM patient_objections", [], |r| {

@@ -2,7 +2,7 @@
 //! storage, the old segments and their data keys destroyed (`Vault::purge_rows`), and
 //! the objections it covered noted as applied.
 
-use super::{DATASET, PatientRights, today};
+use super::{DATASET, PatientRights, PatientsError, today};
 use carrel_vault::{PurgeProgress, PurgeReport, VaultError};
 use std::collections::BTreeMap;
 
@@ -40,7 +40,7 @@ impl PassReport {
 impl PatientRights {
     /// Whether a pass has something to do: an objection not yet applied, a pass that was
     /// interrupted, or stored rows older than the retention period.
-    pub fn pass_due(&self) -> anyhow::Result<bool> {
+    pub fn pass_due(&self) -> Result<bool, PatientsError> {
         if self.objections.pending()? > 0 || self.vault.purge_pending(DATASET)? {
             return Ok(true);
         }
@@ -60,7 +60,7 @@ impl PatientRights {
         &self,
         actor: &str,
         progress: &mut dyn FnMut(PurgeProgress),
-    ) -> anyhow::Result<PassReport> {
+    ) -> Result<PassReport, PatientsError> {
         let _one_pass = self.pass_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut report = PassReport::default();
         loop {

@@ -5,6 +5,7 @@
 //! ingestion goes on.
 
 use super::PatientRights;
+use carrel_runtime::error::with_causes;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,7 +37,7 @@ async fn run_if_due(rights: &Arc<PatientRights>) {
         Ok(Ok(true)) => {}
         Ok(Ok(false)) => return,
         Ok(Err(e)) => {
-            tracing::error!(error = %format!("{e:#}"), "cannot tell whether a pass is due");
+            tracing::error!(error = %with_causes(&e), "cannot tell whether a pass is due");
             return;
         }
         Err(e) => {
@@ -59,7 +60,7 @@ async fn run_if_due(rights: &Arc<PatientRights>) {
             data_keys_destroyed = report.data_keys_destroyed,
             "scheduled pass done"
         ),
-        Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "scheduled pass failed"),
+        Ok(Err(e)) => tracing::error!(error = %with_causes(&e), "scheduled pass failed"),
         Err(e) => tracing::error!(error = %e, "scheduled pass task failed"),
     }
 }
