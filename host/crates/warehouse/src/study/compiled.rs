@@ -25,7 +25,7 @@ impl CompiledStudies {
         engine: &Engine,
         source: &Path,
         cache_dir: &Path,
-    ) -> anyhow::Result<LoadedComponent> {
+    ) -> Result<LoadedComponent, carrel_runtime::error::EngineError> {
         if let Some((hash, component)) = self.lock().get(id)
             && hash == sha256
         {

@@ -209,13 +209,28 @@ pub struct StudyInstance {
     time: Duration,
 }
 
+/// Why a component cannot run as a study.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// Linking the sandbox's interfaces, or the component's imports against them.
+    #[error(transparent)]
+    Link(carrel_runtime::error::BoxError),
+    #[error("not a carrel:eds/{world} component (kind = \"{kind}\"): {reason}")]
+    NotThisKind {
+        world: &'static str,
+        kind: &'static str,
+        reason: String,
+    },
+}
+
 impl StudySandbox {
-    pub fn new(engine: &Engine) -> anyhow::Result<Self> {
+    pub fn new(engine: &Engine) -> Result<Self, SandboxError> {
+        let link = |e: wasmtime::Error| SandboxError::Link(e.into());
         let mut linker = Linker::new(engine);
         // Rust's standard library for wasm32-wasip2 imports WASI 0.2; the context below
         // grants none of its resources.
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        study_log::add_to_linker(&mut linker)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
+        study_log::add_to_linker(&mut linker).map_err(link)?;
         Ok(Self {
             engine: engine.clone(),
             linker,
@@ -224,21 +239,20 @@ impl StudySandbox {
 
     /// Checks that `component` is a study of `kind` (exports its world's functions,
     /// imports nothing unknown).
-    pub fn check(&self, component: &Component, kind: StudyKind) -> anyhow::Result<()> {
+    pub fn check(&self, component: &Component, kind: StudyKind) -> Result<(), SandboxError> {
         self.pre(component, kind)?;
         Ok(())
     }
 
-    fn pre(&self, component: &Component, kind: StudyKind) -> anyhow::Result<Pre> {
+    fn pre(&self, component: &Component, kind: StudyKind) -> Result<Pre, SandboxError> {
         let pre = self
             .linker
             .instantiate_pre(component)
-            .map_err(anyhow::Error::from)?;
-        let not = |world: &str, e: wasmtime::Error| {
-            anyhow::anyhow!(
-                "not a carrel:eds/{world} component (kind = \"{}\"): {e}",
-                kind.as_str()
-            )
+            .map_err(|e| SandboxError::Link(e.into()))?;
+        let not = |world: &'static str, e: wasmtime::Error| SandboxError::NotThisKind {
+            world,
+            kind: kind.as_str(),
+            reason: e.to_string(),
         };
         Ok(match kind {
             StudyKind::Counts => Pre::Counts(StudyPre::new(pre).map_err(|e| not("study", e))?),

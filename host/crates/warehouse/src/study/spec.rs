@@ -1,11 +1,10 @@
 //! A study as the manifest declares it, and what a run of it needs besides: the parts of
 //! the desk that the run and the reading use, kept below both.
 
-use super::manifest::{StudyTool, approval_sha256, manifest_section_sha256};
+use super::manifest::{StudyManifestError, StudyTool, approval_sha256, manifest_section_sha256};
 use crate::capabilities::keyed_hash::PseudonymSecret;
-use crate::carrel_settings::CarrelTool;
+use crate::carrel_settings::{CarrelTool, CarrelToolError};
 use crate::manifest::LoadedManifest;
-use anyhow::{Context, anyhow};
 use carrel_disclosure::Policy;
 use carrel_vault::{AuditLog, Vault};
 use sha2::{Digest, Sha256};
@@ -28,43 +27,81 @@ pub struct StudySpec {
     pub model_error: Option<String>,
 }
 
+/// Why the manifest's studies cannot be read; each names the manifest.
+#[derive(Debug, thiserror::Error)]
+pub enum StudySpecError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: a [[trigger.study]] has no `component`", path.display())]
+    NoComponent { path: PathBuf },
+    #[error("{}: {error}", path.display())]
+    Tool {
+        path: PathBuf,
+        error: CarrelToolError,
+    },
+    #[error(
+        "{}: study `{id}` has no [component.{id}.tool.carrel.study] section (title, purpose, legal basis, datasets, expiry…)",
+        path.display()
+    )]
+    NoStudySection { path: PathBuf, id: String },
+    #[error("{}: {error}", path.display())]
+    Invalid {
+        path: PathBuf,
+        error: StudyManifestError,
+    },
+    #[error("{}: {message}", path.display())]
+    Section { path: PathBuf, message: String },
+    #[error(transparent)]
+    Source(#[from] carrel_manifest::ManifestError),
+}
+
 /// Every `[[trigger.study]]` of the manifest with its `tool.carrel.study` section.
-pub fn study_specs(manifest: &LoadedManifest) -> anyhow::Result<BTreeMap<String, StudySpec>> {
-    let text = std::fs::read_to_string(&manifest.path)
-        .with_context(|| format!("cannot read {}", manifest.path.display()))?;
+pub fn study_specs(
+    manifest: &LoadedManifest,
+) -> Result<BTreeMap<String, StudySpec>, StudySpecError> {
+    let path = || manifest.path.clone();
+    let text = std::fs::read_to_string(&manifest.path).map_err(|source| StudySpecError::Read {
+        path: path(),
+        source,
+    })?;
     let mut specs = BTreeMap::new();
     for trigger in manifest.manifest.trigger.get("study").into_iter().flatten() {
         let id = trigger
             .get("component")
             .and_then(|c| c.as_str())
-            .ok_or_else(|| {
-                anyhow!(
-                    "{}: a [[trigger.study]] has no `component`",
-                    manifest.path.display()
-                )
-            })?
+            .ok_or_else(|| StudySpecError::NoComponent { path: path() })?
             .to_owned();
         let component = &manifest.manifest.component[&id];
         let tool = CarrelTool::of(&id, &component.tool)
-            .map_err(|e| anyhow!("{}: {e}", manifest.path.display()))?
+            .map_err(|error| StudySpecError::Tool {
+                path: path(),
+                error,
+            })?
             .study
-            .ok_or_else(|| {
-                anyhow!(
-                    "{}: study `{id}` has no [component.{id}.tool.carrel.study] section (title, purpose, legal basis, datasets, expiry…)",
-                    manifest.path.display()
-                )
+            .ok_or_else(|| StudySpecError::NoStudySection {
+                path: path(),
+                id: id.clone(),
             })?;
         let mut tool = tool;
         tool.validate(&id)
-            .map_err(|e| anyhow!("{}: {e}", manifest.path.display()))?;
+            .map_err(|error| StudySpecError::Invalid {
+                path: path(),
+                error,
+            })?;
         // A model file that cannot be read does not stop the warehouse: the study cannot
         // be submitted or run until it can, and says why.
         let (manifest_sha256, model_sha256, model_error) =
             match approval_sha256(&text, manifest.base_dir(), &id, &tool) {
                 Ok((approval, model)) => (approval, model, None),
                 Err(e) => (
-                    manifest_section_sha256(&text, &id)
-                        .map_err(|e| anyhow!("{}: {}", manifest.path.display(), e.message()))?,
+                    manifest_section_sha256(&text, &id).map_err(|e| StudySpecError::Section {
+                        path: path(),
+                        message: e.message().to_owned(),
+                    })?,
                     None,
                     Some(e),
                 ),
@@ -111,4 +148,42 @@ pub struct RunContext<'a> {
 /// The sha-256 of `bytes`, in hex.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A manifest with one HTTP component and one study component `s` whose
+    /// `[component.s.tool.carrel]` table is `tool`.
+    fn manifest_with_study(dir: &std::path::Path, tool: &str) -> LoadedManifest {
+        let text = format!(
+            "spin_manifest_version = 2\n[application]\nname = \"t\"\n\n[[trigger.study]]\ncomponent = \"s\"\n\n[component.s]\nsource = \"s.wasm\"\n{tool}"
+        );
+        let path = dir.join("spin.toml");
+        std::fs::write(&path, text).unwrap();
+        crate::manifest::load(&path).unwrap()
+    }
+
+    #[test]
+    fn a_study_without_its_study_section_is_refused_naming_the_manifest_and_the_study() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = manifest_with_study(dir.path(), "");
+        let error = study_specs(&manifest).unwrap_err();
+        assert!(
+            matches!(&error, StudySpecError::NoStudySection { id, .. } if id == "s"),
+            "{error}"
+        );
+        let text = error.to_string();
+        assert!(text.contains("spin.toml") && text.contains("[component.s.tool.carrel.study]"));
+    }
+
+    #[test]
+    fn a_tool_table_that_does_not_read_is_refused_naming_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = manifest_with_study(dir.path(), "[component.s.tool.carrel]\nstudyy = 1\n");
+        let error = study_specs(&manifest).unwrap_err();
+        assert!(matches!(error, StudySpecError::Tool { .. }), "{error}");
+        assert!(error.to_string().contains("studyy"), "{error}");
+    }
 }
