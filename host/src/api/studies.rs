@@ -8,6 +8,7 @@ use carrel_runtime::request_body::{BodyError, read_body};
 use carrel_runtime::responses::{HostResponse, bytes, json, plain};
 use carrel_warehouse::app::App;
 use carrel_warehouse::authn::authenticate;
+use carrel_warehouse::study::errors::StudyError;
 use carrel_warehouse::study::registry::RunStatus;
 use carrel_warehouse::study::registry::{RegistryError, RunRecord};
 use carrel_warehouse::study::run_pages::page_size;
@@ -50,7 +51,11 @@ fn desk_error(e: anyhow::Error) -> HostResponse {
         tracing::warn!("a study request found the catalog locked past its wait");
         return unavailable(e.to_string());
     }
-    let status = match e.downcast_ref::<RegistryError>() {
+    let registry = e.downcast_ref::<RegistryError>().or_else(|| {
+        e.downcast_ref::<StudyError>()
+            .and_then(StudyError::registry)
+    });
+    let status = match registry {
         Some(
             RegistryError::NotYours(_)
             | RegistryError::UnknownRun(_)
@@ -100,20 +105,27 @@ pub async fn handle(
     // Approvals, submissions and runs are recorded under the token holder's name.
     let who = Caller::Holder(principal);
     let outcome = match (&method, segments.as_slice()) {
-        (&Method::GET, ["api", "studies"]) => desk.list().map(|l| json(StatusCode::OK, &l)),
+        (&Method::GET, ["api", "studies"]) => desk
+            .list()
+            .map(|l| json(StatusCode::OK, &l))
+            .map_err(Into::into),
         (&Method::POST, ["api", "studies", id, "submit"]) => desk
             .submit(id, &who)
             .await
-            .map(|s| json(StatusCode::OK, &s)),
-        (&Method::POST, ["api", "studies", id, "approve"]) => {
-            desk.approve(id, &who).map(|s| json(StatusCode::OK, &s))
-        }
-        (&Method::POST, ["api", "studies", id, "revoke"]) => {
-            desk.revoke(id, &who).map(|s| json(StatusCode::OK, &s))
-        }
+            .map(|s| json(StatusCode::OK, &s))
+            .map_err(Into::into),
+        (&Method::POST, ["api", "studies", id, "approve"]) => desk
+            .approve(id, &who)
+            .map(|s| json(StatusCode::OK, &s))
+            .map_err(Into::into),
+        (&Method::POST, ["api", "studies", id, "revoke"]) => desk
+            .revoke(id, &who)
+            .map(|s| json(StatusCode::OK, &s))
+            .map_err(Into::into),
         (&Method::GET, ["api", "studies", id, "runs"]) => {
             let query = request.uri().query().unwrap_or("");
             desk.spec(id)
+                .map_err(Into::into)
                 .and_then(|_| runs_page(&desk, &who, id, query))
         }
         (&Method::POST, ["api", "studies", id, "runs"]) => {
@@ -386,7 +398,7 @@ async fn run(
             };
             run_json(&who, status, &record)
         }
-        Ok(Err(e)) => desk_error(e),
+        Ok(Err(e)) => desk_error(e.into()),
         Err(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             &anyhow::anyhow!("the run task failed: {e}"),

@@ -17,6 +17,7 @@ pub mod compiled;
 mod contributions;
 pub mod counting;
 mod counting_thread;
+pub mod errors;
 pub mod evaluation;
 pub mod fitting;
 pub mod geography;

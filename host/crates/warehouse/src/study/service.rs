@@ -2,6 +2,7 @@
 //! warehouse. Shared by the `carrel study` commands and the `/api/studies` routes.
 
 use super::budget;
+use super::errors::{ModelCheckError, StudyError};
 use super::owners::Caller;
 use super::registry::{ApprovalState, RunRecord, StudyRegistry, Submission, now};
 use super::sandbox::StudySandbox;
@@ -10,7 +11,6 @@ use super::spec::sha256_hex;
 pub use super::spec::{RunContext, StudySpec, study_specs};
 use crate::capabilities::keyed_hash::PseudonymSecret;
 use crate::study::registry::{RegistryError, RunStatus};
-use anyhow::{Context, anyhow};
 use carrel_disclosure::Policy;
 use carrel_runtime::engine::{EngineOptions, EpochTicker, build_engine, load_component};
 use carrel_vault::{AuditLog, Vault};
@@ -57,7 +57,7 @@ pub struct StudyService {
 }
 
 /// An engine whose instances may grow to the largest memory limit of the studies.
-pub fn study_engine(specs: &BTreeMap<String, StudySpec>) -> anyhow::Result<Engine> {
+pub fn study_engine(specs: &BTreeMap<String, StudySpec>) -> Result<Engine, StudyError> {
     let largest = specs
         .values()
         .map(|s| s.tool.memory_limit_mb)
@@ -91,7 +91,7 @@ impl StudyService {
         audit: Arc<AuditLog>,
         state_dir: &Path,
         operator_policy: Policy,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, StudyError> {
         let engine = study_engine(&specs)?;
         Ok(Self {
             specs,
@@ -115,7 +115,7 @@ impl StudyService {
         self
     }
 
-    pub fn spec(&self, id: &str) -> anyhow::Result<&StudySpec> {
+    pub fn spec(&self, id: &str) -> Result<&StudySpec, RegistryError> {
         self.specs.get(id).ok_or_else(|| {
             let known: Vec<&str> = self.specs.keys().map(String::as_str).collect();
             RegistryError::NotInManifest {
@@ -126,25 +126,23 @@ impl StudyService {
                     known.join(", ")
                 },
             }
-            .into()
         })
     }
 
     /// sha256 of the study's wasm as it is on disk now.
-    pub fn current_wasm_sha256(&self, id: &str) -> anyhow::Result<String> {
+    pub fn current_wasm_sha256(&self, id: &str) -> Result<String, StudyError> {
         let spec = self.spec(id)?;
-        let bytes = std::fs::read(&spec.source).with_context(|| {
-            format!(
-                "study `{id}`: cannot read {} (build it first: `carrel build`)",
-                spec.source.display()
-            )
+        let bytes = std::fs::read(&spec.source).map_err(|source| StudyError::Unbuilt {
+            id: id.to_owned(),
+            path: spec.source.clone(),
+            source,
         })?;
         Ok(sha256_hex(&bytes))
     }
 
     /// Records a submission by `who`: its first submitter owns the study, and only its
     /// owners (or the operator) submit it again.
-    pub async fn submit(&self, id: &str, who: &Caller) -> anyhow::Result<Submission> {
+    pub async fn submit(&self, id: &str, who: &Caller) -> Result<Submission, StudyError> {
         self.registry.check_submitter(id, who)?;
         let spec = self.spec(id)?;
         super::metadata::check_section(id, &spec.tool)?;
@@ -155,11 +153,18 @@ impl StudyService {
         let loaded = load_component(&self.engine, &spec.source, Some(&self.cache_dir))?;
         self.sandbox
             .check(&loaded.component, spec.tool.kind)
-            .with_context(|| format!("study `{id}`"))?;
+            .map_err(|source| StudyError::NotThisKind {
+                id: id.to_owned(),
+                source,
+            })?;
         if let Some(model) = &spec.tool.model {
             check_model(&self.sandbox, &loaded.component, spec, model)
                 .await
-                .with_context(|| format!("study `{id}`: model {}", model.file))?;
+                .map_err(|source| StudyError::Model {
+                    id: id.to_owned(),
+                    file: model.file.clone(),
+                    source,
+                })?;
         }
         // What the register will show once approved: the text as submitted.
         let text = super::approved_text::StudyText::of(&spec.tool);
@@ -170,7 +175,7 @@ impl StudyService {
     }
 
     /// Approves as `who`: an auditor's token, or the operator.
-    pub fn approve(&self, id: &str, who: &Caller) -> anyhow::Result<Submission> {
+    pub fn approve(&self, id: &str, who: &Caller) -> Result<Submission, StudyError> {
         let auditor = &who.approver()?;
         let spec = self.spec(id)?;
         super::metadata::check_section(id, &spec.tool)?;
@@ -181,13 +186,13 @@ impl StudyService {
     }
 
     /// Revokes as `who`: an auditor's token, or the operator.
-    pub fn revoke(&self, id: &str, who: &Caller) -> anyhow::Result<Submission> {
+    pub fn revoke(&self, id: &str, who: &Caller) -> Result<Submission, StudyError> {
         let auditor = &who.approver()?;
         self.spec(id)?;
         Ok(self.registry.revoke(id, auditor)?)
     }
 
-    pub fn list(&self) -> anyhow::Result<Vec<StudyListing>> {
+    pub fn list(&self) -> Result<Vec<StudyListing>, StudyError> {
         let mut out = Vec::new();
         for (id, spec) in &self.specs {
             let wasm = self.current_wasm_sha256(id).ok();
@@ -221,7 +226,7 @@ impl StudyService {
     }
 
     /// Why the study may not run now, if it may not.
-    fn refusal(&self, spec: &StudySpec, wasm_sha256: &str) -> anyhow::Result<Option<String>> {
+    fn refusal(&self, spec: &StudySpec, wasm_sha256: &str) -> Result<Option<String>, StudyError> {
         let id = &spec.id;
         let Some(submission) = self.registry.latest(id)? else {
             return Ok(Some(format!(
@@ -278,7 +283,7 @@ impl StudyService {
         id: &str,
         params: Vec<(String, String)>,
         who: &Caller,
-    ) -> anyhow::Result<(RunRecord, u64)> {
+    ) -> Result<(RunRecord, u64), StudyError> {
         self.run_observed(id, params, who, None).await
     }
 
@@ -289,15 +294,18 @@ impl StudyService {
         params: Vec<(String, String)>,
         who: &Caller,
         observer: Option<Arc<dyn ReadObserver>>,
-    ) -> anyhow::Result<(RunRecord, u64)> {
+    ) -> Result<(RunRecord, u64), StudyError> {
         // Only an owner (or the operator) runs a study; to anyone else it does not exist.
         self.registry.check_owner(id, who, "run")?;
         // Bounded before anything of them is kept.
         super::metadata::check_params(&params)?;
         let actor = &who.actor();
         let spec = self.spec(id)?;
-        let bytes = std::fs::read(&spec.source)
-            .with_context(|| format!("study `{id}`: cannot read {}", spec.source.display()))?;
+        let bytes = std::fs::read(&spec.source).map_err(|source| StudyError::Unreadable {
+            id: id.to_owned(),
+            path: spec.source.clone(),
+            source,
+        })?;
         let wasm_sha256 = sha256_hex(&bytes);
         let mut record = RunRecord {
             run_id: new_run_id(),
@@ -358,10 +366,13 @@ impl StudyService {
                         &spec.source,
                         &self.cache_dir,
                     )
-                    .with_context(|| format!("study `{id}`: cannot compile its wasm"))?;
+                    .map_err(|source| StudyError::Compile {
+                        id: id.to_owned(),
+                        source,
+                    })?;
                 // The file was read twice: what runs must be what was checked above.
                 if loaded.sha256 != wasm_sha256 {
-                    anyhow::bail!("study `{id}`: its binary changed while the run started");
+                    return Err(StudyError::ChangedWhileStarting { id: id.to_owned() });
                 }
                 let component = loaded.component;
                 let reading = crate::patients::reading(self.rights.as_deref()).await?;
@@ -398,13 +409,20 @@ pub async fn check_model(
     component: &wasmtime::component::Component,
     spec: &StudySpec,
     model: &super::model_spec::ModelSpec,
-) -> anyhow::Result<()> {
+) -> Result<(), ModelCheckError> {
     let Some((sha256, path)) = &spec.model else {
-        anyhow::bail!("{}", spec.model_error.as_deref().unwrap_or("no model file"));
+        return Err(ModelCheckError::NoModel(
+            spec.model_error
+                .clone()
+                .unwrap_or_else(|| "no model file".to_owned()),
+        ));
     };
-    let onnx = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let onnx = std::fs::read(path).map_err(|source| ModelCheckError::Read {
+        path: path.clone(),
+        source,
+    })?;
     if &sha256_hex(&onnx) != sha256 {
-        anyhow::bail!("{} changed since the manifest was read", path.display());
+        return Err(ModelCheckError::Changed { path: path.clone() });
     }
     let limits = super::sandbox::RunLimits {
         time: std::time::Duration::from_secs(spec.tool.time_limit_seconds),
@@ -417,13 +435,12 @@ pub async fn check_model(
     let summary = sandbox
         .check_model(component, limits, &wit)
         .await
-        .map_err(|f| anyhow!("refused: {}", f.detail()))?;
+        .map_err(|f| ModelCheckError::Refused(f.detail()))?;
     if summary.inputs as usize != model.features.len() {
-        anyhow::bail!(
-            "refused: the model takes {} inputs, and the manifest declares {} features",
-            summary.inputs,
-            model.features.len()
-        );
+        return Err(ModelCheckError::Inputs {
+            inputs: summary.inputs as usize,
+            features: model.features.len(),
+        });
     }
     Ok(())
 }
