@@ -2,6 +2,7 @@
 //! and grants added to its components (ingestion, who may call them), the warehouse state
 //! they need, and the study service of its `[[trigger.study]]`s.
 
+use crate::app_error::{AppError, IngestPipelineError};
 use crate::capabilities::ingest::{self, IngestGrant, IngestState, IngestView};
 use crate::capabilities::keyed_hash::{KeyedHashGrants, PseudonymSecret};
 use crate::carrel_settings::CarrelTool;
@@ -10,11 +11,11 @@ use crate::ingest::pseudonymiser::Pseudonymiser;
 use crate::patients::{PatientRights, PatientsConfig};
 use crate::study::run_gate::{RunGate, RunLimits};
 use crate::tokens::{Principal, Role, TokenStore};
-use anyhow::{Context, anyhow};
 use carrel_runtime::app::AppLoader;
 pub use carrel_runtime::app::AppOptions;
 use carrel_runtime::engine::load_component;
 use carrel_runtime::instance_state::{InstanceExtension, InstanceState};
+use carrel_runtime::runtime_config::RuntimeConfigError;
 use carrel_vault::{AuditLog, MasterKeyEnv, Vault};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -79,10 +80,10 @@ impl WarehouseSettings {
     pub const SECTIONS: [&str; 2] = ["disclosure", "patients"];
 
     /// The warehouse's settings in the runtime config at `path`, or the defaults.
-    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+    pub fn load(path: Option<&Path>) -> Result<Self, RuntimeConfigError> {
         let config =
             carrel_runtime::runtime_config::RuntimeConfig::load_optional(path, &Self::SECTIONS)?;
-        Ok(config.sections()?)
+        config.sections()
     }
 }
 
@@ -125,7 +126,7 @@ pub struct App {
 pub const WAREHOUSE_TRIGGERS: [&str; 1] = ["study"];
 
 impl App {
-    pub fn load(options: &AppOptions) -> anyhow::Result<Self> {
+    pub fn load(options: &AppOptions) -> Result<Self, AppError> {
         let mut loader = AppLoader::<WarehouseInstance>::new(
             options,
             &WAREHOUSE_TRIGGERS,
@@ -133,12 +134,14 @@ impl App {
         )?;
         private_state_dir(&loader.state_dir)?;
         let settings: WarehouseSettings = loader.runtime_config.sections()?;
-        ingest::add_to_linker(&mut loader.linker)?;
+        ingest::add_to_linker(&mut loader.linker).map_err(|e| AppError::Linker(e.into()))?;
         let manifest = &loader.manifest;
         let mut tools = BTreeMap::new();
         for (id, component) in &manifest.manifest.component {
-            let tool = CarrelTool::of(id, &component.tool)
-                .map_err(|e| anyhow!("{}: {e}", manifest.path.display()))?;
+            let tool = CarrelTool::of(id, &component.tool).map_err(|error| AppError::Tool {
+                manifest: manifest.path.clone(),
+                error,
+            })?;
             tools.insert(id.clone(), tool);
         }
         let study_specs = crate::study::study_specs(manifest)?;
@@ -158,10 +161,14 @@ impl App {
         let mut auth = BTreeMap::new();
         for id in served {
             let pipeline = match (&tools[&id].ingest, &warehouse) {
-                (Some(cfg), Some(w)) => Some(Arc::new(
-                    ingest_pipeline(&loader, cfg, &tools, w)
-                        .with_context(|| format!("component `{id}`: ingest"))?,
-                )),
+                (Some(cfg), Some(w)) => {
+                    Some(Arc::new(ingest_pipeline(&loader, cfg, &tools, w).map_err(
+                        |source| AppError::Ingest {
+                            component: id.clone(),
+                            source: Box::new(source),
+                        },
+                    )?))
+                }
                 _ => None,
             };
             let extension = WarehouseInstance {
@@ -217,19 +224,20 @@ impl App {
 
 /// Narrows the state directory (created `0700` by the runtime) and its files (to `0600`)
 /// with a warning: it holds keys, tokens' hashes and health data.
-fn private_state_dir(state_dir: &Path) -> anyhow::Result<()> {
-    carrel_vault::secure_state_dir(state_dir)
-        .with_context(|| format!("cannot make {} private", state_dir.display()))?;
+fn private_state_dir(state_dir: &Path) -> Result<(), AppError> {
+    carrel_vault::secure_state_dir(state_dir).map_err(|source| AppError::PrivateStateDir {
+        path: state_dir.to_owned(),
+        source,
+    })?;
     Ok(())
 }
 
-fn open_warehouse(state_dir: &Path, patients: PatientsConfig) -> anyhow::Result<Warehouse> {
-    let vault = Vault::open(state_dir, &MasterKeyEnv::from_process()).with_context(|| {
-        format!(
-            "this app authenticates clients, ingests data or runs studies, so it needs the warehouse state in {}: run `carrel keys init --state-dir {}` first",
-            state_dir.display(),
-            state_dir.display()
-        )
+fn open_warehouse(state_dir: &Path, patients: PatientsConfig) -> Result<Warehouse, AppError> {
+    let vault = Vault::open(state_dir, &MasterKeyEnv::from_process()).map_err(|source| {
+        AppError::NoWarehouse {
+            path: state_dir.to_owned(),
+            source: Box::new(source),
+        }
     })?;
     let vault = Arc::new(vault);
     Ok(Warehouse {
@@ -248,13 +256,13 @@ fn ingest_pipeline(
     cfg: &crate::carrel_settings::IngestTool,
     tools: &BTreeMap<String, CarrelTool>,
     warehouse: &Warehouse,
-) -> anyhow::Result<IngestPipeline> {
+) -> Result<IngestPipeline, IngestPipelineError> {
     let (manifest, engine, state_dir) = (&loader.manifest, &loader.engine, &loader.state_dir);
     let options = &loader.options;
     let id = &cfg.pseudonymiser;
     let tool = tools
         .get(id)
-        .ok_or_else(|| anyhow!("pseudonymiser `{id}` has no [component.{id}] table"))?;
+        .ok_or_else(|| IngestPipelineError::NoPseudonymiser(id.clone()))?;
     let source = manifest.component_source_path(id)?;
     let loaded = load_component(engine, &source, Some(&state_dir.join("cache")))?;
     let secret = PseudonymSecret::load_or_create(state_dir)?;
@@ -266,7 +274,10 @@ fn ingest_pipeline(
         options.deadline,
         options.engine.max_memory_bytes,
     )
-    .with_context(|| format!("pseudonymiser `{id}`"))?;
+    .map_err(|source| IngestPipelineError::Pseudonymiser {
+        id: id.clone(),
+        source,
+    })?;
     Ok(IngestPipeline::new(
         warehouse.vault.clone(),
         &cfg.dataset,

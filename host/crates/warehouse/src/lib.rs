@@ -4,6 +4,7 @@
 //! It knows nothing of the pages, the API or the binary above it.
 
 pub mod app;
+pub mod app_error;
 pub mod audit_commands;
 pub mod authn;
 pub mod capabilities;

@@ -31,14 +31,21 @@ pub enum IngestError {
 /// Why an ingestion pipeline could not be set up when the app starts.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestSetupError {
+    /// Boxed: the vault's errors are large, and this one is returned once, at start.
     #[error(transparent)]
-    Vault(#[from] carrel_vault::VaultError),
+    Vault(Box<carrel_vault::VaultError>),
     #[error("cannot create the table of ingestion receipts")]
     Receipts(#[from] rusqlite::Error),
     #[error("cannot link the pseudonymiser")]
     Link(#[source] carrel_runtime::error::BoxError),
     #[error("not a carrel:eds/pseudonymiser component: {0}")]
     NotPseudonymiser(String),
+}
+
+impl From<carrel_vault::VaultError> for IngestSetupError {
+    fn from(error: carrel_vault::VaultError) -> Self {
+        Self::Vault(Box::new(error))
+    }
 }
 
 pub struct IngestPipeline {
