@@ -342,7 +342,7 @@ async fn run_studies(
                 first + 1,
                 first + 12.min(total)
             );
-            carrel_warehouse::study::cli::print_table(&window, 12)?;
+            crate::table_print::print_table(&window, 12)?;
         }
     }
     Ok(())

@@ -8,6 +8,7 @@ pub mod demo_models;
 mod demo_runs;
 pub mod front;
 pub mod import;
+pub mod table_print;
 pub mod watch;
 pub mod web;
 

@@ -4,6 +4,8 @@
 mod build;
 mod import;
 mod keys;
+mod patients;
+mod study;
 mod synth;
 mod tokens;
 mod up;
@@ -52,14 +54,14 @@ pub enum Command {
     /// Write synthetic out-of-hours consultations as FHIR, with their ground truth.
     Synth(synth::SynthArgs),
     /// Submit, approve, revoke, run and try studies; download their released results.
-    Study(carrel_warehouse::study::cli::StudyArgs),
+    Study(study::StudyArgs),
     /// What each component may do and what its binary imports; the hash-chained audit
     /// log: verify, export, read, sign checkpoints.
     Audit(carrel_warehouse::audit_commands::AuditArgs),
     /// Patients' objections: register one and remove the patient's stored consultations.
-    Patients(carrel_warehouse::patients::cli::PatientsArgs),
+    Patients(patients::PatientsArgs),
     /// The retention period: remove the consultations older than it.
-    Retention(carrel_warehouse::patients::cli::RetentionArgs),
+    Retention(patients::RetentionArgs),
 }
 
 #[derive(Args)]
@@ -79,14 +81,10 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Keys { state, command } => keys::run(&state.resolve(), command),
         Command::Import(args) => import::run(args),
         Command::Synth(args) => synth::run(args),
-        Command::Study(args) => carrel_warehouse::study::cli::run(args),
+        Command::Study(args) => study::run(args),
         Command::Tokens { state, command } => tokens::run(&state.resolve(), command),
         Command::Audit(args) => carrel_warehouse::audit_commands::run(args),
-        Command::Patients(args) => {
-            carrel_warehouse::patients::cli::patients(args).map(|()| ExitCode::SUCCESS)
-        }
-        Command::Retention(args) => {
-            carrel_warehouse::patients::cli::retention(args).map(|()| ExitCode::SUCCESS)
-        }
+        Command::Patients(args) => patients::patients(args).map(|()| ExitCode::SUCCESS),
+        Command::Retention(args) => patients::retention(args).map(|()| ExitCode::SUCCESS),
     }
 }

@@ -18,7 +18,6 @@
 //!   Study runs and passes take the store gate in turn, so a run never reads a segment
 //!   that a pass is replacing; ingestion goes on during a pass.
 
-pub mod cli;
 mod config;
 pub mod objections;
 pub mod pass;

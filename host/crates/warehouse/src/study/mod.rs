@@ -10,9 +10,6 @@
 pub mod answers;
 pub mod approved_text;
 pub mod budget;
-pub mod cli;
-mod cli_access;
-mod cli_print;
 pub mod compiled;
 mod contributions;
 pub mod counting;

@@ -5,10 +5,10 @@
 //! - An auditor proves themself with their secret token (`--token SECRET`, or
 //!   `CARREL_TOKEN`): an approval or revocation without it is recorded as the operator's.
 
-use super::owners::{Caller, Owner};
-use super::registry::StudyRegistry;
-use crate::tokens::{Refusal, Role, TokenError, TokenStore};
 use anyhow::{Context, bail};
+use carrel_warehouse::study::owners::{Caller, Owner};
+use carrel_warehouse::study::registry::StudyRegistry;
+use carrel_warehouse::tokens::{Refusal, Role, TokenError, TokenStore};
 use clap::Subcommand;
 use std::path::Path;
 
@@ -103,9 +103,9 @@ fn print_owners(study: &str, owners: &[Owner]) {
     for o in owners {
         println!(
             "{}  added {} by {}",
-            super::metadata::terminal_safe(&o.holder),
+            carrel_warehouse::study::metadata::terminal_safe(&o.holder),
             o.added_at,
-            super::metadata::terminal_safe(&o.added_by)
+            carrel_warehouse::study::metadata::terminal_safe(&o.added_by)
         );
     }
 }

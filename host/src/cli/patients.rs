@@ -3,13 +3,13 @@
 //! association's client sends a Consent to `/ingest/fhir`), and finish with a pass that
 //! removes what must go, with a progress bar.
 
-use super::objections::Channel;
-use super::pass::PassReport;
-use super::{PatientRights, PatientsConfig};
-use crate::progress::Progress;
 use anyhow::{Context, bail};
 use carrel_fhir::IdentifiedPatient;
 use carrel_vault::{MasterKeyEnv, PurgeProgress, Vault};
+use carrel_warehouse::patients::objections::Channel;
+use carrel_warehouse::patients::pass::PassReport;
+use carrel_warehouse::patients::{PatientRights, PatientsConfig};
+use carrel_warehouse::progress::Progress;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 #[derive(Args)]
 pub struct StateArgs {
     #[command(flatten)]
-    pub location: crate::state_dir::StateLocation,
+    pub location: carrel_warehouse::state_dir::StateLocation,
     /// Runtime configuration with the `[patients]` table (retention period).
     #[arg(long, global = true)]
     pub runtime_config_file: Option<PathBuf>,
@@ -81,7 +81,8 @@ pub enum RetentionCommand {
 
 fn open(state: &StateArgs) -> anyhow::Result<PatientRights> {
     let config =
-        crate::app::WarehouseSettings::load(state.runtime_config_file.as_deref())?.patients;
+        carrel_warehouse::app::WarehouseSettings::load(state.runtime_config_file.as_deref())?
+            .patients;
     open_with(&state.location.resolve(), config)
 }
 

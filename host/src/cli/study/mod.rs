@@ -8,17 +8,20 @@
 //! auditors' (`/audit`, `carrel audit log`). Only a study's owners submit, run it and
 //! read its runs ([`super::owners`]).
 
-use super::cli_access::{OwnersCommand, auditor, owners, recorded_as, researcher};
-pub use super::cli_print::print_table;
-use super::cli_print::{RunProgress, exit_code, print_record, print_view, print_view_line};
-use super::metadata::{terminal_json, terminal_lines, terminal_safe};
-use super::service::{StudyService, study_specs};
-use super::spec::ReadObserver;
-use super::synthetic::{SyntheticWarehouse, try_study};
-use crate::progress::Progress;
+mod access;
+mod print;
+
+use access::{OwnersCommand, auditor, owners, recorded_as, researcher};
 use anyhow::{Context, anyhow, bail};
+use carrel::table_print::print_table;
 use carrel_vault::{AuditLog, MasterKeyEnv, Vault};
+use carrel_warehouse::progress::Progress;
+use carrel_warehouse::study::metadata::{terminal_json, terminal_lines, terminal_safe};
+use carrel_warehouse::study::service::{StudyService, study_specs};
+use carrel_warehouse::study::spec::ReadObserver;
+use carrel_warehouse::study::synthetic::{SyntheticWarehouse, try_study};
 use clap::{Args, Subcommand, ValueEnum};
+use print::{RunProgress, exit_code, print_record, print_view, print_view_line};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -29,7 +32,7 @@ pub struct StudyArgs {
     #[arg(short = 'f', long = "from", default_value = "spin.toml", global = true)]
     pub from: PathBuf,
     /// State directory; default `.spin` next to the manifest.
-    #[arg(long, global = true, env = crate::state_dir::ENV)]
+    #[arg(long, global = true, env = carrel_warehouse::state_dir::ENV)]
     pub state_dir: Option<PathBuf>,
     /// Runtime configuration, for the operator's minimum disclosure policy.
     #[arg(long, global = true)]
@@ -203,25 +206,25 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
     {
         // A template section runs a shipped component: there is no code, in any language.
         if template.is_some() {
-            return super::scaffold_model::run(name, &args.from, !no_manifest);
+            return carrel_warehouse::study::scaffold_model::run(name, &args.from, !no_manifest);
         }
-        let options = super::scaffold::ScaffoldOptions {
+        let options = carrel_warehouse::study::scaffold::ScaffoldOptions {
             name: name.clone(),
             dir: dir.clone(),
             manifest: args.from.clone(),
             add_to_manifest: !no_manifest,
         };
         return match lang {
-            StudyLanguage::Rust => super::scaffold::run(&options),
-            StudyLanguage::Python => super::scaffold_python::run(&options),
+            StudyLanguage::Rust => carrel_warehouse::study::scaffold::run(&options),
+            StudyLanguage::Python => carrel_warehouse::study::scaffold_python::run(&options),
         };
     }
-    let manifest = crate::manifest::load(&args.from)?;
+    let manifest = carrel_warehouse::manifest::load(&args.from)?;
     let specs = study_specs(&manifest)?;
     let state_dir = args
         .state_dir
         .clone()
-        .unwrap_or_else(|| crate::state_dir::beside_loaded(&manifest));
+        .unwrap_or_else(|| carrel_warehouse::state_dir::beside_loaded(&manifest));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -260,7 +263,8 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
         }
         other => other,
     };
-    let settings = crate::app::WarehouseSettings::load(args.runtime_config_file.as_deref())?;
+    let settings =
+        carrel_warehouse::app::WarehouseSettings::load(args.runtime_config_file.as_deref())?;
     let operator_policy = settings.disclosure;
     let vault = Vault::open(&state_dir, &MasterKeyEnv::from_process()).with_context(|| {
         format!(
@@ -271,8 +275,11 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
     let audit = Arc::new(AuditLog::open(&state_dir)?);
     let vault = Arc::new(vault);
     // Runs leave out the rows of patients who objected and rows past retention.
-    let rights =
-        crate::patients::PatientRights::open(vault.clone(), &state_dir, settings.patients)?;
+    let rights = carrel_warehouse::patients::PatientRights::open(
+        vault.clone(),
+        &state_dir,
+        settings.patients,
+    )?;
     let desk = StudyService::new(specs, vault, audit, &state_dir, operator_policy)?
         .with_rights(Arc::new(rights));
     match command {
@@ -397,9 +404,9 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
             })?;
             let rendered = match format {
                 ResultFormat::Arrow => bytes,
-                ResultFormat::Csv => crate::download_formats::to_csv(&bytes)?,
+                ResultFormat::Csv => carrel_warehouse::download_formats::to_csv(&bytes)?,
                 ResultFormat::Onnx => {
-                    crate::download_formats::to_onnx(&bytes, &record.model_report)?
+                    carrel_warehouse::download_formats::to_onnx(&bytes, &record.model_report)?
                 }
             };
             match out {
@@ -431,7 +438,10 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn auditor_of(state_dir: &std::path::Path, token: AuditorToken) -> anyhow::Result<super::Caller> {
+fn auditor_of(
+    state_dir: &std::path::Path,
+    token: AuditorToken,
+) -> anyhow::Result<carrel_warehouse::study::Caller> {
     if token.by.is_some() {
         bail!(
             "an approval or revocation proves the auditor with their secret token: pass it with --token (or CARREL_TOKEN), not a token id with --by"

@@ -1,12 +1,12 @@
-//! What `carrel study` prints: the reading's progress, a run as a researcher sees it, a
-//! synthetic try in full, and the first rows of a released table.
+//! What `carrel study` prints: the reading's progress, a run as a researcher sees it, and
+//! a synthetic try in full.
 
-use super::metadata::{terminal_lines, terminal_safe};
-use super::registry::RunRecord;
-use super::spec::ReadObserver;
-use super::view::{ResearcherRun, duration_text};
-use crate::progress::Progress;
-use crate::study::registry::RunStatus;
+use carrel_warehouse::progress::Progress;
+use carrel_warehouse::study::metadata::terminal_safe;
+use carrel_warehouse::study::registry::RunRecord;
+use carrel_warehouse::study::registry::RunStatus;
+use carrel_warehouse::study::spec::ReadObserver;
+use carrel_warehouse::study::view::{ResearcherRun, duration_text};
 use std::process::ExitCode;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,13 +20,13 @@ const ROWS_SHOWN_TO: u64 = 1000;
 /// rows handed to the study (to the thousand) and their rate. It starts when the study
 /// opens its first scan (compiling the study is not reading).
 #[derive(Default)]
-pub(super) struct RunProgress {
+pub struct RunProgress {
     started: OnceLock<(Progress, Instant)>,
     rows: AtomicU64,
 }
 
 impl RunProgress {
-    pub(super) fn finish(&self) {
+    pub fn finish(&self) {
         if let Some((progress, _)) = self.started.get() {
             progress.finish();
         }
@@ -62,7 +62,7 @@ impl ReadObserver for RunProgress {
     }
 }
 
-pub(super) fn exit_code(status: RunStatus) -> ExitCode {
+pub fn exit_code(status: RunStatus) -> ExitCode {
     if status == RunStatus::Succeeded {
         ExitCode::SUCCESS
     } else {
@@ -72,7 +72,7 @@ pub(super) fn exit_code(status: RunStatus) -> ExitCode {
 
 /// A run in full: for `study try --synthetic`, whose data holds no one. What the study
 /// wrote (its log, its error text) is shown with control characters escaped.
-pub(super) fn print_record(r: &RunRecord) {
+pub fn print_record(r: &RunRecord) {
     println!(
         "run {} of {}: {}{}",
         r.run_id,
@@ -107,7 +107,7 @@ pub(super) fn print_record(r: &RunRecord) {
 }
 
 /// A run as a researcher sees it: no log, no error text, no figure of what was read.
-pub(super) fn print_view(r: &ResearcherRun) {
+pub fn print_view(r: &ResearcherRun) {
     println!(
         "run {} of {}: {}{}",
         r.run_id,
@@ -154,7 +154,7 @@ pub(super) fn print_view(r: &ResearcherRun) {
 }
 
 /// One line per run, for `study runs`.
-pub(super) fn print_view_line(r: &ResearcherRun) {
+pub fn print_view_line(r: &ResearcherRun) {
     println!(
         "{}  {:<16} {:<9} {} rows released, took {}  {}",
         r.run_id,
@@ -164,29 +164,6 @@ pub(super) fn print_view_line(r: &ResearcherRun) {
         duration_text(r.duration_seconds),
         terminal_safe(r.researcher_error.as_deref().unwrap_or(""))
     );
-}
-
-pub fn print_table(ipc: &[u8], rows: usize) -> anyhow::Result<()> {
-    let batches = carrel_pseudonym::from_ipc(ipc)?;
-    let mut shown = Vec::new();
-    let mut left = rows;
-    for batch in &batches {
-        if left == 0 {
-            break;
-        }
-        let take = left.min(batch.num_rows());
-        shown.push(batch.slice(0, take));
-        left -= take;
-    }
-    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let table = arrow_cast::pretty::pretty_format_batches(&shown)?.to_string();
-    println!("{}", terminal_lines(&table));
-    if total > rows {
-        println!("({} of {total} rows shown; empty cells are redacted)", rows);
-    } else {
-        println!("(empty cells are redacted)");
-    }
-    Ok(())
 }
 
 /// `privacy: this run spent ε 32; 64 of the study's budget of 2000 spent`.
