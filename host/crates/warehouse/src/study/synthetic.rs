@@ -3,12 +3,13 @@
 //! secret, deleted afterwards). It never opens the real warehouse, so a researcher can
 //! develop a study before approval without any access to real data.
 
+use super::errors::StudyError;
 use super::registry::RunRecord;
+use super::sandbox::SandboxError;
 use super::sandbox::StudySandbox;
 use super::service::{execute, study_engine};
 use super::spec::{RunContext, StudySpec};
 use crate::capabilities::keyed_hash::{KeyedHashGrants, PseudonymSecret};
-use anyhow::Context;
 use carrel_runtime::engine::{EpochTicker, load_component};
 use carrel_vault::{MasterKeyEnv, Vault};
 use std::collections::BTreeMap;
@@ -19,6 +20,60 @@ use std::sync::Arc;
 pub const CONSULTATIONS: &str = "consultations";
 /// The association stamped on synthetic rows.
 pub const SYNTHETIC_ASSOCIATION: &str = "synthetic";
+
+/// Why a throwaway warehouse could not be made, or a study not tried on it.
+#[derive(Debug, thiserror::Error)]
+pub enum SyntheticError {
+    #[error("cannot create a temporary directory")]
+    TempDir(#[source] std::io::Error),
+    #[error("cannot read a synthetic file")]
+    Read(#[from] std::io::Error),
+    /// Boxed: the vault's errors are large.
+    #[error(transparent)]
+    Vault(Box<carrel_vault::VaultError>),
+    #[error(transparent)]
+    Generate(#[from] carrel_synth::SynthError),
+    #[error(transparent)]
+    Secret(#[from] crate::capabilities::keyed_hash::KeyedHashError),
+    #[error("synthetic file {file} does not parse: {refusal}")]
+    Parse { file: String, refusal: String },
+    #[error("pseudonymising {file}: {error}")]
+    Pseudonymise {
+        file: String,
+        error: carrel_pseudonym::PseudonymiseError,
+    },
+    #[error("cannot add record keys to synthetic rows")]
+    RecordKeys(#[from] arrow_schema::ArrowError),
+    #[error(transparent)]
+    Study(Box<StudyError>),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error("study `{id}`: cannot load {} (build it first: `carrel build`)", path.display())]
+    Unbuilt {
+        id: String,
+        path: std::path::PathBuf,
+        #[source]
+        source: carrel_runtime::error::EngineError,
+    },
+    #[error("study `{id}`")]
+    NotThisKind {
+        id: String,
+        #[source]
+        source: SandboxError,
+    },
+}
+
+impl From<carrel_vault::VaultError> for SyntheticError {
+    fn from(error: carrel_vault::VaultError) -> Self {
+        Self::Vault(Box::new(error))
+    }
+}
+
+impl From<StudyError> for SyntheticError {
+    fn from(error: StudyError) -> Self {
+        Self::Study(Box::new(error))
+    }
+}
 
 /// A throwaway warehouse holding synthetic consultations.
 pub struct SyntheticWarehouse {
@@ -35,8 +90,8 @@ impl SyntheticWarehouse {
         consultations: u64,
         seed: u64,
         progress: &mut dyn FnMut(u64),
-    ) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    ) -> Result<Self, SyntheticError> {
+        let dir = tempfile::tempdir().map_err(SyntheticError::TempDir)?;
         let state = dir.path().join("state");
         carrel_vault::init_master_key(&state, &MasterKeyEnv::unset(), "synthetic")?;
         let vault = Vault::open(&state, &MasterKeyEnv::unset())?;
@@ -53,14 +108,19 @@ impl SyntheticWarehouse {
         let mut stored = 0;
         for file in &truth.files {
             let body = std::fs::read(fhir.join(file))?;
-            let parsed = carrel_fhir::parse_ndjson(&body)
-                .map_err(|e| anyhow::anyhow!("synthetic file {file} does not parse: {e:?}"))?;
+            let parsed = carrel_fhir::parse_ndjson(&body).map_err(|e| SyntheticError::Parse {
+                file: file.clone(),
+                refusal: format!("{e:?}"),
+            })?;
             let batch = carrel_pseudonym::pseudonymise(
                 SYNTHETIC_ASSOCIATION,
                 &parsed.consultations,
                 &mut hasher,
             )
-            .map_err(|e| anyhow::anyhow!("pseudonymising {file}: {e}"))?;
+            .map_err(|error| SyntheticError::Pseudonymise {
+                file: file.clone(),
+                error,
+            })?;
             stored += batch.num_rows() as u64;
             let batch = crate::ingest::record_keys::with_record_keys(&batch)?;
             vault.append(CONSULTATIONS, &batch, "synthetic")?;
@@ -83,23 +143,24 @@ pub async fn try_study(
     warehouse: &SyntheticWarehouse,
     params: Vec<(String, String)>,
     cache_dir: Option<&Path>,
-) -> anyhow::Result<(RunRecord, Option<Vec<u8>>)> {
+) -> Result<(RunRecord, Option<Vec<u8>>), SyntheticError> {
     let specs = BTreeMap::from([(spec.id.clone(), spec.clone())]);
     let engine = study_engine(&specs)?;
     let _ticker = EpochTicker::start(&engine);
     let sandbox = StudySandbox::new(&engine)?;
     let component = load_component(&engine, &spec.source, cache_dir)
-        .with_context(|| {
-            format!(
-                "study `{}`: cannot load {} (build it first: `carrel build`)",
-                spec.id,
-                spec.source.display()
-            )
+        .map_err(|source| SyntheticError::Unbuilt {
+            id: spec.id.clone(),
+            path: spec.source.clone(),
+            source,
         })?
         .component;
     sandbox
         .check(&component, spec.tool.kind)
-        .with_context(|| format!("study `{}`", spec.id))?;
+        .map_err(|source| SyntheticError::NotThisKind {
+            id: spec.id.clone(),
+            source,
+        })?;
     let mut record = RunRecord {
         run_id: "synthetic".into(),
         study: spec.id.clone(),
