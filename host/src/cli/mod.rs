@@ -1,6 +1,7 @@
 //! The subcommands of `carrel`, one module each where the binary does more than hand the
 //! arguments to the library that serves them.
 
+mod audit;
 mod build;
 mod import;
 mod keys;
@@ -57,7 +58,7 @@ pub enum Command {
     Study(study::StudyArgs),
     /// What each component may do and what its binary imports; the hash-chained audit
     /// log: verify, export, read, sign checkpoints.
-    Audit(carrel_warehouse::audit_commands::AuditArgs),
+    Audit(audit::AuditArgs),
     /// Patients' objections: register one and remove the patient's stored consultations.
     Patients(patients::PatientsArgs),
     /// The retention period: remove the consultations older than it.
@@ -83,7 +84,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Synth(args) => synth::run(args),
         Command::Study(args) => study::run(args),
         Command::Tokens { state, command } => tokens::run(&state.resolve(), command),
-        Command::Audit(args) => carrel_warehouse::audit_commands::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Patients(args) => patients::patients(args).map(|()| ExitCode::SUCCESS),
         Command::Retention(args) => patients::retention(args).map(|()| ExitCode::SUCCESS),
     }
