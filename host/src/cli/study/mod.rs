@@ -9,6 +9,7 @@
 //! read its runs ([`super::owners`]).
 
 mod access;
+mod new;
 mod print;
 
 use access::{OwnersCommand, auditor, owners, recorded_as, researcher};
@@ -206,7 +207,7 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
     {
         // A template section runs a shipped component: there is no code, in any language.
         if template.is_some() {
-            return carrel_warehouse::study::scaffold_model::run(name, &args.from, !no_manifest);
+            return new::model_eval(name, &args.from, !no_manifest);
         }
         let options = carrel_warehouse::study::scaffold::ScaffoldOptions {
             name: name.clone(),
@@ -215,8 +216,8 @@ pub fn run(args: StudyArgs) -> anyhow::Result<ExitCode> {
             add_to_manifest: !no_manifest,
         };
         return match lang {
-            StudyLanguage::Rust => carrel_warehouse::study::scaffold::run(&options),
-            StudyLanguage::Python => carrel_warehouse::study::scaffold_python::run(&options),
+            StudyLanguage::Rust => new::rust(&options),
+            StudyLanguage::Python => new::python(&options),
         };
     }
     let manifest = carrel_warehouse::manifest::load(&args.from)?;

@@ -36,6 +36,7 @@ pub mod run_gate;
 pub mod run_pages;
 pub mod sandbox;
 pub mod scaffold;
+pub mod scaffold_error;
 pub mod scaffold_model;
 pub mod scaffold_python;
 pub mod seeds;

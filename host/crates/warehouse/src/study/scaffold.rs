@@ -3,9 +3,9 @@
 //! `carrel study try <name> --synthetic` as it is), adds it to the components workspace
 //! and, unless told not to, its section (grant, table, limits) to the manifest.
 
-use anyhow::{Context, anyhow, bail};
+use super::scaffold_error::{MembersError, ScaffoldError};
 use std::path::{Component, Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::Command;
 
 const CARGO_TOML: &str = include_str!("templates/Cargo.toml.tmpl");
 const LIB_RS: &str = include_str!("templates/lib.rs.tmpl");
@@ -95,7 +95,7 @@ pub(super) fn render(template: &str, vars: &[(&str, &str)]) -> String {
 }
 
 /// `path` relative to `base` (both absolute), with `/` separators.
-pub(super) fn relative(path: &Path, base: &Path) -> String {
+pub fn relative(path: &Path, base: &Path) -> String {
     let path: Vec<Component> = path.components().collect();
     let base: Vec<Component> = base.components().collect();
     let common = path.iter().zip(&base).take_while(|(a, b)| a == b).count();
@@ -124,8 +124,8 @@ fn find_workspace(dir: &Path) -> Option<PathBuf> {
 
 /// `text` (a Cargo.toml) with `member` added to `[workspace] members`, keeping the rest of
 /// the file as it is; `None` when it is listed already.
-pub fn add_member(text: &str, member: &str) -> anyhow::Result<Option<String>> {
-    let members = |text: &str| -> anyhow::Result<Vec<String>> {
+pub fn add_member(text: &str, member: &str) -> Result<Option<String>, MembersError> {
+    let members = |text: &str| -> Result<Vec<String>, MembersError> {
         let table: toml::Table = toml::from_str(text)?;
         Ok(table
             .get("workspace")
@@ -141,10 +141,10 @@ pub fn add_member(text: &str, member: &str) -> anyhow::Result<Option<String>> {
     if members(text)?.iter().any(|m| m == member) {
         return Ok(None);
     }
-    let unsupported = || anyhow!("cannot find a `members = [...]` array under [workspace]");
+    let unsupported = || MembersError::NoMembersArray;
     let workspace = text
         .find("[workspace]")
-        .ok_or_else(|| anyhow!("no [workspace] table"))?;
+        .ok_or(MembersError::NoWorkspaceTable)?;
     let mut key = None;
     let mut start = workspace;
     for (index, line) in text[workspace..].split_inclusive('\n').enumerate() {
@@ -211,7 +211,7 @@ pub fn add_member(text: &str, member: &str) -> anyhow::Result<Option<String>> {
         }
     };
     if !members(&new)?.iter().any(|m| m == member) {
-        bail!("{}", unsupported());
+        return Err(unsupported());
     }
     Ok(Some(new))
 }
@@ -247,8 +247,8 @@ pub(super) struct ProjectPlace {
     pub project_dir: PathBuf,
 }
 
-pub(super) fn project_place(options: &ScaffoldOptions) -> anyhow::Result<ProjectPlace> {
-    validate_name(&options.name).map_err(|e| anyhow!(e))?;
+pub(super) fn project_place(options: &ScaffoldOptions) -> Result<ProjectPlace, ScaffoldError> {
+    validate_name(&options.name).map_err(ScaffoldError::BadName)?;
     let manifest_dir = std::path::absolute(&options.manifest)?
         .parent()
         .map(Path::to_owned)
@@ -259,10 +259,7 @@ pub(super) fn project_place(options: &ScaffoldOptions) -> anyhow::Result<Project
     };
     let project_dir = dir.join(&options.name);
     if project_dir.exists() {
-        bail!(
-            "{} already exists: choose another name, or remove it first",
-            project_dir.display()
-        );
+        return Err(ScaffoldError::Exists { path: project_dir });
     }
     Ok(ProjectPlace {
         manifest_dir,
@@ -271,36 +268,32 @@ pub(super) fn project_place(options: &ScaffoldOptions) -> anyhow::Result<Project
     })
 }
 
-pub fn scaffold(options: &ScaffoldOptions) -> anyhow::Result<Scaffolded> {
+pub fn scaffold(options: &ScaffoldOptions) -> Result<Scaffolded, ScaffoldError> {
     let name = &options.name;
     let ProjectPlace {
         manifest_dir,
         dir,
         project_dir: crate_dir,
     } = project_place(options)?;
-    let workspace = find_workspace(&dir).ok_or_else(|| {
-        anyhow!(
-            "{} is not inside a Cargo workspace (the components workspace, components/Cargo.toml): pass --dir components/studies",
-            dir.display()
-        )
-    })?;
+    let workspace =
+        find_workspace(&dir).ok_or_else(|| ScaffoldError::NoWorkspace { dir: dir.clone() })?;
     let sdk = workspace.join("study-sdk");
     if !sdk.is_dir() {
-        bail!(
-            "the workspace {} has no study-sdk directory to build the study on",
-            workspace.display()
-        );
+        return Err(ScaffoldError::NoSdk { workspace });
     }
     let member = relative(&crate_dir, &workspace);
     let workspace_toml = workspace.join("Cargo.toml");
-    let workspace_text = std::fs::read_to_string(&workspace_toml)
-        .with_context(|| format!("cannot read {}", workspace_toml.display()))?;
-    let new_workspace_text = add_member(&workspace_text, &member).with_context(|| {
-        format!(
-            "{}: add \"{member}\" to its members by hand",
-            workspace_toml.display()
-        )
-    })?;
+    let workspace_text =
+        std::fs::read_to_string(&workspace_toml).map_err(|source| ScaffoldError::Read {
+            path: workspace_toml.clone(),
+            source,
+        })?;
+    let new_workspace_text =
+        add_member(&workspace_text, &member).map_err(|source| ScaffoldError::Members {
+            path: workspace_toml.clone(),
+            member: member.clone(),
+            source: Box::new(source),
+        })?;
 
     let crate_name = name.replace('-', "_");
     let source = relative(
@@ -332,19 +325,20 @@ pub fn scaffold(options: &ScaffoldOptions) -> anyhow::Result<Scaffolded> {
     // Check the manifest before anything is written.
     let manifest_text = manifest_to_extend(options)?;
 
-    std::fs::create_dir_all(crate_dir.join("src"))
-        .with_context(|| format!("cannot create {}", crate_dir.display()))?;
+    std::fs::create_dir_all(crate_dir.join("src")).map_err(|source| ScaffoldError::Create {
+        path: crate_dir.clone(),
+        source,
+    })?;
     for (file, text) in [
         ("Cargo.toml", render(CARGO_TOML, &vars)),
         ("src/lib.rs", render(LIB_RS, &vars)),
         (SECTION_FILE, section.trim_start().to_owned()),
     ] {
         let path = crate_dir.join(file);
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        write(&path, text)?;
     }
     if let Some(text) = new_workspace_text {
-        std::fs::write(&workspace_toml, text)
-            .with_context(|| format!("cannot write {}", workspace_toml.display()))?;
+        write(&workspace_toml, text)?;
     }
     let lock_problem = update_lock(&workspace);
 
@@ -367,30 +361,42 @@ pub fn scaffold(options: &ScaffoldOptions) -> anyhow::Result<Scaffolded> {
 
 /// The manifest's text when the new study's section is to be appended to it: checked to
 /// parse and to have no component of the study's name, before anything is written.
-pub(super) fn manifest_to_extend(options: &ScaffoldOptions) -> anyhow::Result<Option<String>> {
+pub(super) fn manifest_to_extend(
+    options: &ScaffoldOptions,
+) -> Result<Option<String>, ScaffoldError> {
     if !options.add_to_manifest {
         return Ok(None);
     }
-    let name = &options.name;
-    let text = std::fs::read_to_string(&options.manifest).with_context(|| {
-        format!(
-            "cannot read the manifest {} (pass -f <spin.toml>, or --no-manifest to print the section instead)",
-            options.manifest.display()
-        )
-    })?;
-    let table: toml::Table = toml::from_str(&text)
-        .with_context(|| format!("{} is not valid TOML", options.manifest.display()))?;
-    if table
-        .get("component")
-        .and_then(|c| c.get(name.as_str()))
-        .is_some()
-    {
-        bail!(
-            "{} already has a component `{name}`: choose another name",
-            options.manifest.display()
-        );
+    manifest_without(&options.manifest, &options.name).map(Some)
+}
+
+/// The text of `manifest`, checked to parse and to have no component `name`.
+pub(super) fn manifest_without(manifest: &Path, name: &str) -> Result<String, ScaffoldError> {
+    let text =
+        std::fs::read_to_string(manifest).map_err(|source| ScaffoldError::ManifestUnreadable {
+            path: manifest.to_owned(),
+            source,
+        })?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|source| ScaffoldError::ManifestNotToml {
+            path: manifest.to_owned(),
+            source: Box::new(source),
+        })?;
+    if table.get("component").and_then(|c| c.get(name)).is_some() {
+        return Err(ScaffoldError::ComponentExists {
+            path: manifest.to_owned(),
+            name: name.to_owned(),
+        });
     }
-    Ok(Some(text))
+    Ok(text)
+}
+
+/// Writes a file of the new study, naming it when that fails.
+pub(super) fn write(path: &Path, text: impl AsRef<[u8]>) -> Result<(), ScaffoldError> {
+    std::fs::write(path, text).map_err(|source| ScaffoldError::Write {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Writes `text` (the manifest as read) with `section` appended to `manifest`.
@@ -398,61 +404,14 @@ pub(super) fn append_section(
     manifest: &Path,
     mut text: String,
     section: &str,
-) -> anyhow::Result<()> {
+) -> Result<(), ScaffoldError> {
     if !text.ends_with('\n') {
         text.push('\n');
     }
     text.push_str(section);
     toml::from_str::<toml::Table>(&text)
-        .context("the manifest section does not parse (a bug in carrel)")?;
-    std::fs::write(manifest, text).with_context(|| format!("cannot write {}", manifest.display()))
-}
-
-/// `carrel study new`: scaffolds and tells the researcher what to do next.
-pub fn run(options: &ScaffoldOptions) -> anyhow::Result<ExitCode> {
-    let done = scaffold(options)?;
-    let name = &options.name;
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let shown = |p: &Path| relative(p, &cwd);
-    println!(
-        "Created study `{name}` in {}: Cargo.toml, src/lib.rs (a worked example: consultations and influenza-like illness by ISO week and age class, with a test) and {SECTION_FILE}.",
-        shown(&done.crate_dir)
-    );
-    println!(
-        "Added \"{}\" to the members of {}.",
-        done.member,
-        shown(&done.workspace.join("Cargo.toml"))
-    );
-    match &done.lock_problem {
-        None => println!("Updated {}.", shown(&done.workspace.join("Cargo.lock"))),
-        Some(why) => eprintln!(
-            "warning: could not update {} ({why}); run `cargo update --workspace` in {} before a --locked build",
-            shown(&done.workspace.join("Cargo.lock")),
-            shown(&done.workspace)
-        ),
-    }
-    if done.manifest_updated {
-        println!(
-            "Appended its section to {}: fill in purpose, legal_basis and principal_investigator before submitting.",
-            options.manifest.display()
-        );
-    } else {
-        println!(
-            "Paste this section into your spin.toml (it is also in {SECTION_FILE}):\n{}",
-            done.section
-        );
-    }
-    let flag = if options.manifest == Path::new("spin.toml") {
-        String::new()
-    } else {
-        format!(" -f {}", options.manifest.display())
-    };
-    println!(
-        "Next:\n  (cd {} && cargo build --release --target wasm32-wasip2 -p {name})\n  carrel study try {name} --synthetic{flag}\nIts test runs natively: (cd {} && cargo test -p {name} --target <your target, e.g. x86_64-unknown-linux-gnu>)",
-        shown(&done.workspace),
-        shown(&done.workspace)
-    );
-    Ok(ExitCode::SUCCESS)
+        .map_err(|e| ScaffoldError::SectionDoesNotParse(Box::new(e)))?;
+    write(manifest, text)
 }
 
 #[cfg(test)]

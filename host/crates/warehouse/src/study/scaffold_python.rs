@@ -7,9 +7,8 @@
 use super::scaffold::{
     STUDY_TOML, ScaffoldOptions, append_section, manifest_to_extend, relative, render, type_name,
 };
-use anyhow::{Context, anyhow};
+use super::scaffold_error::ScaffoldError;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 const APP_PY: &str = include_str!("templates/python/app.py.tmpl");
 const TEST_APP_PY: &str = include_str!("templates/python/test_app.py.tmpl");
@@ -59,7 +58,7 @@ fn build_keys(workdir: &str, wit: &str, sdk: &str, wasm: &str) -> String {
     )
 }
 
-pub fn scaffold(options: &ScaffoldOptions) -> anyhow::Result<ScaffoldedPython> {
+pub fn scaffold(options: &ScaffoldOptions) -> Result<ScaffoldedPython, ScaffoldError> {
     let name = &options.name;
     let super::scaffold::ProjectPlace {
         manifest_dir,
@@ -68,11 +67,10 @@ pub fn scaffold(options: &ScaffoldOptions) -> anyhow::Result<ScaffoldedPython> {
     } = super::scaffold::project_place(options)?;
     let repository = find_repository(&manifest_dir)
         .or_else(|| find_repository(&dir))
-        .ok_or_else(|| {
-            anyhow!(
-                "no Python study SDK found: {SDK}/carrel_study and {WIT}/eds.wit of the carrel repository must be at or above {}",
-                manifest_dir.display()
-            )
+        .ok_or_else(|| ScaffoldError::NoPythonSdk {
+            sdk: SDK,
+            wit: WIT,
+            dir: manifest_dir.clone(),
         })?;
     let wasm = format!("{}.wasm", name.replace('-', "_"));
     let sdk_path = relative(&repository.join(SDK), &project_dir);
@@ -96,8 +94,10 @@ pub fn scaffold(options: &ScaffoldOptions) -> anyhow::Result<ScaffoldedPython> {
     let section = render(STUDY_TOML, &vars);
     let manifest_text = manifest_to_extend(options)?;
 
-    std::fs::create_dir_all(&project_dir)
-        .with_context(|| format!("cannot create {}", project_dir.display()))?;
+    std::fs::create_dir_all(&project_dir).map_err(|source| ScaffoldError::Create {
+        path: project_dir.clone(),
+        source,
+    })?;
     for (file, template) in [
         ("app.py", APP_PY),
         ("test_app.py", TEST_APP_PY),
@@ -105,12 +105,10 @@ pub fn scaffold(options: &ScaffoldOptions) -> anyhow::Result<ScaffoldedPython> {
         (".gitignore", GITIGNORE),
     ] {
         let path = project_dir.join(file);
-        std::fs::write(&path, render(template, &vars))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        super::scaffold::write(&path, render(template, &vars))?;
     }
     let example = project_dir.join(super::scaffold::SECTION_FILE);
-    std::fs::write(&example, section.trim_start())
-        .with_context(|| format!("cannot write {}", example.display()))?;
+    super::scaffold::write(&example, section.trim_start())?;
     let manifest_updated = match manifest_text {
         Some(text) => {
             append_section(&options.manifest, text, &section)?;
@@ -123,39 +121,6 @@ pub fn scaffold(options: &ScaffoldOptions) -> anyhow::Result<ScaffoldedPython> {
         section,
         manifest_updated,
     })
-}
-
-/// `carrel study new --lang python`: scaffolds and tells the researcher what to do next.
-pub fn run(options: &ScaffoldOptions) -> anyhow::Result<ExitCode> {
-    let done = scaffold(options)?;
-    let name = &options.name;
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let shown = relative(&done.project_dir, &cwd);
-    println!(
-        "Created the Python study `{name}` in {shown}: app.py (a worked example: consultations and influenza-like illness by ISO week and age class), test_app.py, README.md and {}.",
-        super::scaffold::SECTION_FILE
-    );
-    if done.manifest_updated {
-        println!(
-            "Appended its section to {}: fill in purpose, legal_basis and principal_investigator before submitting.",
-            options.manifest.display()
-        );
-    } else {
-        println!(
-            "Paste this section into your spin.toml (it is also in {}):\n{}",
-            super::scaffold::SECTION_FILE,
-            done.section
-        );
-    }
-    let flag = if options.manifest == Path::new("spin.toml") {
-        String::new()
-    } else {
-        format!(" -f {}", options.manifest.display())
-    };
-    println!(
-        "Next:\n  (cd {shown} && python3 -m unittest)\n  pip install componentize-py=={COMPONENTIZE_PY_VERSION}   (once)\n  carrel build -c {name}{flag}\n  carrel study try {name} --synthetic{flag}"
-    );
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
