@@ -30,22 +30,7 @@ pub fn rust(options: &ScaffoldOptions) -> anyhow::Result<ExitCode> {
             shown(&done.workspace)
         ),
     }
-    if done.manifest_updated {
-        println!(
-            "Appended its section to {}: fill in purpose, legal_basis and principal_investigator before submitting.",
-            options.manifest.display()
-        );
-    } else {
-        println!(
-            "Paste this section into your spin.toml (it is also in {SECTION_FILE}):\n{}",
-            done.section
-        );
-    }
-    let flag = if options.manifest == Path::new("spin.toml") {
-        String::new()
-    } else {
-        format!(" -f {}", options.manifest.display())
-    };
+    let flag = tell_section(options, done.manifest_updated, &done.section);
     println!(
         "Next:\n  (cd {} && cargo build --release --target wasm32-wasip2 -p {name})\n  carrel study try {name} --synthetic{flag}\nIts test runs natively: (cd {} && cargo test -p {name} --target <your target, e.g. x86_64-unknown-linux-gnu>)",
         shown(&done.workspace),
@@ -64,22 +49,7 @@ pub fn python(options: &ScaffoldOptions) -> anyhow::Result<ExitCode> {
         "Created the Python study `{name}` in {shown}: app.py (a worked example: consultations and influenza-like illness by ISO week and age class), test_app.py, README.md and {}.",
         SECTION_FILE
     );
-    if done.manifest_updated {
-        println!(
-            "Appended its section to {}: fill in purpose, legal_basis and principal_investigator before submitting.",
-            options.manifest.display()
-        );
-    } else {
-        println!(
-            "Paste this section into your spin.toml (it is also in {}):\n{}",
-            SECTION_FILE, done.section
-        );
-    }
-    let flag = if options.manifest == Path::new("spin.toml") {
-        String::new()
-    } else {
-        format!(" -f {}", options.manifest.display())
-    };
+    let flag = tell_section(options, done.manifest_updated, &done.section);
     println!(
         "Next:\n  (cd {shown} && python3 -m unittest)\n  pip install componentize-py=={COMPONENTIZE_PY_VERSION}   (once)\n  carrel build -c {name}{flag}\n  carrel study try {name} --synthetic{flag}"
     );
@@ -101,4 +71,24 @@ pub fn model_eval(name: &str, manifest: &Path, add: bool) -> anyhow::Result<Exit
         manifest.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says where the new study's section went (appended to the manifest, or printed to be
+/// pasted), and returns the `-f` flag the next commands need for that manifest.
+fn tell_section(options: &ScaffoldOptions, manifest_updated: bool, section: &str) -> String {
+    if manifest_updated {
+        println!(
+            "Appended its section to {}: fill in purpose, legal_basis and principal_investigator before submitting.",
+            options.manifest.display()
+        );
+    } else {
+        println!(
+            "Paste this section into your spin.toml (it is also in {SECTION_FILE}):\n{section}"
+        );
+    }
+    if options.manifest == Path::new("spin.toml") {
+        String::new()
+    } else {
+        format!(" -f {}", options.manifest.display())
+    }
 }
