@@ -106,7 +106,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
-        AuditCommand::Log(filters) => log::run(&state_dir, &filters, &mut out),
+        AuditCommand::Log(filters) => print_log(&state_dir, &filters, &mut out),
         AuditCommand::Checkpoint { verify: None } => checkpoint::create(&state_dir, &mut out),
         AuditCommand::Checkpoint { verify: Some(file) } => {
             checkpoint::verify(&state_dir, &file, &mut out)
@@ -141,4 +141,25 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
             code
         }
     }
+}
+
+/// `carrel audit log`: the entries the filters select, one readable line each.
+fn print_log(
+    state_dir: &std::path::Path,
+    args: &log::LogArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    let log = carrel_vault::AuditLog::open(state_dir)
+        .with_context(|| format!("opening the audit log in {}", state_dir.display()))?;
+    let entries = log.entries(0)?;
+    let total = entries.len();
+    let selected = args.select(entries);
+    for entry in &selected {
+        writeln!(out, "{}", log::line(entry))?;
+    }
+    if selected.is_empty() {
+        eprintln!("no entry matches (the log has {total})");
+    }
+    Ok(ExitCode::SUCCESS)
 }

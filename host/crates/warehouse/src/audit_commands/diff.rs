@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
+use std::path::PathBuf;
 
 /// One change. `component` is empty for a change of the application itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -25,28 +26,57 @@ pub struct Change {
     pub new: Option<String>,
 }
 
+/// Why a report file cannot be compared; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportFileError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not JSON", path.display())]
+    NotJson {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{} is not a report of `carrel audit manifest --format json`", path.display())]
+    NotAReport { path: PathBuf },
+    #[error("{} has format_version {found}; this carrel reads version {}", path.display(), report::FORMAT_VERSION)]
+    Version { path: PathBuf, found: Value },
+    #[error("reading {}", path.display())]
+    Fields {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
 /// Reads a report written by `carrel audit manifest --format json`.
-pub fn read(path: &std::path::Path) -> anyhow::Result<Report> {
-    use anyhow::Context;
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let value: Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+pub fn read(path: &std::path::Path) -> Result<Report, ReportFileError> {
+    let path_buf = || path.to_owned();
+    let text = std::fs::read_to_string(path).map_err(|source| ReportFileError::Read {
+        path: path_buf(),
+        source,
+    })?;
+    let value: Value = serde_json::from_str(&text).map_err(|source| ReportFileError::NotJson {
+        path: path_buf(),
+        source,
+    })?;
     if value["format"] != report::FORMAT {
-        anyhow::bail!(
-            "{} is not a report of `carrel audit manifest --format json`",
-            path.display()
-        );
+        return Err(ReportFileError::NotAReport { path: path_buf() });
     }
     if value["format_version"] != report::FORMAT_VERSION {
-        anyhow::bail!(
-            "{} has format_version {}; this carrel reads version {}",
-            path.display(),
-            value["format_version"],
-            report::FORMAT_VERSION
-        );
+        return Err(ReportFileError::Version {
+            path: path_buf(),
+            found: value["format_version"].clone(),
+        });
     }
-    serde_json::from_value(value).with_context(|| format!("reading {}", path.display()))
+    serde_json::from_value(value).map_err(|source| ReportFileError::Fields {
+        path: path_buf(),
+        source,
+    })
 }
 
 pub fn diff(old: &Report, new: &Report) -> Vec<Change> {

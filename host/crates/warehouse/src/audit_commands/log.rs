@@ -1,11 +1,7 @@
 //! `carrel audit log`: audit entries for people, one line each, filtered.
 
-use carrel_vault::AuditLog;
 use carrel_vault::audit::AuditEntry;
 use serde_json::Value;
-use std::io::Write;
-use std::path::Path;
-use std::process::ExitCode;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -71,22 +67,6 @@ impl LogArgs {
         }
         selected
     }
-}
-
-pub fn run(state_dir: &Path, args: &LogArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    use anyhow::Context;
-    let log = AuditLog::open(state_dir)
-        .with_context(|| format!("opening the audit log in {}", state_dir.display()))?;
-    let entries = log.entries(0)?;
-    let total = entries.len();
-    let selected = args.select(entries);
-    for entry in &selected {
-        writeln!(out, "{}", line(entry))?;
-    }
-    if selected.is_empty() {
-        eprintln!("no entry matches (the log has {total})");
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `seq time actor action subject details`, with control characters escaped (a study's
