@@ -66,6 +66,14 @@ pub struct App<X: InstanceExtension = ()> {
     _ticker: EpochTicker,
 }
 
+/// The folder an app keeps its state in when not told where: `.spin` beside its manifest.
+pub const STATE_DIR_NAME: &str = ".spin";
+
+/// [`STATE_DIR_NAME`] in the directory of a loaded manifest.
+pub fn default_state_dir(manifest: &LoadedManifest) -> PathBuf {
+    manifest.base_dir().join(STATE_DIR_NAME)
+}
+
 /// The trigger type the runtime runs; a layer above may run others.
 pub const HTTP_TRIGGER: &str = "http";
 
@@ -137,7 +145,7 @@ impl<X: InstanceExtension> AppLoader<X> {
         let state_dir = options
             .state_dir
             .clone()
-            .unwrap_or_else(|| manifest.base_dir().join(".spin"));
+            .unwrap_or_else(|| default_state_dir(&manifest));
         create_private_dir(&state_dir)?;
         let runtime_config =
             RuntimeConfig::load_optional(options.runtime_config.as_deref(), layer_sections)?;

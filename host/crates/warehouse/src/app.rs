@@ -151,10 +151,7 @@ impl App {
                 .iter()
                 .any(|id| tools[id].auth.is_some() || tools[id].ingest.is_some());
         let warehouse = if needs_warehouse {
-            Some(open_warehouse(
-                &loader.state_dir,
-                settings.patients.clone(),
-            )?)
+            Some(open_warehouse(&loader.state_dir, settings.patients)?)
         } else {
             None
         };
@@ -192,7 +189,7 @@ impl App {
                     w.vault.clone(),
                     w.audit.clone(),
                     &loader.state_dir,
-                    settings.disclosure.clone(),
+                    settings.disclosure,
                 )?
                 .with_rights(w.rights.clone()),
             )),

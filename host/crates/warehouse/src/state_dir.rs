@@ -6,6 +6,7 @@
 //! after `export CARREL_STATE_DIR=app/.spin`.
 
 use crate::manifest::LoadedManifest;
+use carrel_runtime::app::STATE_DIR_NAME;
 use std::path::{Path, PathBuf};
 
 /// The environment variable every `--state-dir` option reads.
@@ -37,14 +38,14 @@ pub fn resolve(explicit: Option<&Path>, manifest: &Path) -> PathBuf {
 /// `.spin` in the directory of `manifest` (the current directory for a bare file name).
 pub fn beside(manifest: &Path) -> PathBuf {
     match manifest.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.join(".spin"),
-        _ => PathBuf::from(".spin"),
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join(STATE_DIR_NAME),
+        _ => PathBuf::from(STATE_DIR_NAME),
     }
 }
 
 /// `.spin` in the directory of a loaded manifest.
 pub fn beside_loaded(manifest: &LoadedManifest) -> PathBuf {
-    manifest.base_dir().join(".spin")
+    carrel_runtime::app::default_state_dir(manifest)
 }
 
 #[cfg(test)]
