@@ -21,7 +21,10 @@
 //! [`carrel_warehouse::study::ResearcherRun`]s (status, a fixed error category, no log, no error
 //! text, no figure of what was read); auditors get the full record.
 
+mod error;
 mod studies;
+
+pub use error::ApiError;
 
 pub(crate) use studies::result_file;
 

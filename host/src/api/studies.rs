@@ -4,16 +4,15 @@
 //! paged; runs are let in by [`carrel_warehouse::study::run_gate`], within each researcher's quota of
 //! stored runs, with parameters bounded by [`carrel_warehouse::study::metadata::check_params`].
 
+use super::error::ApiError;
 use carrel_runtime::request_body::{BodyError, read_body};
 use carrel_runtime::responses::{HostResponse, bytes, json, plain};
 use carrel_warehouse::app::App;
 use carrel_warehouse::authn::authenticate;
-use carrel_warehouse::study::errors::StudyError;
-use carrel_warehouse::study::registry::RunStatus;
-use carrel_warehouse::study::registry::{RegistryError, RunRecord};
+use carrel_warehouse::study::registry::{RunRecord, RunStatus};
 use carrel_warehouse::study::run_pages::page_size;
 use carrel_warehouse::study::{Caller, StudyService};
-use carrel_warehouse::tokens::{Role, TokenError};
+use carrel_warehouse::tokens::Role;
 use http::{Method, StatusCode};
 use hyper::body::Incoming;
 use std::collections::BTreeMap;
@@ -39,32 +38,14 @@ struct OwnerRequest {
     token_id: String,
 }
 
-fn error(status: StatusCode, e: &anyhow::Error) -> HostResponse {
-    json(status, &serde_json::json!({"error": format!("{e:#}")}))
-}
-
-/// 404 for what does not exist or is not the caller's, 400 for an unknown token, 503 when
-/// the catalog stayed locked by other writers past its wait (nothing was done: ask again),
-/// 409 for a state that forbids the action.
-fn desk_error(e: anyhow::Error) -> HostResponse {
-    if catalog_busy(&e) {
+/// The error's answer, with `Retry-After` when the catalog was locked past its wait
+/// (nothing was done: ask again).
+fn desk_error(e: ApiError) -> HostResponse {
+    if e.catalog_busy() {
         tracing::warn!("a study request found the catalog locked past its wait");
         return unavailable(e.to_string());
     }
-    let registry = e.downcast_ref::<RegistryError>().or_else(|| {
-        e.downcast_ref::<StudyError>()
-            .and_then(StudyError::registry)
-    });
-    let status = match registry {
-        Some(
-            RegistryError::NotYours(_)
-            | RegistryError::UnknownRun(_)
-            | RegistryError::NotInManifest { .. },
-        ) => StatusCode::NOT_FOUND,
-        _ if e.downcast_ref::<TokenError>().is_some() => StatusCode::BAD_REQUEST,
-        _ => StatusCode::CONFLICT,
-    };
-    error(status, &e)
+    e.response()
 }
 
 /// A run as `who` may see it: in full for an auditor, else as a researcher sees it.
@@ -169,7 +150,7 @@ fn runs_page(
     who: &Caller,
     id: &str,
     query: &str,
-) -> anyhow::Result<HostResponse> {
+) -> Result<HostResponse, ApiError> {
     let form = crate::web::html::parse_form(query);
     let field = |name: &str| crate::web::html::field(&form, name);
     let limit = page_size(field("limit").and_then(|l| l.parse().ok()));
@@ -229,7 +210,7 @@ async fn add_owner(
     let added = desk
         .registry
         .check_owner(id, who, "add an owner")
-        .map_err(anyhow::Error::from)
+        .map_err(ApiError::from)
         .and_then(|()| Ok(warehouse.tokens.get(&parsed.token_id)?))
         .and_then(|token| Ok(desk.registry.add_owner(id, &token, who)?));
     match added {
@@ -244,7 +225,7 @@ pub(crate) fn result_file(
     desk: &StudyService,
     run_id: &str,
     file: &str,
-) -> anyhow::Result<HostResponse> {
+) -> Result<HostResponse, ApiError> {
     let ipc = desk.registry.result(run_id)?;
     let Some(ipc) = ipc else {
         return Ok(plain(
@@ -291,17 +272,6 @@ fn retry_later(status: StatusCode, message: String) -> HostResponse {
         http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
     );
     response
-}
-
-/// Whether `e` comes from a catalog that other connections kept locked.
-fn catalog_busy(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<rusqlite::Error>(),
-            Some(rusqlite::Error::SqliteFailure(failure, _))
-                if matches!(failure.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        )
-    })
 }
 
 /// 503 with `Retry-After`: the catalog was busy and the request was not recorded.
@@ -351,7 +321,7 @@ async fn run(
     let params: Vec<(String, String)> = parsed.params.into_iter().collect();
     // Nothing of a run that is refused here is stored.
     if let Err(e) = carrel_warehouse::study::metadata::check_params(&params) {
-        return error(StatusCode::BAD_REQUEST, &e.into());
+        return ApiError::from(e).response();
     }
     let Caller::Holder(principal) = &who else {
         unreachable!("the API authenticates every caller")
@@ -399,9 +369,6 @@ async fn run(
             run_json(&who, status, &record)
         }
         Ok(Err(e)) => desk_error(e.into()),
-        Err(e) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &anyhow::anyhow!("the run task failed: {e}"),
-        ),
+        Err(e) => ApiError::from(e).response(),
     }
 }

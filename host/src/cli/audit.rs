@@ -107,9 +107,25 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
             })
         }
         AuditCommand::Log(filters) => print_log(&state_dir, &filters, &mut out),
-        AuditCommand::Checkpoint { verify: None } => checkpoint::create(&state_dir, &mut out),
+        AuditCommand::Checkpoint { verify: None } => {
+            let signed = checkpoint::create(&state_dir)?;
+            serde_json::to_writer_pretty(&mut out, &signed)?;
+            writeln!(out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        // Prints `OK: …` or `FAILED: …` and exits accordingly.
         AuditCommand::Checkpoint { verify: Some(file) } => {
-            checkpoint::verify(&state_dir, &file, &mut out)
+            let signed = checkpoint::read(&file)?;
+            match checkpoint::check(&state_dir, &signed)? {
+                Ok(message) => {
+                    writeln!(out, "OK: {message}")?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(problem) => {
+                    writeln!(out, "FAILED: {problem}")?;
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
         // Run records hold what studies wrote: printed with control characters escaped.
         AuditCommand::Runs { study } => {
@@ -138,7 +154,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
                 bar.update(step.segments_done, step.segments_total, step.bytes)
             });
             bar.finish();
-            code
+            Ok(code?)
         }
     }
 }

@@ -13,5 +13,5 @@ pub fn run(state_dir: &Path, command: carrel_vault::cli::KeysCommand) -> anyhow:
         &mut |step| bar.update(step.segments_done, step.segments_total, step.bytes),
     );
     bar.finish();
-    code
+    Ok(code?)
 }

@@ -3,13 +3,16 @@
 
 mod audit;
 mod build;
+mod demo;
 mod import;
 mod keys;
 mod patients;
 mod study;
 mod synth;
+mod table_print;
 mod tokens;
 mod up;
+mod watch;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -27,14 +30,14 @@ pub struct Cli {
 pub enum Command {
     /// A warehouse with two winters of synthetic data, approved studies and demo tokens,
     /// served: the first command to run.
-    Demo(carrel::demo::DemoArgs),
+    Demo(demo::DemoArgs),
     /// Serve a Spin application (`spin.toml`).
     Up(up::UpArgs),
     /// Run every component's build command, like `spin build`.
     Build(build::BuildArgs),
     /// Rebuild components when their `watch` files change and restart serving, like
     /// `spin watch`.
-    Watch(carrel::watch::WatchArgs),
+    Watch(watch::WatchArgs),
     /// Manage the master key and data keys of the state directory.
     Keys {
         #[command(flatten)]
@@ -76,8 +79,8 @@ pub struct ManifestArg {
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Build(args) => build::run(args),
-        Command::Demo(args) => carrel::demo::run(args),
-        Command::Watch(args) => carrel::watch::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Demo(args) => demo::run(args),
+        Command::Watch(args) => watch::run(args).map(|()| ExitCode::SUCCESS),
         Command::Up(args) => up::run(args).map(|()| ExitCode::SUCCESS),
         Command::Keys { state, command } => keys::run(&state.resolve(), command),
         Command::Import(args) => import::run(args),

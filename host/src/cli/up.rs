@@ -81,7 +81,7 @@ pub struct UpArgs {
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
     if args.build {
         let manifest = carrel::manifest::load(&args.manifest.from)?;
-        carrel::build_command::build_all(&manifest, &[])?;
+        super::build::build_all(&manifest, &[])?;
     }
     if args.init {
         let manifest = carrel::manifest::load(&args.manifest.from)?;
@@ -89,7 +89,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             .state_dir
             .clone()
             .unwrap_or_else(|| carrel_warehouse::state_dir::beside_loaded(&manifest));
-        carrel::demo::init_keys(&state_dir)?;
+        super::demo::init_keys(&state_dir)?;
     }
     anyhow::ensure!(
         args.request_timeout > 0.0,

@@ -1,72 +1,35 @@
-//! Small pieces of server-rendered HTML: escaping, the page frame with its inline CSS,
-//! form and query decoding, responses. No external resource and no script is ever used.
+//! The frame of every server-rendered page, with its inline CSS, and the responses that
+//! carry pages. Pages are maud templates (the SVG charts of [`super::curves`] too):
+//! whatever a page interpolates is escaped unless it says `PreEscaped`, which only this
+//! frame's own CSS does. No external resource and no script is ever used.
 
 use carrel_runtime::responses::{HostResponse, bytes};
 use http::{HeaderValue, StatusCode, header};
-use std::fmt::Write;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
-/// Escapes text for an HTML element or a double-quoted attribute.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Everything but the unreserved characters of RFC 3986 is percent-encoded.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
-/// Percent-encodes a query or path component (everything but unreserved characters).
+/// Percent-encodes a query or path component.
 pub fn url_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    utf8_percent_encode(text, COMPONENT).to_string()
 }
 
-/// Decodes `application/x-www-form-urlencoded` text (`+` is a space).
+/// Decodes a percent-encoded path segment (`+` stays a `+`, as in a path).
 pub fn url_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = |b: u8| (b as char).to_digit(16);
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_decode_str(text).decode_utf8_lossy().into_owned()
 }
 
-/// `a=1&b=2` as pairs, decoded; empty values are kept.
+/// `application/x-www-form-urlencoded` text (a form's body or a query) as pairs, decoded;
+/// empty values are kept.
 pub fn parse_form(text: &str) -> Vec<(String, String)> {
-    text.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (url_decode(k), url_decode(v))
-        })
+    form_urlencoded::parse(text.as_bytes())
+        .into_owned()
         .collect()
 }
 
@@ -115,48 +78,51 @@ pub enum Nav {
     Researcher,
 }
 
-/// A whole page: `title`, an optional banner above the content (the chain status) and
-/// the navigation of the auditor's view when `nav` is set.
-pub fn page(title: &str, nav: bool, banner: &str, body: &str) -> String {
-    page_with(
-        title,
-        if nav { Nav::Auditor } else { Nav::Public },
-        banner,
-        body,
-    )
-}
-
-/// A whole page with the given navigation.
-pub fn page_with(title: &str, nav: Nav, banner: &str, body: &str) -> String {
-    let mut out = String::with_capacity(body.len() + 4096);
-    let _ = write!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · carrel</title><style>{CSS}</style></head><body><header>\
-         <strong>carrel</strong>",
-        esc(title)
-    );
-    out.push_str(match nav {
-        Nav::Auditor => {
-            "<a href=\"/audit\">Overview</a><a href=\"/audit/components\">Components</a>\
-             <a href=\"/audit/log\">Audit log</a><a href=\"/register\">Public register</a>\
-             <form method=\"post\" action=\"/audit/logout\"><button type=\"submit\" id=\"logout\">Log out</button></form>"
+/// A whole page: `title`, the navigation `nav`, an optional banner above the content
+/// (the chain status) and the content.
+pub fn page(title: &str, nav: Nav, banner: Option<Markup>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · carrel" }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                header {
+                    strong { "carrel" }
+                    @match nav {
+                        Nav::Auditor => {
+                            a href="/audit" { "Overview" }
+                            a href="/audit/components" { "Components" }
+                            a href="/audit/log" { "Audit log" }
+                            a href="/register" { "Public register" }
+                            form method="post" action="/audit/logout" {
+                                button type="submit" id="logout" { "Log out" }
+                            }
+                        }
+                        Nav::Researcher => {
+                            a href="/results" { "My runs" }
+                            a href="/register" { "Public register" }
+                            form method="post" action="/results/logout" {
+                                button type="submit" id="logout" { "Log out" }
+                            }
+                        }
+                        Nav::Public => a href="/register" { "Public register" },
+                    }
+                }
+                @if let Some(banner) = banner {
+                    (banner)
+                }
+                main {
+                    h1 { (title) }
+                    (body)
+                }
+            }
         }
-        Nav::Researcher => {
-            "<a href=\"/results\">My runs</a><a href=\"/register\">Public register</a>\
-             <form method=\"post\" action=\"/results/logout\"><button type=\"submit\" id=\"logout\">Log out</button></form>"
-        }
-        Nav::Public => "<a href=\"/register\">Public register</a>",
-    });
-    out.push_str("</header>");
-    out.push_str(banner);
-    let _ = writeln!(
-        out,
-        "<main><h1>{}</h1>{body}</main></body></html>",
-        esc(title)
-    );
-    out
+    }
 }
 
 fn secure_headers(response: &mut HostResponse, private: bool) {
@@ -180,33 +146,33 @@ fn secure_headers(response: &mut HostResponse, private: bool) {
     }
 }
 
-/// An HTML response. `private` pages are never cached.
-pub fn html(status: StatusCode, private: bool, body: String) -> HostResponse {
-    let mut response = bytes(status, "text/html; charset=utf-8", body);
+/// A page as a response. `private` pages are never cached.
+pub fn html_response(status: StatusCode, private: bool, page: Markup) -> HostResponse {
+    let mut response = bytes(status, "text/html; charset=utf-8", page.into_string());
     secure_headers(&mut response, private);
     response
 }
 
 /// 303 See Other to `location`, with an optional `Set-Cookie`.
-pub fn redirect(location: &str, cookie: Option<&str>) -> HostResponse {
+pub fn redirect(location: &str, cookie: Option<cookie::Cookie<'_>>) -> HostResponse {
     let mut response = bytes(StatusCode::SEE_OTHER, "text/html; charset=utf-8", "");
     secure_headers(&mut response, true);
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
-    if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(c).ok()) {
+    if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c.to_string()).ok()) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
 }
 
 /// A coloured label: `<span class="tag approved">approved</span>`.
-pub fn tag(text: &str) -> String {
+pub fn tag(text: &str) -> Markup {
     let class: String = text
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
         .collect();
-    format!("<span class=\"tag {class}\">{}</span>", esc(text))
+    html! { span class={ "tag " (class) } { (text) } }
 }
 
 /// The day of an RFC 3339 time (`2026-03-01T10:00:00Z` → `2026-03-01`).
@@ -219,10 +185,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escaping_covers_markup_and_quotes() {
+    fn a_page_escapes_its_title_and_content() {
+        let text = "<a href=\"x\">O'Neil & co</a>";
+        let page = page(text, Nav::Public, None, html! { p { (text) } }).into_string();
+        assert!(!page.contains("<a href=\"x\">"), "{page}");
+        assert!(
+            page.contains("<h1>&lt;a href=&quot;x&quot;&gt;O'Neil &amp; co&lt;/a&gt;</h1>"),
+            "{page}"
+        );
+        assert!(page.contains(
+            "<title>&lt;a href=&quot;x&quot;&gt;O'Neil &amp; co&lt;/a&gt; · carrel</title>"
+        ));
         assert_eq!(
-            esc("<a href=\"x\">O'Neil & co</a>"),
-            "&lt;a href=&quot;x&quot;&gt;O&#39;Neil &amp; co&lt;/a&gt;"
+            tag("<b>").into_string(),
+            "<span class=\"tag b\">&lt;b&gt;</span>"
         );
     }
 
@@ -235,8 +211,9 @@ mod tests {
         assert_eq!(field(&pairs, "empty"), None);
         assert_eq!(field(&pairs, "bad"), Some("%zz%4"));
         assert_eq!(
-            url_decode(&url_encode("study:ili weekly/é")),
-            "study:ili weekly/é"
+            url_decode(&url_encode("study:ili weekly/é+")),
+            "study:ili weekly/é+"
         );
+        assert_eq!(url_encode("a b/c~"), "a%20b%2Fc~");
     }
 }

@@ -37,9 +37,10 @@ pub mod session;
 use carrel_runtime::responses::HostResponse;
 use carrel_warehouse::app::App;
 use carrel_warehouse::audit_commands::report::Report;
-use html::{esc, html, page};
+use html::{Nav, html_response, page};
 use http::{Method, StatusCode};
 use hyper::body::Incoming;
+use maud::html;
 use session::{AUDITOR, RESEARCHER};
 
 use std::sync::Arc;
@@ -69,7 +70,7 @@ pub async fn capability_report(app: &App) -> Arc<Result<Report, String>> {
             let name = app.runtime.name.clone();
             let built = tokio::task::spawn_blocking(move || {
                 let report = carrel_warehouse::audit_commands::inspect::build(&options)
-                    .map_err(|e| format!("{e:#}"))?;
+                    .map_err(|e| carrel_runtime::error::with_causes(&e))?;
                 if report.application.name != name {
                     return Err(format!(
                         "{} is the manifest of `{}`, not of the running app `{name}`",
@@ -91,10 +92,11 @@ pub async fn handle(app: &App, request: http::Request<Incoming>) -> HostResponse
     let path = request.uri().path().to_owned();
     let method = request.method().clone();
     if app.warehouse.is_none() {
-        return html(
+        let body = html! { p { "This app has no warehouse." } };
+        return html_response(
             StatusCode::NOT_FOUND,
             false,
-            page("Not found", false, "", "<p>This app has no warehouse.</p>"),
+            page("Not found", Nav::Public, None, body),
         );
     }
     let realm = if path == RESEARCHER.base || path.starts_with("/results/") {
@@ -121,19 +123,13 @@ pub async fn handle(app: &App, request: http::Request<Incoming>) -> HostResponse
             Ok(principal) => audit_page::handle(app, &principal, &path, &query).await,
             Err(response) => *response,
         },
-        _ => html(
-            StatusCode::METHOD_NOT_ALLOWED,
-            false,
-            page(
-                "Method not allowed",
+        _ => {
+            let body = html! { p { (method) " " (path) " is not served." } };
+            html_response(
+                StatusCode::METHOD_NOT_ALLOWED,
                 false,
-                "",
-                &format!(
-                    "<p>{} {} is not served.</p>",
-                    esc(method.as_str()),
-                    esc(&path)
-                ),
-            ),
-        ),
+                page("Method not allowed", Nav::Public, None, body),
+            )
+        }
     }
 }

@@ -11,13 +11,14 @@
 //! tokens, no actors, no paths, no run parameters; the approved binary's sha256 is shown
 //! so anyone can check which code was approved.
 
-use super::html::{day, esc, field, html, page, parse_form};
+use super::html::{Nav, day, field, html_response, page, parse_form};
+use carrel_runtime::error::with_causes;
 use carrel_runtime::responses::HostResponse;
 use carrel_warehouse::app::App;
 use carrel_warehouse::study::approved_text::StudyText;
-use carrel_warehouse::study::registry::ApprovalState;
+use carrel_warehouse::study::registry::{ApprovalState, RegistryError};
 use http::StatusCode;
-use std::fmt::Write;
+use maud::{Markup, html};
 
 /// One line of the register.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +41,7 @@ pub struct RegisterEntry {
 pub const PAGE_SIZE: usize = 50;
 
 /// The approved studies, sorted by id.
-pub fn entries(app: &App) -> anyhow::Result<Vec<RegisterEntry>> {
+pub fn entries(app: &App) -> Result<Vec<RegisterEntry>, RegistryError> {
     let Some(desk) = &app.studies else {
         return Ok(Vec::new());
     };
@@ -82,122 +83,123 @@ pub fn handle(app: &App, query: &str) -> HostResponse {
     let entries = match entries(app) {
         Ok(e) => e,
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "cannot read the study register");
-            return html(
+            tracing::error!(error = %with_causes(&e), "cannot read the study register");
+            let body = html! { p.error { "The register cannot be read at the moment." } };
+            return html_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 false,
-                page(
-                    "Study register",
-                    false,
-                    "",
-                    "<p class=\"error\">The register cannot be read at the moment.</p>",
-                ),
+                page("Study register", Nav::Public, None, body),
             );
         }
     };
     let page_no: usize = field(&parse_form(query), "page")
         .and_then(|p| p.parse().ok())
         .unwrap_or(1);
-    html(
+    html_response(
         StatusCode::OK,
         false,
-        page("Study register", false, "", &render(app, &entries, page_no)),
+        page(
+            "Study register",
+            Nav::Public,
+            None,
+            render(app, &entries, page_no),
+        ),
     )
 }
 
-fn render(app: &App, entries: &[RegisterEntry], page_no: usize) -> String {
-    let today = time::OffsetDateTime::now_utc().date().to_string();
-    let mut body = format!(
-        "<p>Studies approved to run on the data of <strong>{}</strong>. Each study is a \
-         program whose exact binary an auditor approved; it reads only the columns granted \
-         to it and releases only tables that passed disclosure control.</p>",
-        esc(&app.runtime.name)
-    );
-    match super::patients_page::register_section(app) {
-        Ok(section) => body.push_str(&section),
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "cannot count objections and removals")
+/// What the register shows of a study approved before its text was kept, and changed
+/// since.
+fn text_not_kept() -> StudyText {
+    StudyText {
+        title: "(the approved text was not kept)".into(),
+        purpose: "Approved before this warehouse kept the approved text, and changed since.".into(),
+        legal_basis: String::new(),
+        principal_investigator: String::new(),
+        expires: String::new(),
+        datasets: Default::default(),
+    }
+}
+
+fn study_row(e: &RegisterEntry, today: &str, not_kept: &StudyText) -> Markup {
+    let t = e.text.as_ref().unwrap_or(not_kept);
+    let expired = !t.expires.is_empty() && t.expires.as_str() < today;
+    let datasets = t.datasets.keys().cloned().collect::<Vec<_>>().join(", ");
+    html! {
+        tr.study id={ "study-" (e.id) } {
+            td {
+                strong.title { (t.title) } br;
+                code { (e.id) } br;
+                span.note { "data: " (datasets) } br;
+                span.note { "approved binary sha256" } " " span.hash { (e.wasm_sha256) }
+            }
+            td.purpose { (t.purpose) }
+            td.legal-basis { (t.legal_basis) }
+            td.pi { (t.principal_investigator) }
+            td.approved {
+                (e.approved_on)
+                @if e.changed_since_approval {
+                    " " span.tag.revoked.changed { "changed since approval: runs refused" }
+                }
+            }
+            td.expires {
+                (t.expires)
+                @if expired {
+                    " " span.tag.revoked { "expired" }
+                }
+            }
+            td.num.runs { (e.runs) }
+            td.num.released { (e.released) }
         }
     }
-    if entries.is_empty() {
-        body.push_str("<p id=\"no-studies\">No study is approved at present.</p>");
-        return body;
-    }
-    body.push_str(
-        "<table id=\"register\"><thead><tr><th>Study</th><th>Purpose</th><th>Legal basis</th>\
-         <th>Principal investigator</th><th>Approved</th><th>Expires</th><th>Runs</th>\
-         <th>Results released</th></tr></thead><tbody>",
-    );
+}
+
+fn render(app: &App, entries: &[RegisterEntry], page_no: usize) -> Markup {
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let rights = super::patients_page::register_section(app)
+        .inspect_err(|e| {
+            tracing::error!(error = %with_causes(e), "cannot count objections and removals");
+        })
+        .ok();
     let pages = entries.len().div_ceil(PAGE_SIZE).max(1);
     let page_no = page_no.clamp(1, pages);
-    for e in entries
-        .iter()
-        .skip((page_no - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE)
-    {
-        let unknown = StudyText {
-            title: "(the approved text was not kept)".into(),
-            purpose: "Approved before this warehouse kept the approved text, and changed since."
-                .into(),
-            legal_basis: String::new(),
-            principal_investigator: String::new(),
-            expires: String::new(),
-            datasets: Default::default(),
-        };
-        let t = e.text.as_ref().unwrap_or(&unknown);
-        let expired = if !t.expires.is_empty() && t.expires.as_str() < today.as_str() {
-            " <span class=\"tag revoked\">expired</span>"
-        } else {
-            ""
-        };
-        let changed = if e.changed_since_approval {
-            " <span class=\"tag revoked changed\">changed since approval: runs refused</span>"
-        } else {
-            ""
-        };
-        let _ = write!(
-            body,
-            "<tr class=\"study\" id=\"study-{id}\"><td><strong class=\"title\">{title}</strong><br>\
-             <code>{id}</code><br><span class=\"note\">data: {datasets}</span><br>\
-             <span class=\"note\">approved binary sha256</span> <span class=\"hash\">{wasm}</span></td>\
-             <td class=\"purpose\">{purpose}</td><td class=\"legal-basis\">{basis}</td>\
-             <td class=\"pi\">{pi}</td><td class=\"approved\">{approved}{changed}</td>\
-             <td class=\"expires\">{expires}{expired}</td><td class=\"num runs\">{runs}</td>\
-             <td class=\"num released\">{released}</td></tr>",
-            id = esc(&e.id),
-            title = esc(&t.title),
-            datasets = esc(&t.datasets.keys().cloned().collect::<Vec<_>>().join(", ")),
-            wasm = esc(&e.wasm_sha256),
-            purpose = esc(&t.purpose),
-            basis = esc(&t.legal_basis),
-            pi = esc(&t.principal_investigator),
-            approved = esc(&e.approved_on),
-            expires = esc(&t.expires),
-            runs = e.runs,
-            released = e.released,
-        );
-    }
-    body.push_str("</tbody></table>");
-    if pages > 1 {
-        let _ = write!(
-            body,
-            "<nav class=\"pages\" id=\"register-pages\">Page {page_no} of {pages}"
-        );
-        if page_no > 1 {
-            let _ = write!(
-                body,
-                " <a id=\"page-previous\" href=\"/register?page={}\">Previous</a>",
-                page_no - 1
-            );
+    let not_kept = text_not_kept();
+    html! {
+        p {
+            "Studies approved to run on the data of " strong { (app.runtime.name) }
+            ". Each study is a program whose exact binary an auditor approved; it reads only \
+             the columns granted to it and releases only tables that passed disclosure control."
         }
-        if page_no < pages {
-            let _ = write!(
-                body,
-                " <a id=\"page-next\" href=\"/register?page={}\">Next</a>",
-                page_no + 1
-            );
+        @if let Some(rights) = rights {
+            (rights)
         }
-        body.push_str("</nav>");
+        @if entries.is_empty() {
+            p #no-studies { "No study is approved at present." }
+        } @else {
+            table #register {
+                thead {
+                    tr {
+                        th { "Study" } th { "Purpose" } th { "Legal basis" }
+                        th { "Principal investigator" } th { "Approved" } th { "Expires" }
+                        th { "Runs" } th { "Results released" }
+                    }
+                }
+                tbody {
+                    @for e in entries.iter().skip((page_no - 1) * PAGE_SIZE).take(PAGE_SIZE) {
+                        (study_row(e, &today, &not_kept))
+                    }
+                }
+            }
+            @if pages > 1 {
+                nav.pages #register-pages {
+                    "Page " (page_no) " of " (pages)
+                    @if page_no > 1 {
+                        " " a #page-previous href={ "/register?page=" (page_no - 1) } { "Previous" }
+                    }
+                    @if page_no < pages {
+                        " " a #page-next href={ "/register?page=" (page_no + 1) } { "Next" }
+                    }
+                }
+            }
+        }
     }
-    body
 }

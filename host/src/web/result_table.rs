@@ -3,11 +3,10 @@
 //! are rounded. What is redacted is read from the table itself: a null in a count or
 //! share column marked `carrel.redacted = "null"` by disclosure control.
 
-use super::html::esc;
 use arrow_array::{Array, Float64Array, RecordBatch, UInt64Array};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use carrel_disclosure::{Policy, metadata};
-use std::fmt::Write;
+use maud::{Markup, html};
 
 /// Rows shown on one page of a table.
 pub const ROWS_PER_PAGE: usize = 250;
@@ -107,28 +106,31 @@ fn columns<'a>(table: &'a RecordBatch, options: &'a FormatOptions<'a>) -> Vec<Co
     out
 }
 
-const REDACTED_CELL: &str = "<td class=\"num redacted\" title=\"redacted by disclosure control: see the legend\">redacted</td>";
+/// A count or share withheld by disclosure control.
+fn redacted_cell() -> Markup {
+    html! {
+        td class="num redacted" title="redacted by disclosure control: see the legend" {
+            "redacted"
+        }
+    }
+}
 
-fn cell(column: &Column<'_>, row: usize, out: &mut String) {
+fn cell(column: &Column<'_>, row: usize) -> Markup {
     match column {
-        Column::Dimension(Some(formatter)) => {
-            let _ = write!(out, "<td>{}</td>", esc(&formatter.value(row).to_string()));
-        }
-        Column::Dimension(None) => out.push_str("<td class=\"na\">?</td>"),
+        Column::Dimension(Some(formatter)) => html! { td { (formatter.value(row).to_string()) } },
+        Column::Dimension(None) => html! { td.na { "?" } },
         Column::Count { values, .. } if values.is_valid(row) => {
-            let _ = write!(out, "<td class=\"num\">{}</td>", values.value(row));
+            html! { td.num { (values.value(row)) } }
         }
-        Column::Count { redactable, .. } => out.push_str(if *redactable {
-            REDACTED_CELL
-        } else {
-            "<td class=\"num\"></td>"
-        }),
+        Column::Count { redactable, .. } => {
+            if *redactable {
+                redacted_cell()
+            } else {
+                html! { td.num {} }
+            }
+        }
         Column::Share { values, .. } if values.is_valid(row) => {
-            let _ = write!(
-                out,
-                "<td class=\"num\">{:.2}%</td>",
-                values.value(row) * 100.0
-            );
+            html! { td.num { (format!("{:.2}%", values.value(row) * 100.0)) } }
         }
         Column::Share {
             numerator,
@@ -136,57 +138,67 @@ fn cell(column: &Column<'_>, row: usize, out: &mut String) {
             ..
         } => {
             let withheld = |c: &Option<&UInt64Array>| c.is_none_or(|c| c.is_null(row));
-            out.push_str(if withheld(numerator) || withheld(denominator) {
-                REDACTED_CELL
+            if withheld(numerator) || withheld(denominator) {
+                redacted_cell()
             } else {
-                "<td class=\"num na\" title=\"no denominator: the share is undefined\">n/a</td>"
-            });
+                html! {
+                    td class="num na" title="no denominator: the share is undefined" { "n/a" }
+                }
+            }
         }
     }
 }
 
-/// One page (from 1) of the table, with a header saying what each column is; returns
-/// the number of pages.
-pub fn render(table: &RecordBatch, page: usize, out: &mut String) -> usize {
+/// One page (from 1) of the table, with a header saying what each column is, and the
+/// number of pages.
+pub fn render(table: &RecordBatch, page: usize) -> (Markup, usize) {
     let rows = table.num_rows();
     let pages = rows.div_ceil(ROWS_PER_PAGE).max(1);
     let page = page.clamp(1, pages);
     let options = FormatOptions::default();
     let columns = columns(table, &options);
-    out.push_str("<table id=\"result-table\"><thead><tr>");
-    for (field, column) in table.schema_ref().fields().iter().zip(&columns) {
-        let kind = match column {
-            Column::Dimension(_) => String::new(),
-            Column::Count { .. } => "count".to_owned(),
-            Column::Share { .. } => format!(
-                "share {} / {}",
-                meta(field, metadata::NUMERATOR).unwrap_or("?"),
-                meta(field, metadata::DENOMINATOR).unwrap_or("?")
-            ),
-        };
-        let _ = write!(
-            out,
-            "<th>{}<br><span class=\"note\">{}</span></th>",
-            esc(field.name()),
-            esc(&kind)
-        );
-    }
-    out.push_str("</tr></thead><tbody>");
     let first = (page - 1) * ROWS_PER_PAGE;
-    for row in first..rows.min(first + ROWS_PER_PAGE) {
-        out.push_str("<tr>");
-        for column in &columns {
-            cell(column, row, out);
+    let markup = html! {
+        table #result-table {
+            thead {
+                tr {
+                    @for (field, column) in table.schema_ref().fields().iter().zip(&columns) {
+                        th {
+                            (field.name())
+                            br;
+                            span.note {
+                                @match column {
+                                    Column::Dimension(_) => {}
+                                    Column::Count { .. } => "count",
+                                    Column::Share { .. } => {
+                                        "share "
+                                        (meta(field, metadata::NUMERATOR).unwrap_or("?"))
+                                        " / "
+                                        (meta(field, metadata::DENOMINATOR).unwrap_or("?"))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            tbody {
+                @for row in first..rows.min(first + ROWS_PER_PAGE) {
+                    tr {
+                        @for column in &columns {
+                            (cell(column, row))
+                        }
+                    }
+                }
+            }
         }
-        out.push_str("</tr>");
-    }
-    out.push_str("</tbody></table>");
-    pages
+    };
+    (markup, pages)
 }
 
 /// Why cells are redacted and how counts are rounded, with this run's numbers. `policy`
 /// is the one the run applied, when it is still known.
-pub fn legend(policy: Option<&Policy>, redactions: &Redactions) -> String {
+pub fn legend(policy: Option<&Policy>, redactions: &Redactions) -> Markup {
     let threshold = match policy {
         Some(p) if p.min_count > 1 => format!(
             "from 1 to {} (under the threshold of {})",
@@ -207,24 +219,36 @@ pub fn legend(policy: Option<&Policy>, redactions: &Redactions) -> String {
         Some(_) => "Counts are not rounded".to_owned(),
         None => "Counts are rounded as the study's policy says".to_owned(),
     };
-    format!(
-        "<div class=\"legend-box\" id=\"legend\"><h3>Reading the table</h3><ul>\
-         <li><span class=\"mark redacted\">redacted</span> is a cell withheld by disclosure \
-         control ({total} in this table). A count is withheld when it is {threshold}: \
-         <span id=\"redacted-primary\">{primary}</span> cells here; or so that a withheld count \
-         cannot be recovered by subtraction from a total of its row or column (secondary \
-         suppression): <span id=\"redacted-secondary\">{secondary}</span> cells. Which of the \
-         two applies to a cell is not shown, since that would say its count is {under}.</li>\
-         <li>A share is withheld with its numerator or denominator: \
-         <span id=\"redacted-shares\">{shares}</span> cells. <span class=\"mark na\">n/a</span> \
-         is a share whose denominator is 0.</li>\
-         <li>{rounding}; shares are computed from the rounded counts. 0 is released as 0: an \
-         empty cell is not a person.</li></ul></div>",
-        total = redactions.total,
-        primary = redactions.primary,
-        secondary = redactions.secondary,
-        shares = redactions.shares,
-    )
+    html! {
+        div.legend-box #legend {
+            h3 { "Reading the table" }
+            ul {
+                li {
+                    span.mark.redacted { "redacted" }
+                    " is a cell withheld by disclosure control (" (redactions.total)
+                    " in this table). A count is withheld when it is " (threshold) ": "
+                    span #redacted-primary { (redactions.primary) }
+                    " cells here; or so that a withheld count cannot be recovered by \
+                     subtraction from a total of its row or column (secondary suppression): "
+                    span #redacted-secondary { (redactions.secondary) }
+                    " cells. Which of the two applies to a cell is not shown, since that \
+                     would say its count is " (under) "."
+                }
+                li {
+                    "A share is withheld with its numerator or denominator: "
+                    span #redacted-shares { (redactions.shares) }
+                    " cells. "
+                    span.mark.na { "n/a" }
+                    " is a share whose denominator is 0."
+                }
+                li {
+                    (rounding)
+                    "; shares are computed from the rounded counts. 0 is released as 0: an \
+                     empty cell is not a person."
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -267,8 +291,9 @@ mod tests {
             Arc::new(Float64Array::from(vec![Some(0.25), None, None])),
         ];
         let table = RecordBatch::try_new(Arc::new(schema), columns).unwrap();
-        let mut html = String::new();
-        assert_eq!(render(&table, 1, &mut html), 1);
+        let (html, pages) = render(&table, 1);
+        let html = html.into_string();
+        assert_eq!(pages, 1);
         assert_eq!(html.matches("class=\"num redacted\"").count(), 2, "{html}");
         assert_eq!(html.matches("class=\"num na\"").count(), 1, "{html}");
         assert!(html.contains("<td>&lt;north&gt;</td>"), "{html}");
@@ -287,7 +312,7 @@ mod tests {
         });
         let r = Redactions::of(&report).unwrap();
         assert_eq!((r.primary, r.secondary, r.shares, r.total), (2, 4, 4, 10));
-        let text = legend(Some(&Policy::default()), &r);
+        let text = legend(Some(&Policy::default()), &r).into_string();
         assert!(
             text.contains("from 1 to 7 (under the threshold of 8)"),
             "{text}"
@@ -297,7 +322,11 @@ mod tests {
             text.contains("<span id=\"redacted-secondary\">4</span>"),
             "{text}"
         );
-        assert!(legend(None, &r).contains("under the study's threshold"));
+        assert!(
+            legend(None, &r)
+                .into_string()
+                .contains("under the study's threshold")
+        );
         assert_eq!(Redactions::of(&serde_json::Value::Null), None);
     }
 }

@@ -8,8 +8,9 @@
 //! ([`carrel_warehouse::study::view`]): no study log, no error text, no figure of what was read.
 
 use super::curves;
-use super::html::{Nav, esc, field, html, page_with, parse_form, tag, url_decode, url_encode};
+use super::html::{Nav, field, html_response, page, parse_form, tag, url_decode, url_encode};
 use super::result_table::{self, Redactions};
+use carrel_runtime::error::with_causes;
 use carrel_runtime::responses::HostResponse;
 use carrel_warehouse::app::App;
 use carrel_warehouse::study::registry::RegistryError;
@@ -18,7 +19,7 @@ use carrel_warehouse::study::view::duration_text;
 use carrel_warehouse::study::{Caller, ResearcherRun, StudyService};
 use carrel_warehouse::tokens::Principal;
 use http::StatusCode;
-use std::fmt::Write;
+use maud::{Markup, html};
 
 #[derive(Debug, thiserror::Error)]
 enum PageError {
@@ -30,7 +31,7 @@ enum PageError {
     Table(String),
 }
 
-type Page = Result<(String, String), PageError>;
+type Page = Result<(String, Markup), PageError>;
 
 pub async fn handle(app: &App, who: &Principal, path: &str, query: &str) -> HostResponse {
     let caller = Caller::Holder(who.clone());
@@ -50,10 +51,10 @@ pub async fn handle(app: &App, who: &Principal, path: &str, query: &str) -> Host
         _ => Err(PageError::NotFound("No such page.".into())),
     };
     match outcome {
-        Ok((title, body)) => html(
+        Ok((title, body)) => html_response(
             StatusCode::OK,
             true,
-            page_with(&title, Nav::Researcher, "", &body),
+            page(&title, Nav::Researcher, None, body),
         ),
         Err(e) => error_page(&e),
     }
@@ -67,11 +68,11 @@ fn error_page(e: &PageError) -> HostResponse {
             StatusCode::INTERNAL_SERVER_ERROR
         }
     };
-    let body = format!("<p class=\"error\">{}</p>", esc(&e.to_string()));
-    html(
+    let body = html! { p.error { (e.to_string()) } };
+    html_response(
         status,
         true,
-        page_with("Not available", Nav::Researcher, "", &body),
+        page("Not available", Nav::Researcher, None, body),
     )
 }
 
@@ -91,7 +92,7 @@ fn download(desk: &StudyService, who: &Caller, run_id: &str, file: &str) -> Host
         return error_page(&e);
     }
     crate::api::result_file(desk, run_id, file)
-        .unwrap_or_else(|e| error_page(&PageError::Table(format!("{e:#}"))))
+        .unwrap_or_else(|e| error_page(&PageError::Table(with_causes(&e))))
 }
 
 fn redacted_cells(run: &ResearcherRun) -> String {
@@ -100,15 +101,18 @@ fn redacted_cells(run: &ResearcherRun) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-fn params(run: &ResearcherRun) -> String {
-    if run.params.is_empty() {
-        return "none".into();
+fn params(run: &ResearcherRun) -> Markup {
+    html! {
+        @if run.params.is_empty() {
+            "none"
+        }
+        @for (i, (k, v)) in run.params.iter().enumerate() {
+            @if i > 0 {
+                " "
+            }
+            code { (k) "=" (v) }
+        }
     }
-    run.params
-        .iter()
-        .map(|(k, v)| format!("<code>{}={}</code>", esc(k), esc(v)))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn list(desk: &StudyService, who: &Principal, caller: &Caller, query: &str) -> Page {
@@ -126,46 +130,55 @@ fn list(desk: &StudyService, who: &Principal, caller: &Caller, query: &str) -> P
         other => other?,
     };
     let runs: Vec<ResearcherRun> = page.runs.iter().map(|r| r.for_researcher()).collect();
-    let mut body = format!(
-        "<p>Logged in as <code id=\"holder\">{}</code>. Runs of the studies you own, newest \
-         first. A run is started with <code>POST /api/studies/&lt;id&gt;/runs</code> or \
-         <code>carrel study run &lt;id&gt; --by {}</code>.</p>",
-        esc(&caller.actor()),
-        esc(&who.token_id)
-    );
-    if runs.is_empty() {
-        body.push_str("<p id=\"no-runs\">No run yet.</p>");
-        return Ok(("My runs".into(), body));
-    }
-    body.push_str(
-        "<table id=\"runs\"><thead><tr><th>Run</th><th>Study</th><th>Started</th><th>Status</th>\
-         <th>Parameters</th><th>By</th><th>Rows released</th><th>Cells redacted</th></tr></thead><tbody>",
-    );
-    for run in &runs {
-        let _ = write!(
-            body,
-            "<tr class=\"run\"><td class=\"nowrap\"><a class=\"run-link\" href=\"/results/{}\">{}</a></td>\
-             <td class=\"nowrap\">{}</td><td class=\"nowrap\">{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            url_encode(&run.run_id),
-            esc(&run.run_id),
-            esc(&run.study),
-            esc(&when(&run.started_at)),
-            tag(run.status.as_str()),
-            params(run),
-            esc(&run.actor),
-            run.rows_released,
-            redacted_cells(run),
-        );
-    }
-    body.push_str("</tbody></table>");
-    if let Some(next) = &page.next_after {
-        let _ = write!(
-            body,
-            "<nav class=\"pages\"><a id=\"page-older\" href=\"/results?after={}\">Older runs</a></nav>",
-            url_encode(next)
-        );
-    }
+    let body = html! {
+        p {
+            "Logged in as " code #holder { (caller.actor()) }
+            ". Runs of the studies you own, newest first. A run is started with "
+            code { "POST /api/studies/<id>/runs" } " or "
+            code { "carrel study run <id> --by " (who.token_id) } "."
+        }
+        @if runs.is_empty() {
+            p #no-runs { "No run yet." }
+        } @else {
+            table #runs {
+                thead {
+                    tr {
+                        th { "Run" }
+                        th { "Study" }
+                        th { "Started" }
+                        th { "Status" }
+                        th { "Parameters" }
+                        th { "By" }
+                        th { "Rows released" }
+                        th { "Cells redacted" }
+                    }
+                }
+                tbody {
+                    @for run in &runs {
+                        tr.run {
+                            td.nowrap {
+                                a.run-link href={ "/results/" (url_encode(&run.run_id)) } {
+                                    (run.run_id)
+                                }
+                            }
+                            td.nowrap { (run.study) }
+                            td.nowrap { (when(&run.started_at)) }
+                            td { (tag(run.status.as_str())) }
+                            td { (params(run)) }
+                            td { (run.actor) }
+                            td.num { (run.rows_released) }
+                            td.num { (redacted_cells(run)) }
+                        }
+                    }
+                }
+            }
+            @if let Some(next) = &page.next_after {
+                nav.pages {
+                    a #page-older href={ "/results?after=" (url_encode(next)) } { "Older runs" }
+                }
+            }
+        }
+    };
     Ok(("My runs".into(), body))
 }
 
@@ -195,36 +208,30 @@ fn run_page(desk: &StudyService, who: &Caller, run_id: &str, query: &str) -> Pag
         .unwrap_or_else(|| "not the latest submission of this study".into());
     let title = spec.map(|s| s.tool.title.as_str()).unwrap_or("");
     let redactions = Redactions::of(&run.disclosure);
-    let rows: [(&str, &str, String); 12] = [
-        (
-            "study",
-            "Study",
-            format!("<code>{}</code> {}", esc(&run.study), esc(title)),
-        ),
+    let rows: [(&str, &str, Markup); 12] = [
+        ("study", "Study", html! { code { (run.study) } " " (title) }),
         (
             "status",
             "Status",
-            format!(
-                "{} {}",
-                tag(run.status.as_str()),
-                esc(run.researcher_error.as_deref().unwrap_or(""))
-            ),
+            html! {
+                (tag(run.status.as_str())) " " (run.researcher_error.as_deref().unwrap_or(""))
+            },
         ),
-        (
-            "actor",
-            "Run by",
-            format!("<code>{}</code>", esc(&run.actor)),
-        ),
-        ("started", "Started", esc(&when(&run.started_at))),
+        ("actor", "Run by", html! { code { (run.actor) } }),
+        ("started", "Started", html! { (when(&run.started_at)) }),
         (
             "duration",
             "Took",
-            esc(&duration_text(run.duration_seconds)),
+            html! { (duration_text(run.duration_seconds)) },
         ),
         ("params", "Parameters", params(&run)),
-        ("released", "Rows released", run.rows_released.to_string()),
-        ("redacted", "Cells redacted", redacted_cells(&run)),
-        ("approval", "Approved", esc(&approval)),
+        ("released", "Rows released", html! { (run.rows_released) }),
+        (
+            "redacted",
+            "Cells redacted",
+            html! { (redacted_cells(&run)) },
+        ),
+        ("approval", "Approved", html! { (approval) }),
         ("wasm", "Binary (wasm) sha256", hash(&run.wasm_sha256)),
         (
             "manifest",
@@ -237,87 +244,101 @@ fn run_page(desk: &StudyService, who: &Caller, run_id: &str, query: &str) -> Pag
             hash(run.output_sha256.as_deref().unwrap_or("-")),
         ),
     ];
-    let mut body = String::from("<table id=\"run-summary\"><tbody>");
-    for (id, name, value) in rows {
-        let _ = write!(
-            body,
-            "<tr id=\"run-{id}\"><th>{name}</th><td>{value}</td></tr>"
-        );
-    }
-    body.push_str("</tbody></table>");
+    let summary = html! {
+        table #run-summary {
+            tbody {
+                @for (id, name, value) in rows {
+                    tr id={ "run-" (id) } {
+                        th { (name) }
+                        td { (value) }
+                    }
+                }
+            }
+        }
+    };
+    let page_title = format!("{}: {}", run.study, run.run_id);
     let Some(ipc) = desk.registry.result(&run.run_id)? else {
-        body.push_str("<p id=\"no-table\">This run released no table.</p>");
-        return Ok((format!("{}: {}", run.study, run.run_id), body));
+        let body = html! {
+            (summary)
+            p #no-table { "This run released no table." }
+        };
+        return Ok((page_title, body));
     };
     let id = url_encode(&run.run_id);
-    let _ = write!(
-        body,
-        "<h2>Downloads</h2><p id=\"downloads\"><a id=\"download-csv\" href=\"/results/{id}/result.csv\" \
-         download=\"{name}.csv\">CSV</a> (a redacted cell is empty) · <a id=\"download-arrow\" \
-         href=\"/results/{id}/result.arrow\" download=\"{name}.arrow\">Arrow IPC</a> (a redacted \
-         cell is null; the columns keep their <code>carrel.*</code> metadata). Scripts get the \
-         same files with a bearer token at <code>/api/runs/{name}/result.csv</code> and \
-         <code>/api/runs/{name}/result.arrow</code>.</p>",
-        name = esc(&run.run_id)
-    );
-    body.push_str(&super::model_charts::section(
-        &run.run_id,
-        &run.model_report,
-    ));
+    let name = &run.run_id;
+    let downloads = html! {
+        h2 { "Downloads" }
+        p #downloads {
+            a #download-csv href={ "/results/" (id) "/result.csv" } download={ (name) ".csv" } {
+                "CSV"
+            }
+            " (a redacted cell is empty) · "
+            a #download-arrow href={ "/results/" (id) "/result.arrow" } download={ (name) ".arrow" } {
+                "Arrow IPC"
+            }
+            " (a redacted cell is null; the columns keep their "
+            code { "carrel.*" }
+            " metadata). Scripts get the same files with a bearer token at "
+            code { "/api/runs/" (name) "/result.csv" }
+            " and "
+            code { "/api/runs/" (name) "/result.arrow" }
+            "."
+        }
+        (super::model_charts::section(&run.run_id, &run.model_report))
+    };
     let batches = carrel_pseudonym::from_ipc(&ipc).map_err(|e| PageError::Table(e.to_string()))?;
     let Some(schema) = batches.first().map(|b| b.schema()) else {
-        body.push_str("<p id=\"no-table\">The released table has no rows.</p>");
-        return Ok((format!("{}: {}", run.study, run.run_id), body));
+        let body = html! {
+            (summary)
+            (downloads)
+            p #no-table { "The released table has no rows." }
+        };
+        return Ok((page_title, body));
     };
     let table = arrow_select::concat::concat_batches(&schema, &batches)
         .map_err(|e| PageError::Table(e.to_string()))?;
     let charts = curves::charts(&table);
-    if !charts.is_empty() {
-        body.push_str(
-            "<h2>Curves</h2><p class=\"note\">A gap in a line is a week whose share is unknown: a \
-             cell behind it is redacted, or no consultation was coded.</p><div id=\"curves\">",
-        );
-        for chart in &charts {
-            body.push_str(&curves::svg(chart));
-        }
-        body.push_str("</div>");
-    }
     let page_no: usize = field(&parse_form(query), "page")
         .and_then(|p| p.parse().ok())
         .unwrap_or(1);
-    let _ = write!(
-        body,
-        "<h2>Released table</h2>{}",
-        result_table::legend(policy, &redactions.unwrap_or_default())
-    );
-    let mut rendered = String::new();
-    let pages = result_table::render(&table, page_no, &mut rendered);
+    let (rendered, pages) = result_table::render(&table, page_no);
     let page_no = page_no.clamp(1, pages);
-    let _ = write!(
-        body,
-        "<p id=\"table-summary\">{} rows; page {page_no} of {pages}, {} rows a page.</p>{rendered}",
-        table.num_rows(),
-        result_table::ROWS_PER_PAGE
-    );
-    if pages > 1 {
-        body.push_str("<nav class=\"pages\">");
-        if page_no > 1 {
-            let _ = write!(
-                body,
-                "<a id=\"page-previous\" href=\"/results/{id}?page={}\">Previous</a>",
-                page_no - 1
-            );
+    let body = html! {
+        (summary)
+        (downloads)
+        @if !charts.is_empty() {
+            h2 { "Curves" }
+            p.note {
+                "A gap in a line is a week whose share is unknown: a cell behind it is \
+                 redacted, or no consultation was coded."
+            }
+            div #curves {
+                @for chart in &charts {
+                    (curves::svg(chart))
+                }
+            }
         }
-        if page_no < pages {
-            let _ = write!(
-                body,
-                "<a id=\"page-next\" href=\"/results/{id}?page={}\">Next</a>",
-                page_no + 1
-            );
+        h2 { "Released table" }
+        (result_table::legend(policy, &redactions.unwrap_or_default()))
+        p #table-summary {
+            (table.num_rows()) " rows; page " (page_no) " of " (pages) ", "
+            (result_table::ROWS_PER_PAGE) " rows a page."
         }
-        body.push_str("</nav>");
-    }
-    Ok((format!("{}: {}", run.study, run.run_id), body))
+        (rendered)
+        @if pages > 1 {
+            nav.pages {
+                @if page_no > 1 {
+                    a #page-previous href={ "/results/" (id) "?page=" (page_no - 1) } {
+                        "Previous"
+                    }
+                }
+                @if page_no < pages {
+                    a #page-next href={ "/results/" (id) "?page=" (page_no + 1) } { "Next" }
+                }
+            }
+        }
+    };
+    Ok((page_title, body))
 }
 
 /// An RFC 3339 UTC time to the second: `2026-03-01 10:00:00 UTC`.
@@ -328,6 +349,6 @@ fn when(time: &str) -> String {
     }
 }
 
-fn hash(text: &str) -> String {
-    format!("<span class=\"hash\">{}</span>", esc(text))
+fn hash(text: &str) -> Markup {
+    html! { span.hash { (text) } }
 }

@@ -13,15 +13,18 @@
 //! Refused logins are audited as `auth.failed` (by [`carrel_warehouse::authn`]), logins as
 //! `auth.login` and logouts as `auth.logout`, each with a reference to the session.
 
-use super::html::{esc, field, html, page, parse_form, redirect};
+use super::html::{Nav, field, html_response, page, parse_form, redirect};
 use carrel_runtime::request_body::{BodyError, read_body};
 use carrel_runtime::responses::HostResponse;
 use carrel_vault::{AuditAction, AuditEvent};
 use carrel_warehouse::app::{App, Warehouse};
 use carrel_warehouse::sessions::{NoSession, Session};
 use carrel_warehouse::tokens::{Principal, Role};
+use cookie::time::Duration;
+use cookie::{Cookie, SameSite};
 use http::{HeaderMap, StatusCode, header};
 use hyper::body::Incoming;
+use maud::html;
 use std::net::IpAddr;
 
 /// Largest login form accepted.
@@ -120,15 +123,15 @@ pub fn cross_site(headers: &HeaderMap) -> Option<&'static str> {
 }
 
 /// The value of the cookie `name` in the request, if any.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, value)| *n == name && !value.is_empty())
-        .map(|(_, value)| value)
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name && !c.value().is_empty())
+        .and_then(|c| c.value_raw())
 }
 
 fn warehouse(app: &App) -> &Warehouse {
@@ -152,13 +155,20 @@ impl Realm {
         format!("{}/logout", self.base)
     }
 
-    fn clear_cookie(&self, client: Client) -> String {
-        format!(
-            "{}=; Path={}; HttpOnly; SameSite=Strict; Max-Age=0{}",
-            self.cookie,
-            self.base,
-            if client.secure { "; Secure" } else { "" }
-        )
+    /// The session cookie: `HttpOnly`, `SameSite=Strict`, on the realm's path only, and
+    /// `Secure` unless the client is on loopback over plain HTTP.
+    fn session_cookie(&self, value: String, max_age: Duration, client: Client) -> Cookie<'static> {
+        Cookie::build((self.cookie, value))
+            .path(self.base)
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .max_age(max_age)
+            .secure(client.secure)
+            .build()
+    }
+
+    fn clear_cookie(&self, client: Client) -> Cookie<'static> {
+        self.session_cookie(String::new(), Duration::ZERO, client)
     }
 
     /// Ends the session of the request, audited, and goes back to the login form.
@@ -167,7 +177,8 @@ impl Realm {
             return self.refuse_cross_site(app, client, &self.logout_path(), why);
         }
         let w = warehouse(app);
-        if let Some(session) = cookie(headers, self.cookie).and_then(|id| w.sessions.end(id)) {
+        if let Some(session) = cookie_value(headers, self.cookie).and_then(|id| w.sessions.end(id))
+        {
             let actor = match w.tokens.get(&session.token_id) {
                 Ok(token) => token.principal().actor(),
                 Err(_) => format!("token:{}", session.token_id),
@@ -182,7 +193,7 @@ impl Realm {
                 .with_details(serde_json::json!({"session": session.reference})),
             );
         }
-        redirect(&self.login_path(), Some(&self.clear_cookie(client)))
+        redirect(&self.login_path(), Some(self.clear_cookie(client)))
     }
 
     /// The principal of a live session, checked against the token store: a revoked
@@ -234,7 +245,7 @@ impl Realm {
                 }
             });
         }
-        let Some(id) = cookie(headers, self.cookie) else {
+        let Some(id) = cookie_value(headers, self.cookie) else {
             return Err(Box::new(redirect(&self.login_path(), None)));
         };
         let w = warehouse(app);
@@ -257,25 +268,20 @@ impl Realm {
                     .count(client.address, &actor, reason, path, self.role.as_str());
                 Err(Box::new(redirect(
                     &self.login_path(),
-                    Some(&self.clear_cookie(client)),
+                    Some(self.clear_cookie(client)),
                 )))
             }
         }
     }
 
     fn forbidden(&self) -> HostResponse {
-        html(
+        let body = html! {
+            p.error { "This page is for " (self.who) "s; your token has another role." }
+        };
+        html_response(
             StatusCode::FORBIDDEN,
             true,
-            page(
-                "Forbidden",
-                false,
-                "",
-                &format!(
-                    "<p class=\"error\">This page is for {}s; your token has another role.</p>",
-                    self.who
-                ),
-            ),
+            page("Forbidden", Nav::Public, None, body),
         )
     }
 
@@ -290,29 +296,31 @@ impl Realm {
     }
 
     pub fn login_form(&self, status: StatusCode, message: Option<&str>) -> HostResponse {
-        let message = message
-            .map(|m| format!("<p class=\"error\" id=\"login-error\">{}</p>", esc(m)))
-            .unwrap_or_default();
         let mut role = self.who.to_owned();
         role[..1].make_ascii_uppercase();
-        html(
+        let body = html! {
+            @if let Some(message) = message {
+                p.error #login-error { (message) }
+            }
+            form method="post" action=(self.login_path()) #login {
+                p {
+                    label {
+                        (role) " token" br;
+                        input type="password" name="token" #token autocomplete="off" size="60" required;
+                    }
+                }
+                p { button type="submit" #login-submit { "Log in" } }
+            }
+            p.note {
+                "Logging in opens a session for these pages only, which ends when you log out, \
+                 after 8 hours, or when the token is revoked. The cookie holds the session, not \
+                 the token."
+            }
+        };
+        html_response(
             status,
             true,
-            page(
-                &format!("{role} login"),
-                false,
-                "",
-                &format!(
-                    "{message}<form method=\"post\" action=\"{}\" id=\"login\">\
-                     <p><label>{role} token<br><input type=\"password\" name=\"token\" id=\"token\" \
-                     autocomplete=\"off\" size=\"60\" required></label></p>\
-                     <p><button type=\"submit\" id=\"login-submit\">Log in</button></p></form>\
-                     <p class=\"note\">Logging in opens a session for these pages only, which ends \
-                     when you log out, after 8 hours, or when the token is revoked. The cookie \
-                     holds the session, not the token.</p>",
-                    self.login_path()
-                ),
-            ),
+            page(&format!("{role} login"), Nav::Public, None, body),
         )
     }
 
@@ -370,16 +378,8 @@ impl Realm {
                         "lifetime_seconds": w.sessions.lifetime().as_secs(),
                     })),
                 );
-                redirect(
-                    self.base,
-                    Some(&format!(
-                        "{}={id}; Path={}; HttpOnly; SameSite=Strict; Max-Age={}{}",
-                        self.cookie,
-                        self.base,
-                        w.sessions.lifetime().as_secs(),
-                        if client.secure { "; Secure" } else { "" }
-                    )),
-                )
+                let lifetime = Duration::seconds(w.sessions.lifetime().as_secs() as i64);
+                redirect(self.base, Some(self.session_cookie(id, lifetime, client)))
             }
             Err(refusal) => {
                 let status = refusal.status();
@@ -430,6 +430,31 @@ mod tests {
             None
         );
         assert!(cross_site(&headers(&[host, ("sec-fetch-site", "same-site")])).is_some());
+    }
+
+    #[test]
+    fn the_session_cookie_is_http_only_strict_and_scoped_to_its_realm() {
+        let client = |secure| Client {
+            address: "127.0.0.1".parse().unwrap(),
+            secure,
+        };
+        let cookie = AUDITOR
+            .session_cookie("abc".into(), Duration::hours(8), client(true))
+            .to_string();
+        assert_eq!(
+            cookie,
+            "carrel_audit=abc; HttpOnly; SameSite=Strict; Secure; Path=/audit; Max-Age=28800"
+        );
+        let cleared = RESEARCHER.clear_cookie(client(false)).to_string();
+        assert_eq!(
+            cleared,
+            "carrel_results=; HttpOnly; SameSite=Strict; Path=/results; Max-Age=0"
+        );
+        let mut request = HeaderMap::new();
+        request.append(header::COOKIE, "a=1; carrel_audit=s1d".parse().unwrap());
+        request.append(header::COOKIE, "carrel_results=".parse().unwrap());
+        assert_eq!(cookie_value(&request, "carrel_audit"), Some("s1d"));
+        assert_eq!(cookie_value(&request, "carrel_results"), None);
     }
 
     #[test]

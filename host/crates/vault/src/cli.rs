@@ -18,9 +18,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
-
 use crate::audit::{AuditLog, VerifyReport};
+use crate::error::VaultError;
 use crate::master_key::{MasterKeyEnv, init_master_key};
 use crate::rotation::RotationProgress;
 use crate::segment_check::{SegmentCheckProgress, check_stored_segments};
@@ -28,6 +27,21 @@ use crate::store::Vault;
 
 /// Actor recorded in the audit log for operator commands.
 pub const OPERATOR_ACTOR: &str = "operator";
+
+/// Why `carrel keys …` or `carrel audit …` stopped before it could say OK or FAILED.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("opening the audit log in {}", dir.display())]
+    OpenAuditLog {
+        dir: std::path::PathBuf,
+        #[source]
+        source: Box<VaultError>,
+    },
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error("cannot write the command's output")]
+    Output(#[from] std::io::Error),
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
 pub enum KeysCommand {
@@ -45,7 +59,7 @@ pub enum KeysCommand {
 
 impl KeysCommand {
     /// Runs the command with `CARREL_MASTER_KEY` from the process environment.
-    pub fn run(self, state_dir: &Path, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    pub fn run(self, state_dir: &Path, out: &mut impl Write) -> Result<ExitCode, CommandError> {
         self.run_with_env(state_dir, &MasterKeyEnv::from_process(), out)
     }
 
@@ -54,7 +68,7 @@ impl KeysCommand {
         state_dir: &Path,
         env: &MasterKeyEnv,
         out: &mut impl Write,
-    ) -> anyhow::Result<ExitCode> {
+    ) -> Result<ExitCode, CommandError> {
         self.run_with_progress(state_dir, env, out, &mut |_| {})
     }
 
@@ -66,7 +80,7 @@ impl KeysCommand {
         env: &MasterKeyEnv,
         out: &mut impl Write,
         progress: &mut dyn FnMut(RotationProgress),
-    ) -> anyhow::Result<ExitCode> {
+    ) -> Result<ExitCode, CommandError> {
         match self {
             Self::Init => {
                 let report = init_master_key(state_dir, env, OPERATOR_ACTOR)?;
@@ -152,7 +166,7 @@ pub enum AuditCommand {
 
 impl AuditCommand {
     /// Needs no master key: auditors verify without being able to read data.
-    pub fn run(self, state_dir: &Path, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    pub fn run(self, state_dir: &Path, out: &mut impl Write) -> Result<ExitCode, CommandError> {
         self.run_with_progress(state_dir, out, &mut |_| {})
     }
 
@@ -163,9 +177,11 @@ impl AuditCommand {
         state_dir: &Path,
         out: &mut impl Write,
         progress: &mut dyn FnMut(SegmentCheckProgress),
-    ) -> anyhow::Result<ExitCode> {
-        let log = AuditLog::open(state_dir)
-            .with_context(|| format!("opening the audit log in {}", state_dir.display()))?;
+    ) -> Result<ExitCode, CommandError> {
+        let log = AuditLog::open(state_dir).map_err(|source| CommandError::OpenAuditLog {
+            dir: state_dir.to_owned(),
+            source: Box::new(source),
+        })?;
         match self {
             Self::Verify { segments } => {
                 let mut code = match log.verify()? {

@@ -208,5 +208,12 @@ fn audit_commands_on_a_directory_without_a_catalog_fail_clearly() {
     let error = AuditCommand::Verify { segments: false }
         .run(dir.path(), &mut Vec::new())
         .unwrap_err();
-    assert!(format!("{error:#}").contains("no catalog"), "{error:#}");
+    assert!(
+        error
+            .to_string()
+            .contains(&dir.path().display().to_string())
+    );
+    // The cause says why: the binary prints the whole chain.
+    let cause = std::error::Error::source(&error).expect("the error keeps its cause");
+    assert!(cause.to_string().contains("no catalog"), "{error}: {cause}");
 }

@@ -12,9 +12,9 @@ mod access;
 mod new;
 mod print;
 
+use crate::cli::table_print::print_table;
 use access::{OwnersCommand, auditor, owners, recorded_as, researcher};
 use anyhow::{Context, anyhow, bail};
-use carrel::table_print::print_table;
 use carrel_vault::{AuditLog, MasterKeyEnv, Vault};
 use carrel_warehouse::progress::Progress;
 use carrel_warehouse::study::metadata::{terminal_json, terminal_lines, terminal_safe};

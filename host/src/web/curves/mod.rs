@@ -334,7 +334,7 @@ mod tests {
         assert_eq!(chart.series[0].points, [Some(0.1), None, Some(0.2)]);
         assert_eq!(chart.series[1].points, [None, None, Some(0.1)]);
 
-        let svg = svg(chart);
+        let svg = svg(chart).into_string();
         assert_eq!(svg.matches("<path class=\"series\"").count(), 2);
         // North: two subpaths (a gap, not a zero), each alone between gaps: a short dash.
         let north = svg.split("data-series=\"north\" d=\"").nth(1).unwrap();
@@ -399,14 +399,15 @@ mod tests {
         assert_eq!(charts[0].series.len(), 1);
         assert_eq!(charts[0].series[0].name, "all");
         assert_eq!(charts[0].title, "Weekly cases_share = cases / coded");
-        assert_eq!(svg(&charts[0]).matches("<path class=\"series\"").count(), 1);
-        assert!(!svg(&charts[0]).contains("no-point"));
+        let drawn = svg(&charts[0]).into_string();
+        assert_eq!(drawn.matches("<path class=\"series\"").count(), 1);
+        assert!(!drawn.contains("no-point"));
         // Every point redacted: still one (empty) line per series, and a word why.
         let hidden = table(&[
             ("2024-W01", "north", Some(100), None),
             ("2024-W01", "south", None, Some(2)),
         ]);
-        let drawn = svg(&super::charts(&hidden)[0]);
+        let drawn = svg(&super::charts(&hidden)[0]).into_string();
         assert_eq!(drawn.matches("<path class=\"series\"").count(), 2);
         assert_eq!(drawn.matches(" d=\"\"").count(), 2);
         assert!(drawn.contains("class=\"no-point\""), "{drawn}");

@@ -2,7 +2,7 @@
 //! readable as it is (title, axes with week labels and percentages, legend).
 
 use super::Chart;
-use crate::web::html::esc;
+use maud::{Markup, html};
 use std::fmt::Write;
 
 /// Distinct colours for up to 20 lines; beyond, they repeat dashed.
@@ -51,7 +51,7 @@ fn percent(value: f64, step: f64) -> String {
 /// The chart as an inline SVG element: title, axes with week labels and percentages, one
 /// `<path class="series">` per series (gaps where a point is unknown; a point alone
 /// between gaps is a short dash) and a legend.
-pub fn svg(chart: &Chart) -> String {
+pub fn svg(chart: &Chart) -> Markup {
     let legend_height = chart.series.len() as f64 * LEGEND_ROW;
     let height = TOP + PLOT_HEIGHT.max(legend_height) + 56.0;
     let right = WIDTH - LEGEND_WIDTH;
@@ -71,106 +71,78 @@ pub fn svg(chart: &Chart) -> String {
         .fold(0.0f64, |m, &v| m.max(v));
     let (top_value, step) = y_scale(max);
     let y = |v: f64| bottom - PLOT_HEIGHT * v / top_value;
-
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "<svg class=\"curves\" id=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" \
-         aria-labelledby=\"{id}-title\" viewBox=\"0 0 {WIDTH} {height}\" width=\"{WIDTH}\" height=\"{height}\" \
-         font-family=\"system-ui,sans-serif\" font-size=\"11\">\
-         <title id=\"{id}-title\">{title}</title>\
-         <desc>Share per ISO week; a gap is a week whose share is unknown (a redacted cell, or no coded consultation).</desc>\
-         <rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\
-         <text class=\"chart-title\" x=\"{LEFT}\" y=\"22\" font-size=\"14\" font-weight=\"600\">{title}</text>",
-        id = esc(&chart.id),
-        title = esc(&chart.title),
-    );
-    // Horizontal grid lines with their percentages.
+    let one = |v: f64| format!("{v:.1}");
+    // The values of the horizontal grid lines.
+    let mut grid = Vec::new();
     let mut value = 0.0;
     while value <= top_value + step / 2.0 {
-        let at = y(value);
-        let _ = write!(
-            out,
-            "<line x1=\"{LEFT}\" x2=\"{right:.1}\" y1=\"{at:.1}\" y2=\"{at:.1}\" stroke=\"#e5e7eb\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#374151\">{}</text>",
-            LEFT - 6.0,
-            at + 4.0,
-            percent(value, step)
-        );
+        grid.push(value);
         value += step;
     }
-    let _ = write!(
-        out,
-        "<line class=\"axis\" x1=\"{LEFT}\" x2=\"{right:.1}\" y1=\"{bottom}\" y2=\"{bottom}\" stroke=\"#374151\"/>\
-         <line class=\"axis\" x1=\"{LEFT}\" x2=\"{LEFT}\" y1=\"{TOP}\" y2=\"{bottom}\" stroke=\"#374151\"/>"
-    );
     // A tick per week, a label every few weeks so that labels never overlap.
     let every = n.div_ceil(9).max(1);
-    for (i, week) in chart.weeks.iter().enumerate() {
-        let at = x(i);
-        let long = i % every == 0;
-        let _ = write!(
-            out,
-            "<line x1=\"{at:.1}\" x2=\"{at:.1}\" y1=\"{bottom}\" y2=\"{:.1}\" stroke=\"#374151\"/>",
-            bottom + if long { 5.0 } else { 2.5 }
-        );
-        if long {
-            let _ = write!(
-                out,
-                "<text class=\"week\" x=\"{at:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#374151\">{}</text>",
-                bottom + 18.0,
-                esc(week)
-            );
-        }
-    }
-    let _ = write!(
-        out,
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#374151\">ISO week</text>",
-        (LEFT + right) / 2.0,
-        bottom + 38.0
-    );
-    if chart
+    let empty = chart
         .series
         .iter()
-        .all(|s| s.points.iter().all(Option::is_none))
-    {
-        // An empty plot would look broken: say why it is empty.
-        let _ = write!(
-            out,
-            "<text class=\"no-point\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#6b7280\">\
-             No point is known: each one includes a redacted cell.</text>",
-            (LEFT + right) / 2.0,
-            TOP + PLOT_HEIGHT / 2.0
-        );
+        .all(|s| s.points.iter().all(Option::is_none));
+    html! {
+        svg class="curves" id=(chart.id) xmlns="http://www.w3.org/2000/svg" role="img"
+            aria-labelledby={ (chart.id) "-title" } viewBox={ "0 0 " (WIDTH) " " (height) }
+            width=(WIDTH) height=(height) font-family="system-ui,sans-serif" font-size="11" {
+            title id={ (chart.id) "-title" } { (chart.title) }
+            desc {
+                "Share per ISO week; a gap is a week whose share is unknown (a redacted cell, \
+                 or no coded consultation)."
+            }
+            rect width="100%" height="100%" fill="#fff" {}
+            text class="chart-title" x=(LEFT) y="22" font-size="14" font-weight="600" {
+                (chart.title)
+            }
+            // Horizontal grid lines with their percentages.
+            @for value in grid {
+                line x1=(LEFT) x2=(one(right)) y1=(one(y(value))) y2=(one(y(value)))
+                    stroke="#e5e7eb" {}
+                text x=(one(LEFT - 6.0)) y=(one(y(value) + 4.0)) text-anchor="end"
+                    fill="#374151" { (percent(value, step)) }
+            }
+            line class="axis" x1=(LEFT) x2=(one(right)) y1=(bottom) y2=(bottom)
+                stroke="#374151" {}
+            line class="axis" x1=(LEFT) x2=(LEFT) y1=(TOP) y2=(bottom) stroke="#374151" {}
+            @for (i, week) in chart.weeks.iter().enumerate() {
+                @let long = i % every == 0;
+                line x1=(one(x(i))) x2=(one(x(i))) y1=(bottom)
+                    y2=(one(bottom + if long { 5.0 } else { 2.5 })) stroke="#374151" {}
+                @if long {
+                    text class="week" x=(one(x(i))) y=(one(bottom + 18.0)) text-anchor="middle"
+                        fill="#374151" { (week) }
+                }
+            }
+            text x=(one((LEFT + right) / 2.0)) y=(one(bottom + 38.0)) text-anchor="middle"
+                fill="#374151" { "ISO week" }
+            @if empty {
+                // An empty plot would look broken: say why it is empty.
+                text class="no-point" x=(one((LEFT + right) / 2.0))
+                    y=(one(TOP + PLOT_HEIGHT / 2.0)) text-anchor="middle" fill="#6b7280" {
+                    "No point is known: each one includes a redacted cell."
+                }
+            }
+            @for (i, series) in chart.series.iter().enumerate() {
+                @let colour = PALETTE[i % PALETTE.len()];
+                @let dash = (i >= PALETTE.len()).then_some("6 3");
+                @let row = TOP + 4.0 + i as f64 * LEGEND_ROW;
+                @let lx = right + 16.0;
+                path class="series" data-series=(series.name)
+                    d=(path_data(&series.points, &x, &y)) fill="none" stroke=(colour)
+                    stroke-width="2" stroke-linejoin="round" stroke-linecap="round"
+                    stroke-dasharray=[dash] {}
+                g class="legend-entry" {
+                    line x1=(one(lx)) x2=(one(lx + 22.0)) y1=(one(row)) y2=(one(row))
+                        stroke=(colour) stroke-width="3" stroke-dasharray=[dash] {}
+                    text x=(one(lx + 28.0)) y=(one(row + 4.0)) { (series.name) }
+                }
+            }
+        }
     }
-    for (i, series) in chart.series.iter().enumerate() {
-        let colour = PALETTE[i % PALETTE.len()];
-        let dash = if i >= PALETTE.len() {
-            " stroke-dasharray=\"6 3\""
-        } else {
-            ""
-        };
-        let _ = write!(
-            out,
-            "<path class=\"series\" data-series=\"{}\" d=\"{}\" fill=\"none\" stroke=\"{colour}\" \
-             stroke-width=\"2\" stroke-linejoin=\"round\" stroke-linecap=\"round\"{dash}/>",
-            esc(&series.name),
-            path_data(&series.points, &x, &y)
-        );
-        let row = TOP + 4.0 + i as f64 * LEGEND_ROW;
-        let lx = right + 16.0;
-        let _ = write!(
-            out,
-            "<g class=\"legend-entry\"><line x1=\"{lx:.1}\" x2=\"{:.1}\" y1=\"{row:.1}\" y2=\"{row:.1}\" \
-             stroke=\"{colour}\" stroke-width=\"3\"{dash}/><text x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",
-            lx + 22.0,
-            lx + 28.0,
-            row + 4.0,
-            esc(&series.name),
-        );
-    }
-    out.push_str("</svg>");
-    out
 }
 
 /// `M x y L x y …`, starting a new subpath after each gap; a point alone between gaps is

@@ -6,19 +6,61 @@
 //! The signed message is the UTF-8 text
 //! `carrel-audit-checkpoint v1\nseq <seq>\nhash <hash>\ntime <time>\n`.
 
-use anyhow::Context;
 use carrel_vault::audit::{AuditHead, GENESIS_PREV_HASH};
-use carrel_vault::{AuditAction, AuditEvent, AuditLog, VerifyReport};
+use carrel_vault::{AuditAction, AuditEvent, AuditLog, VaultError, VerifyReport};
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
-use std::path::Path;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
 
 /// The key file in the state directory: a PKCS#8 v2 Ed25519 key, mode 0600.
 pub const SIGNING_KEY_FILE: &str = "audit-signing.key";
 pub const FORMAT: &str = "carrel-audit-checkpoint";
 pub const FORMAT_VERSION: u32 = 1;
+
+/// Why a checkpoint could not be made or checked (a checkpoint that does not hold is not an
+/// error: [`check`] says why it fails).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{} is not an Ed25519 PKCS#8 key: {reason}", path.display())]
+    NotAKey { path: PathBuf, reason: String },
+    #[error("cannot read {}", path.display())]
+    ReadKey {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create {}", path.display())]
+    CreateKey {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot generate an Ed25519 key")]
+    GenerateKey,
+    #[error("the signing key {} vanished after another process created it", path.display())]
+    KeyVanished { path: PathBuf },
+    #[error("opening the audit log in {}", dir.display())]
+    OpenLog {
+        dir: PathBuf,
+        #[source]
+        source: Box<VaultError>,
+    },
+    #[error(transparent)]
+    Log(#[from] VaultError),
+    #[error("cannot read {}", path.display())]
+    ReadCheckpoint {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a checkpoint printed by `carrel audit checkpoint`", path.display())]
+    NotACheckpoint {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
 
 /// A signed audit head, as printed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,43 +117,53 @@ impl Checkpoint {
 }
 
 /// The host's signing key, if it was ever created.
-pub fn load_key(state_dir: &Path) -> anyhow::Result<Option<Ed25519KeyPair>> {
+pub fn load_key(state_dir: &Path) -> Result<Option<Ed25519KeyPair>, CheckpointError> {
     let path = state_dir.join(SIGNING_KEY_FILE);
     match std::fs::read(&path) {
-        Ok(bytes) => Ed25519KeyPair::from_pkcs8(&bytes)
-            .map(Some)
-            .map_err(|e| anyhow::anyhow!("{} is not an Ed25519 PKCS#8 key: {e}", path.display())),
+        Ok(bytes) => {
+            Ed25519KeyPair::from_pkcs8(&bytes)
+                .map(Some)
+                .map_err(|e| CheckpointError::NotAKey {
+                    path,
+                    reason: e.to_string(),
+                })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        Err(source) => Err(CheckpointError::ReadKey { path, source }),
     }
 }
 
 /// Loads the signing key, creating it (mode 0600, recorded in the audit log) on first use.
-fn load_or_create_key(state_dir: &Path, log: &AuditLog) -> anyhow::Result<Ed25519KeyPair> {
+fn load_or_create_key(state_dir: &Path, log: &AuditLog) -> Result<Ed25519KeyPair, CheckpointError> {
     if let Some(key) = load_key(state_dir)? {
         return Ok(key);
     }
     let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
-        .map_err(|_| anyhow::anyhow!("cannot generate an Ed25519 key"))?;
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| CheckpointError::GenerateKey)?;
     let path = state_dir.join(SIGNING_KEY_FILE);
+    let create_error = |source| CheckpointError::CreateKey {
+        path: path.clone(),
+        source,
+    };
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     match options.open(&path) {
         Ok(mut file) => {
-            file.write_all(pkcs8.as_ref())?;
-            file.sync_all()?;
+            file.write_all(pkcs8.as_ref()).map_err(create_error)?;
+            file.sync_all().map_err(create_error)?;
         }
         // Another process created it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return load_key(state_dir)?.context("the signing key vanished");
+            return load_key(state_dir)?.ok_or(CheckpointError::KeyVanished { path });
         }
-        Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
+        Err(source) => return Err(CheckpointError::CreateKey { path, source }),
     }
-    let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
-        .map_err(|e| anyhow::anyhow!("generated key rejected: {e}"))?;
+    let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|e| CheckpointError::NotAKey {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
     log.append(
         &AuditEvent::new(
             carrel_vault::cli::OPERATOR_ACTOR,
@@ -123,26 +175,29 @@ fn load_or_create_key(state_dir: &Path, log: &AuditLog) -> anyhow::Result<Ed2551
     Ok(key)
 }
 
-fn open_log(state_dir: &Path) -> anyhow::Result<AuditLog> {
-    AuditLog::open(state_dir)
-        .with_context(|| format!("opening the audit log in {}", state_dir.display()))
+fn open_log(state_dir: &Path) -> Result<AuditLog, CheckpointError> {
+    AuditLog::open(state_dir).map_err(|source| CheckpointError::OpenLog {
+        dir: state_dir.to_owned(),
+        source: Box::new(source),
+    })
 }
 
-/// Signs the current head and prints the checkpoint as JSON.
-pub fn create(state_dir: &Path, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+/// Signs the current head, creating the signing key on first use.
+pub fn create(state_dir: &Path) -> Result<Checkpoint, CheckpointError> {
     let log = open_log(state_dir)?;
     let key = load_or_create_key(state_dir, &log)?;
     let head = log.head()?;
     let time = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .expect("current UTC time formats as RFC 3339");
-    serde_json::to_writer_pretty(&mut *out, &Checkpoint::sign(&key, &head, &time))?;
-    writeln!(out)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(Checkpoint::sign(&key, &head, &time))
 }
 
 /// Why a checkpoint does not hold for this log; `Ok` says how far the log grew since.
-pub fn check(state_dir: &Path, checkpoint: &Checkpoint) -> anyhow::Result<Result<String, String>> {
+pub fn check(
+    state_dir: &Path,
+    checkpoint: &Checkpoint,
+) -> Result<Result<String, String>, CheckpointError> {
     if !checkpoint.signature_is_valid() {
         return Ok(Err(
             "the signature does not match the checkpoint: it was altered after signing, or is not an ed25519 carrel checkpoint".into(),
@@ -215,26 +270,16 @@ pub fn check(state_dir: &Path, checkpoint: &Checkpoint) -> anyhow::Result<Result
     }
 }
 
-/// `--verify FILE`: prints `OK: …` or `FAILED: …` and exits accordingly.
-pub fn verify(state_dir: &Path, file: &Path, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let checkpoint: Checkpoint = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{} is not a checkpoint printed by `carrel audit checkpoint`",
-            file.display()
-        )
+/// Reads a checkpoint file as `carrel audit checkpoint` printed it.
+pub fn read(file: &Path) -> Result<Checkpoint, CheckpointError> {
+    let text = std::fs::read_to_string(file).map_err(|source| CheckpointError::ReadCheckpoint {
+        path: file.to_owned(),
+        source,
     })?;
-    match check(state_dir, &checkpoint)? {
-        Ok(message) => {
-            writeln!(out, "OK: {message}")?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(problem) => {
-            writeln!(out, "FAILED: {problem}")?;
-            Ok(ExitCode::FAILURE)
-        }
-    }
+    serde_json::from_str(&text).map_err(|source| CheckpointError::NotACheckpoint {
+        path: file.to_owned(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -6,10 +6,11 @@ use super::report::{
     Finding, FindingKind, FitGrant, Grants, ImportView, IngestGrant, ModelGrant, Report,
     StudyGrant, TableGrant, WarehouseView,
 };
-use crate::carrel_settings::CarrelTool;
-use crate::manifest::{ComponentSource, FileMount, HttpRoute, LoadedManifest};
-use crate::study::registry::{StudyRegistry, Submission};
-use anyhow::Context;
+use crate::carrel_settings::{CarrelTool, CarrelToolError};
+use crate::manifest::{ComponentSource, FileMount, HttpRoute, LoadedManifest, ManifestError};
+use crate::study::manifest::StudyManifestError;
+use crate::study::registry::{RegistryError, StudyRegistry, Submission};
+use carrel_runtime::error::{BoxError, with_causes};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use wasmtime::component::Component;
@@ -48,6 +49,65 @@ impl ApprovalView {
     }
 }
 
+/// Why the capability report could not be built. A component that cannot be read is not
+/// one: the report names it as a finding.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("cannot read {}", path.display())]
+    ReadManifest {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no component `{id}` in {} (it has: {known})", manifest.display())]
+    UnknownComponent {
+        id: String,
+        manifest: PathBuf,
+        known: String,
+    },
+    #[error("reading the study register in {}", dir.display())]
+    OpenRegistry {
+        dir: PathBuf,
+        #[source]
+        source: Box<RegistryError>,
+    },
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("cannot configure the engine that reads components")]
+    Engine(#[source] BoxError),
+    #[error(transparent)]
+    Tool(#[from] CarrelToolError),
+    #[error("component `{0}` is a study without its study section")]
+    NoStudySection(String),
+    #[error(transparent)]
+    StudyManifest(#[from] StudyManifestError),
+    #[error("hashing the manifest section of study `{id}`")]
+    HashSection {
+        id: String,
+        #[source]
+        source: toml::de::Error,
+    },
+}
+
+/// Why a component's binary could not be read for the report.
+#[derive(Debug, thiserror::Error)]
+enum BinaryError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a component carrel can load", path.display())]
+    NotLoadable {
+        path: PathBuf,
+        #[source]
+        source: BoxError,
+    },
+}
+
 /// What to report on.
 #[derive(Debug, Clone)]
 pub struct ReportOptions {
@@ -60,17 +120,22 @@ pub struct ReportOptions {
 
 /// An engine able to load every component carrel runs. Only types are read, so code is
 /// compiled without optimisation.
-fn type_engine() -> anyhow::Result<wasmtime::Engine> {
+fn type_engine() -> Result<wasmtime::Engine, InspectError> {
     let mut config = wasmtime::Config::new();
     config.wasm_component_model(true);
     config.wasm_component_model_async(true);
     config.cranelift_opt_level(wasmtime::OptLevel::None);
-    Ok(wasmtime::Engine::new(&config)?)
+    wasmtime::Engine::new(&config).map_err(|e| InspectError::Engine(e.into()))
 }
 
-pub fn build(options: &ReportOptions) -> anyhow::Result<Report> {
+pub fn build(options: &ReportOptions) -> Result<Report, InspectError> {
     let manifest = crate::manifest::load(&options.manifest)?;
-    let manifest_text = std::fs::read_to_string(&options.manifest)?;
+    let manifest_text = std::fs::read_to_string(&options.manifest).map_err(|source| {
+        InspectError::ReadManifest {
+            path: options.manifest.clone(),
+            source,
+        }
+    })?;
     let ids: Vec<&String> = match &options.component {
         Some(id) => {
             let known = manifest.manifest.component.keys();
@@ -78,13 +143,10 @@ pub fn build(options: &ReportOptions) -> anyhow::Result<Report> {
                 .manifest
                 .component
                 .get_key_value(id)
-                .with_context(|| {
-                    let all: Vec<&str> = known.map(String::as_str).collect();
-                    format!(
-                        "no component `{id}` in {} (it has: {})",
-                        options.manifest.display(),
-                        all.join(", ")
-                    )
+                .ok_or_else(|| InspectError::UnknownComponent {
+                    id: id.clone(),
+                    manifest: options.manifest.clone(),
+                    known: known.map(String::as_str).collect::<Vec<_>>().join(", "),
                 })?;
             vec![id]
         }
@@ -94,14 +156,16 @@ pub fn build(options: &ReportOptions) -> anyhow::Result<Report> {
         .state_dir
         .clone()
         .unwrap_or_else(|| crate::state_dir::beside_loaded(&manifest));
-    let registry =
-        if state_dir.join(carrel_vault::CATALOG_FILE).is_file() {
-            Some(StudyRegistry::open(&state_dir).with_context(|| {
-                format!("reading the study register in {}", state_dir.display())
-            })?)
-        } else {
-            None
-        };
+    let registry = if state_dir.join(carrel_vault::CATALOG_FILE).is_file() {
+        Some(
+            StudyRegistry::open(&state_dir).map_err(|source| InspectError::OpenRegistry {
+                dir: state_dir.clone(),
+                source: Box::new(source),
+            })?,
+        )
+    } else {
+        None
+    };
     let engine = type_engine()?;
     let mut components = Vec::new();
     for id in ids {
@@ -109,7 +173,7 @@ pub fn build(options: &ReportOptions) -> anyhow::Result<Report> {
         if report.grants.study.is_some() {
             let mut tool = CarrelTool::of(id, &manifest.manifest.component[id].tool)?
                 .study
-                .context("a study without its section")?;
+                .ok_or_else(|| InspectError::NoStudySection(id.clone()))?;
             tool.validate(id)?;
             // Without its model file, the study has only its section to approve (and
             // cannot be submitted until the file is there).
@@ -121,7 +185,10 @@ pub fn build(options: &ReportOptions) -> anyhow::Result<Report> {
             ) {
                 Ok((approval, _)) => approval,
                 Err(_) => crate::study::manifest::manifest_section_sha256(&manifest_text, id)
-                    .context("hashing the study's manifest section")?,
+                    .map_err(|source| InspectError::HashSection {
+                        id: id.clone(),
+                        source,
+                    })?,
             };
             report.manifest_sha256 = Some(approval);
             if let Some(registry) = &registry {
@@ -162,7 +229,7 @@ pub fn build(options: &ReportOptions) -> anyhow::Result<Report> {
     })
 }
 
-fn grants(manifest: &LoadedManifest, id: &str) -> anyhow::Result<Grants> {
+fn grants(manifest: &LoadedManifest, id: &str) -> Result<Grants, InspectError> {
     let c = &manifest.manifest.component[id];
     let tool = CarrelTool::of(id, &c.tool)?;
     Ok(Grants {
@@ -297,7 +364,7 @@ fn component(
     manifest: &LoadedManifest,
     engine: &wasmtime::Engine,
     id: &str,
-) -> anyhow::Result<ComponentReport> {
+) -> Result<ComponentReport, InspectError> {
     let grants = grants(manifest, id)?;
     let mut report = ComponentReport {
         id: id.to_owned(),
@@ -333,7 +400,7 @@ fn component(
             }
             Err((sha256, e)) => {
                 report.sha256 = sha256;
-                problem = Some((FindingKind::Unreadable, format!("{e:#}")));
+                problem = Some((FindingKind::Unreadable, with_causes(&e)));
             }
         },
     }
@@ -357,17 +424,23 @@ type Read = (String, Vec<ImportView>, Vec<String>);
 fn read_component(
     engine: &wasmtime::Engine,
     path: &Path,
-) -> Result<Read, (Option<String>, anyhow::Error)> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read {}", path.display()))
-        .map_err(|e| (None, e))?;
+) -> Result<Read, (Option<String>, BinaryError)> {
+    let bytes = std::fs::read(path).map_err(|source| {
+        let path = path.to_owned();
+        (None, BinaryError::Read { path, source })
+    })?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
     // A wasip1 module is reported as the component carrel makes of it at load.
     let component = carrel_runtime::componentize::componentize_if_module(&bytes)
-        .map_err(anyhow::Error::from)
-        .and_then(|component| Component::new(engine, &component).map_err(anyhow::Error::from))
-        .with_context(|| format!("{} is not a component carrel can load", path.display()))
-        .map_err(|e| (Some(sha256.clone()), e))?;
+        .map_err(BoxError::from)
+        .and_then(|component| Component::new(engine, &component).map_err(BoxError::from))
+        .map_err(|source| {
+            let path = path.to_owned();
+            (
+                Some(sha256.clone()),
+                BinaryError::NotLoadable { path, source },
+            )
+        })?;
     let ty = component.component_type();
     let mut imports: Vec<ImportView> = ty
         .imports(engine)

@@ -6,16 +6,19 @@
 //! the weekly influenza-like-illness table and keeps serving. Everything it makes is kept
 //! (`<state>/demo/`), so running it again reuses it: no data is ingested twice.
 
-use crate::demo_runs::{instant, run_or_reuse};
-use crate::import::Payload;
-use crate::manifest::LoadedManifest;
+mod models;
+mod runs;
+
+use crate::cli::import::send::Payload;
 use anyhow::{Context, bail};
+use carrel::manifest::LoadedManifest;
 use carrel_runtime::server::{ServerOptions, serve, shutdown_signal};
 use carrel_vault::{MasterKeyEnv, VaultError};
 use carrel_warehouse::app::{App, AppOptions};
 use carrel_warehouse::study::registry::ApprovalState;
 use carrel_warehouse::study::{Caller, StudyService};
 use carrel_warehouse::tokens::{Role, TokenStore};
+use runs::{instant, run_or_reuse};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -51,8 +54,8 @@ pub const CREDENTIALS_FILE: &str = "credentials.txt";
 const INGESTED_FILE: &str = "ingested.json";
 const DATASET: &str = "consultations";
 /// The shipped studies the demo approves, and the runs it makes of them.
-const STUDIES: [&str; 3] = ["ili-weekly", "activity", crate::demo_models::MODEL_EVAL];
-const MODEL_FIT: &str = crate::demo_models::MODEL_FIT;
+const STUDIES: [&str; 3] = ["ili-weekly", "activity", models::MODEL_EVAL];
+const MODEL_FIT: &str = models::MODEL_FIT;
 /// By region and age class, two winters are more rows than the default `max_rows`, so
 /// the regional run covers the second winter.
 const RUNS: [(&str, &str); 3] = [
@@ -76,7 +79,7 @@ struct Parts {
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let manifest = crate::manifest::load(&args.from)?;
+    let manifest = carrel::manifest::load(&args.from)?;
     let state_dir = args
         .state_dir
         .clone()
@@ -117,7 +120,7 @@ fn build_missing(manifest: &LoadedManifest) -> anyhow::Result<()> {
         .collect();
     if !missing.is_empty() {
         println!("Building {} (first run)…", missing.join(", "));
-        crate::build_command::build_all(manifest, &missing)?;
+        crate::cli::build::build_all(manifest, &missing)?;
     }
     Ok(())
 }
@@ -181,7 +184,11 @@ fn ingest(args: &DemoArgs, options: &AppOptions, demo_dir: &Path) -> anyhow::Res
     let summary = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(crate::import::import(options, ASSOCIATION, &payloads))?;
+        .block_on(crate::cli::import::send::import(
+            options,
+            ASSOCIATION,
+            &payloads,
+        ))?;
     if let Some((file, why)) = summary.refused.first() {
         bail!("the ingestion refused {}: {why}", file.display());
     }
@@ -342,7 +349,7 @@ async fn run_studies(
                 first + 1,
                 first + 12.min(total)
             );
-            crate::table_print::print_table(&window, 12)?;
+            crate::cli::table_print::print_table(&window, 12)?;
         }
     }
     Ok(())
@@ -438,7 +445,7 @@ async fn prepare_model(options: &AppOptions, demo_dir: &Path) -> anyhow::Result<
         .parent()
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    crate::demo_models::fit(
+    models::fit(
         &opened.desk,
         &manifest_dir,
         &opened.researcher,
@@ -460,7 +467,7 @@ async fn serve_demo(args: &DemoArgs, options: &AppOptions, demo_dir: &Path) -> a
     } = open(options, demo_dir)?;
     approve(&desk, &STUDIES, &researcher, &auditor).await?;
     run_studies(&desk, &researcher, newest_data).await?;
-    crate::demo_models::evaluate(&desk, &researcher, newest_data).await?;
+    models::evaluate(&desk, &researcher, newest_data).await?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -500,7 +507,7 @@ async fn serve_demo(args: &DemoArgs, options: &AppOptions, demo_dir: &Path) -> a
     println!("Serving {base}");
     std::io::stdout().flush()?;
     serve(
-        std::sync::Arc::new(crate::front::Host(app)),
+        std::sync::Arc::new(carrel::front::Host(app)),
         listener,
         ServerOptions::default(),
         shutdown,

@@ -101,7 +101,7 @@ pub async fn import(
     let url = format!("http://{}{INGEST_ROUTE}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve(
-        std::sync::Arc::new(crate::front::Host(app)),
+        std::sync::Arc::new(carrel::front::Host(app)),
         listener,
         ServerOptions::default(),
         async {

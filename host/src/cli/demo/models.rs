@@ -4,7 +4,7 @@
 //! its model, and `referral-eval` evaluates it in its sandbox on the second year (the
 //! host computes AUROC and calibration from its own counts).
 
-use crate::demo_runs::run_or_reuse;
+use super::runs::run_or_reuse;
 use anyhow::{Context, bail};
 use carrel_warehouse::study::registry::RunRecord;
 use carrel_warehouse::study::registry::RunStatus;

@@ -6,8 +6,8 @@
 //! Files are found by polling their modification times: it works the same on every file
 //! system (network mounts and containers included) and costs little at this scale.
 
-use crate::manifest::{ComponentSource, FileMount, LoadedManifest};
 use anyhow::Context;
+use carrel::manifest::{ComponentSource, FileMount, LoadedManifest};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -103,9 +103,9 @@ impl Watched {
 /// Runs until SIGTERM or Ctrl-C, then stops the server and returns.
 pub fn run(args: WatchArgs) -> anyhow::Result<()> {
     let stop = stop_flag()?;
-    let mut manifest = crate::manifest::load(&args.manifest)?;
+    let mut manifest = carrel::manifest::load(&args.manifest)?;
     if !args.skip_build
-        && let Err(e) = crate::build_command::build_all(&manifest, &[])
+        && let Err(e) = crate::cli::build::build_all(&manifest, &[])
     {
         eprintln!("carrel watch: {e:#}; serving what was built before");
     }
@@ -130,8 +130,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
                 let now = settle(globs, now, debounce);
                 builds.insert(id.clone(), now);
                 eprintln!("carrel watch: files of component `{id}` changed; building it");
-                if let Err(e) = crate::build_command::build_all(&manifest, std::slice::from_ref(id))
-                {
+                if let Err(e) = crate::cli::build::build_all(&manifest, std::slice::from_ref(id)) {
                     eprintln!("carrel watch: {e:#}; still serving the previous build");
                 }
             }
@@ -141,7 +140,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
             continue;
         }
         app = settle(&watched.app, now, debounce);
-        match crate::manifest::load(&args.manifest) {
+        match carrel::manifest::load(&args.manifest) {
             Ok(reloaded) => {
                 manifest = reloaded;
                 watched = Watched::of(&manifest);
@@ -296,7 +295,7 @@ command = "true"
 workdir = "web"
 watch = ["src/**/*.rs", "Cargo.toml"]
 "#;
-        let manifest = crate::manifest::parse(&dir.path().join("spin.toml"), text).unwrap();
+        let manifest = carrel::manifest::parse(&dir.path().join("spin.toml"), text).unwrap();
         let watched = Watched::of(&manifest);
         assert_eq!(
             watched.builds["web"],

@@ -1,5 +1,7 @@
 //! `carrel import`: FHIR files sent through the ingestion path as one association.
 
+pub mod send;
+
 use super::ManifestArg;
 use carrel_warehouse::app::AppOptions;
 use clap::Args;
@@ -22,18 +24,14 @@ pub struct ImportArgs {
 }
 
 pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
-    let payloads = carrel::import::collect_payloads(&args.paths)?;
+    let payloads = send::collect_payloads(&args.paths)?;
     let mut options = AppOptions::new(&args.manifest.from);
     options.state_dir = args.state_dir;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let started = std::time::Instant::now();
-    let summary = runtime.block_on(carrel::import::import(
-        &options,
-        &args.association,
-        &payloads,
-    ))?;
+    let summary = runtime.block_on(send::import(&options, &args.association, &payloads))?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "Imported {} rows in {} requests in {seconds:.1} s ({:.0} rows/s); {} already imported, {} refused.",
