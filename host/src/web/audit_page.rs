@@ -3,7 +3,8 @@
 //! head found intact, with the head's seq and hash) is at the top of every page. Every
 //! list is a bounded page, read by a cursor.
 
-use super::html::{Nav, field, html_response, page, parse_form, tag, url_encode};
+use super::capability_page;
+use super::html::{Nav, columns, field, html_response, page, parse_form, rows, tag, url_encode};
 use super::result_table::Redactions;
 use carrel_runtime::error::with_causes;
 use carrel_runtime::responses::HostResponse;
@@ -11,7 +12,6 @@ use carrel_vault::VaultError;
 use carrel_vault::audit::{AuditFilter, PageCursor, VerifyReport, clip};
 use carrel_warehouse::app::App;
 use carrel_warehouse::audit_commands::log::compact;
-use carrel_warehouse::audit_commands::report::{ComponentReport, ImportClass};
 use carrel_warehouse::patients::PatientsError;
 use carrel_warehouse::study::errors::StudyError;
 use carrel_warehouse::study::registry::{RegistryError, RunRecord};
@@ -182,128 +182,9 @@ fn overview(app: &App, who: &Principal) -> Page {
 
 async fn components(app: &App) -> Page {
     let report = super::capability_report(app).await;
-    let report = match report.as_ref() {
-        Ok(r) => r,
-        Err(e) => return Err(AuditPageError::Report(e.clone())),
-    };
-    let findings: usize = report.components.iter().map(|c| c.findings.len()).sum();
-    let body = html! {
-        p {
-            "Application " strong { (report.application.name) } " "
-            (report.application.version.as_deref().unwrap_or("")) " from "
-            code { (report.manifest) } ": " (report.components.len()) " components, "
-            span #findings-total { (findings) }
-            " findings. Built once when first shown; approvals below are as of then (the "
-            a href="/audit" { "overview" } " is live)."
-        }
-        @for c in &report.components {
-            (component(c))
-        }
-    };
-    Ok(("Capability report".into(), body))
-}
-
-fn component(c: &ComponentReport) -> Markup {
-    let g = &c.grants;
-    let mut grants: Vec<(&str, String)> = vec![
-        ("routes", g.routes.join(", ")),
-        ("auth", g.auth.clone().unwrap_or_default()),
-        ("key-value stores", g.key_value_stores.join(", ")),
-        ("SQLite databases", g.sqlite_databases.join(", ")),
-        ("outbound hosts", g.allowed_outbound_hosts.join(", ")),
-        (
-            "variables",
-            g.variables.keys().cloned().collect::<Vec<_>>().join(", "),
-        ),
-        ("files", g.files.join(", ")),
-        ("keyed-hash domains", g.keyed_hash_domains.join(", ")),
-    ];
-    if let Some(i) = &g.ingest {
-        grants.push(("ingest", format!("{} via {}", i.dataset, i.pseudonymiser)));
-    }
-    if let Some(s) = &g.study {
-        let datasets: Vec<String> = s
-            .datasets
-            .iter()
-            .map(|(d, cols)| format!("{d}: {}", cols.join(", ")))
-            .collect();
-        grants.push(("datasets and columns", datasets.join("; ")));
-        let d = &s.disclosure;
-        grants.push((
-            "disclosure",
-            format!(
-                "min count {}, rounding {}, max rows {}, max bytes {}; {}",
-                d.min_count,
-                d.rounding,
-                d.max_rows,
-                d.max_bytes,
-                carrel_warehouse::audit_commands::report::privacy_summary(d)
-            ),
-        ));
-        grants.push((
-            "limits",
-            format!("{} s, {} MB", s.time_limit_seconds, s.memory_limit_mb),
-        ));
-        grants.push(("expires", s.expires.clone()));
-    }
-    grants.retain(|(_, v)| !v.is_empty());
-    html! {
-        section.component id={ "component-" (c.id) } {
-            h2 { (c.id) }
-            p {
-                code { (c.source) } " sha256 "
-                span.hash { (c.sha256.as_deref().unwrap_or("(not built)")) }
-            }
-            h3 { "Granted" }
-            table.grants { tbody { (rows(&grants)) } }
-            h3 { "Imported by the binary" }
-            table.imports {
-                (columns(&["Interface", "Version", "Class", "Granted", "Note"]))
-                tbody {
-                    @for i in &c.imports {
-                        tr {
-                            td { code { (i.interface) } }
-                            td { (i.version.as_deref().unwrap_or("")) }
-                            td { (import_class(i.class)) }
-                            td { (i.granted.map_or("", |g| if g { "yes" } else { "NO" })) }
-                            td { (i.note) }
-                        }
-                    }
-                }
-            }
-            h3 { "Findings" }
-            @if c.findings.is_empty() {
-                p.note { "None: grants and imports match." }
-            } @else {
-                ul.findings {
-                    @for f in &c.findings {
-                        li {
-                            (finding_tag(f.kind.label())) " " code { (f.subject) } ": "
-                            (f.message)
-                        }
-                    }
-                }
-            }
-            @if let Some(a) = &c.approval {
-                p {
-                    "Approval: " (tag(&a.state)) " "
-                    span.note {
-                        "approved by " (a.approved_by.as_deref().unwrap_or("-")) " at "
-                        (a.approved_at.as_deref().unwrap_or("-"))
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn import_class(class: ImportClass) -> &'static str {
-    match class {
-        ImportClass::Capability => "capability",
-        ImportClass::Baseline => "baseline",
-        ImportClass::Types => "types",
-        ImportClass::Never => "never",
-        ImportClass::Unknown => "unknown",
+    match report.as_ref() {
+        Ok(report) => Ok(("Capability report".into(), capability_page::body(report))),
+        Err(e) => Err(AuditPageError::Report(e.clone())),
     }
 }
 
@@ -316,16 +197,6 @@ fn filter(label: &str, name: &str, value: &Option<String>, placeholder: &str) ->
             input name=(name) id={ "filter-" (name) } value=(value) placeholder=(placeholder);
         }
     }
-}
-
-/// A finding's label as a tag marked as a finding:
-/// `<span class="tag finding NOGRANT">NO GRANT</span>`.
-fn finding_tag(label: &str) -> Markup {
-    let class: String = label
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .collect();
-    html! { span class={ "tag finding " (class) } { (label) } }
 }
 
 fn study(app: &App, id: &str, query: &str) -> Page {
@@ -558,16 +429,6 @@ fn log(app: &App, query: &str) -> Page {
         }
     };
     Ok(("Audit log".into(), body))
-}
-
-/// A table's head: one row of column names.
-fn columns(names: &[&str]) -> Markup {
-    html! { thead { tr { @for name in names { th { (name) } } } } }
-}
-
-/// A table's rows of a name and a value.
-fn rows(rows: &[(&str, String)]) -> Markup {
-    html! { @for (name, value) in rows { tr { th { (name) } td { (value) } } } }
 }
 
 /// `when by who`, with `-` for what is not known.

@@ -175,6 +175,16 @@ pub fn tag(text: &str) -> Markup {
     html! { span class={ "tag " (class) } { (text) } }
 }
 
+/// A table's head: one row of column names.
+pub fn columns(names: &[&str]) -> Markup {
+    html! { thead { tr { @for name in names { th { (name) } } } } }
+}
+
+/// A table's rows of a name and a value.
+pub fn rows(rows: &[(&str, String)]) -> Markup {
+    html! { @for (name, value) in rows { tr { th { (name) } td { (value) } } } }
+}
+
 /// The day of an RFC 3339 time (`2026-03-01T10:00:00Z` → `2026-03-01`).
 pub fn day(time: &str) -> &str {
     time.get(..10).unwrap_or(time)

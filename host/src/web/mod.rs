@@ -3,11 +3,11 @@
 //!
 //! | method and path | who | shows |
 //! | --- | --- | --- |
-//! | `GET /register?page=` | anyone | the public register of approved studies ([`register`]) |
+//! | `GET /register?page=` | anyone | the public register of approved studies ([`public_register`]) |
 //! | `GET /audit/login`, `POST /audit/login` | anyone | the auditor's login form |
 //! | `POST /audit/logout` | anyone | ends the session |
 //! | `GET /audit` | auditor | chain status, studies, links ([`audit_page`]) |
-//! | `GET /audit/components` | auditor | the capability report of every component |
+//! | `GET /audit/components` | auditor | the capability report of every component ([`capability_page`]) |
 //! | `GET /audit/studies/<id>?after=` | auditor | a study, its approval and its runs, paged |
 //! | `GET /audit/log?actor=&action=&subject=&before=` | auditor | the audit log, filtered, 50 a page |
 //! | `GET /audit/patients` | auditor | objections and removals by month ([`patients_page`]) |
@@ -25,6 +25,7 @@
 //! resource, and send a strict CSP. Every list is paged, a bounded number of rows a page.
 
 pub mod audit_page;
+pub mod capability_page;
 pub mod curves;
 pub mod html;
 pub mod model_charts;
