@@ -3,6 +3,7 @@
 //! build and the rest) live in the binary's `cli/`.
 
 pub mod api;
+pub mod forms;
 pub mod front;
 pub mod web;
 

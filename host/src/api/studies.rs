@@ -151,8 +151,8 @@ fn runs_page(
     id: &str,
     query: &str,
 ) -> Result<HostResponse, ApiError> {
-    let form = crate::web::html::parse_form(query);
-    let field = |name: &str| crate::web::html::field(&form, name);
+    let form = crate::forms::parse_form(query);
+    let field = |name: &str| crate::forms::field(&form, name);
     let limit = page_size(field("limit").and_then(|l| l.parse().ok()));
     let page = desk
         .registry
@@ -166,8 +166,8 @@ fn runs_page(
     if let Some(next) = &page.next_after {
         let link = format!(
             "</api/studies/{}/runs?limit={limit}&after={}>; rel=\"next\"",
-            crate::web::html::url_encode(id),
-            crate::web::html::url_encode(next)
+            crate::forms::url_encode(id),
+            crate::forms::url_encode(next)
         );
         if let Ok(value) = http::HeaderValue::from_str(&link) {
             response.headers_mut().insert(http::header::LINK, value);

@@ -4,8 +4,9 @@
 //! list is a bounded page, read by a cursor.
 
 use super::capability_page;
-use super::html::{Nav, columns, field, html_response, page, parse_form, rows, tag, url_encode};
+use super::html::{Nav, columns, html_response, page, rows, tag};
 use super::result_table::Redactions;
+use crate::forms::{field, parse_form, url_encode};
 use carrel_runtime::error::with_causes;
 use carrel_runtime::responses::HostResponse;
 use carrel_vault::VaultError;
@@ -34,7 +35,7 @@ pub async fn handle(app: &App, who: &Principal, path: &str, query: &str) -> Host
         ["audit", "components"] => components(app).await,
         ["audit", "log"] => log(app, query),
         ["audit", "patients"] => super::patients_page::auditor_page(app).map_err(Into::into),
-        ["audit", "studies", id] => study(app, &super::html::url_decode(id), query),
+        ["audit", "studies", id] => study(app, &crate::forms::url_decode(id), query),
         _ => Err(AuditPageError::Missing("No such page.".into())),
     };
     let (status, title, body) = match outcome {

@@ -4,7 +4,7 @@
 //! logistic `model-fit` run. Every figure shown is one the host computed from its noisy
 //! counts; a subgroup below the threshold shows as withheld, with no metric.
 
-use super::html::url_encode;
+use crate::forms::url_encode;
 use maud::{Markup, html};
 use serde_json::Value;
 

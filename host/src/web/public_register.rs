@@ -11,7 +11,8 @@
 //! tokens, no actors, no paths, no run parameters; the approved binary's sha256 is shown
 //! so anyone can check which code was approved.
 
-use super::html::{Nav, day, field, html_response, page, parse_form};
+use super::html::{Nav, day, html_response, page};
+use crate::forms::{field, parse_form};
 use carrel_runtime::error::with_causes;
 use carrel_runtime::responses::HostResponse;
 use carrel_warehouse::app::App;

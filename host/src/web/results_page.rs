@@ -8,8 +8,9 @@
 //! ([`carrel_warehouse::study::view`]): no study log, no error text, no figure of what was read.
 
 use super::curves;
-use super::html::{Nav, field, html_response, page, parse_form, tag, url_decode, url_encode};
+use super::html::{Nav, html_response, page, tag};
 use super::result_table::{self, Redactions};
+use crate::forms::{field, parse_form, url_decode, url_encode};
 use carrel_runtime::error::with_causes;
 use carrel_runtime::responses::HostResponse;
 use carrel_warehouse::app::App;

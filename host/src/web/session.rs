@@ -13,7 +13,8 @@
 //! Refused logins are audited as `auth.failed` (by [`carrel_warehouse::authn`]), logins as
 //! `auth.login` and logouts as `auth.logout`, each with a reference to the session.
 
-use super::html::{Nav, field, html_response, page, parse_form, redirect};
+use super::html::{Nav, html_response, page, redirect};
+use crate::forms::{field, parse_form};
 use carrel_runtime::request_body::{BodyError, read_body};
 use carrel_runtime::responses::HostResponse;
 use carrel_vault::{AuditAction, AuditEvent};
