@@ -78,7 +78,20 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
 impl RefusalCounter {
     /// Counts one refusal of `actor` from `source` on `route` for `reason`.
     pub fn count(&self, source: IpAddr, actor: &str, reason: &str, route: &str, required: &str) {
-        let at = now();
+        self.count_at(now(), source, actor, reason, route, required);
+    }
+
+    /// [`RefusalCounter::count`] at the time `at` (tests give one that no minute's end
+    /// can split).
+    fn count_at(
+        &self,
+        at: time::OffsetDateTime,
+        source: IpAddr,
+        actor: &str,
+        reason: &str,
+        route: &str,
+        required: &str,
+    ) {
         let minute = at.unix_timestamp().div_euclid(60);
         let mut minutes = self.minutes.lock().unwrap_or_else(|p| p.into_inner());
         let index = match minutes.iter().position(|m| m.minute == minute) {
@@ -169,6 +182,12 @@ impl RefusalCounter {
 mod tests {
     use super::*;
 
+    /// Thirty seconds into a minute: refusals counted "at once" in a test must not be
+    /// split by the wall clock's minute ending while they are counted.
+    fn at() -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp(1_772_359_230).unwrap()
+    }
+
     #[test]
     fn refusals_of_one_source_and_actor_in_a_minute_make_one_entry_with_their_count() {
         let counter = RefusalCounter::default();
@@ -176,9 +195,10 @@ mod tests {
         let long = format!("/x/{}", "a".repeat(60_000));
         for i in 0..500 {
             let route = if i % 2 == 0 { "/ingest/fhir" } else { &long };
-            counter.count(here, "anonymous", "unknown token", route, "ingest");
+            counter.count_at(at(), here, "anonymous", "unknown token", route, "ingest");
         }
-        counter.count(
+        counter.count_at(
+            at(),
             here,
             "researcher (token:ab12)",
             "revoked token",
@@ -201,7 +221,8 @@ mod tests {
         let counter = RefusalCounter::default();
         for i in 0..(MAX_KEYS as u32 + 50) {
             let address = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
-            counter.count(
+            counter.count_at(
+                at(),
                 address,
                 "anonymous",
                 "a bearer token is required",
