@@ -2,6 +2,7 @@
 
 use super::values::{self, PgType, PgValue};
 use crate::capabilities::outbound_http::OutboundGrants;
+use crate::error::with_causes;
 use futures::StreamExt;
 use std::time::Duration;
 use tokio_postgres::config::Host;
@@ -82,19 +83,6 @@ impl From<tokio_postgres::Error> for QueryFailure {
             None => QueryFailure::Text(with_causes(&e)),
         }
     }
-}
-
-/// The driver's message with its causes (its own says only "error connecting" or
-/// "error serializing parameter 0").
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 /// A `postgres://` URL or a `host=… port=…` string.
