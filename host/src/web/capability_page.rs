@@ -2,7 +2,7 @@
 //! component was granted, what its binary imports and exports, and where the two differ
 //! (the findings of `carrel audit manifest`).
 
-use super::html::{columns, rows, tag};
+use super::html::{columns, finding_tag, rows, tag};
 use carrel_warehouse::audit_commands::report::{ComponentReport, ImportClass, Report};
 use maud::{Markup, html};
 
@@ -126,14 +126,4 @@ fn import_class(class: ImportClass) -> &'static str {
         ImportClass::Never => "never",
         ImportClass::Unknown => "unknown",
     }
-}
-
-/// A finding's label as a tag marked as a finding:
-/// `<span class="tag finding NOGRANT">NO GRANT</span>`.
-fn finding_tag(label: &str) -> Markup {
-    let class: String = label
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .collect();
-    html! { span class={ "tag finding " (class) } { (label) } }
 }

@@ -134,11 +134,20 @@ pub fn redirect(location: &str, cookie: Option<cookie::Cookie<'_>>) -> HostRespo
 
 /// A coloured label: `<span class="tag approved">approved</span>`.
 pub fn tag(text: &str) -> Markup {
-    let class: String = text
-        .chars()
+    html! { span class={ "tag " (tag_class(text)) } { (text) } }
+}
+
+/// A capability report's finding as a tag marked as a finding:
+/// `<span class="tag finding NOGRANT">NO GRANT</span>`.
+pub fn finding_tag(label: &str) -> Markup {
+    html! { span class={ "tag finding " (tag_class(label)) } { (label) } }
+}
+
+/// The class a tag's text gives it: its letters, digits and dashes.
+fn tag_class(text: &str) -> String {
+    text.chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .collect();
-    html! { span class={ "tag " (class) } { (text) } }
+        .collect()
 }
 
 /// A table's head: one row of column names.
